@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for cidrun, builds it, then runs `make run` or `make test`.
+#   sudo bash scripts/bootstrap.sh run    # the demo: a busybox root added and run from its CID
+#   sudo bash scripts/bootstrap.sh test   # every test (unit, integration, interop)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-run}
+case "$target" in run|test|build) ;; *) echo "usage: $0 run|test|build" >&2; exit 2 ;; esac
+
+if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages)" >&2; exit 1; fi
+
+# Build tools and libraries; the runtime's peers (runc, crun, podman) for tests and benchmarks;
+# nodejs/npm for the interop tests against the JS IPFS reference implementation.
+packages=(build-essential cmake ninja-build pkg-config ccache git make
+  clang-format clang-tidy
+  libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  libbenchmark-dev libfuse3-dev fuse3 libseccomp-dev libcap-dev libarchive-dev libzstd-dev
+  busybox-static runc crun podman iproute2 util-linux curl nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages for interop tests (lockfile-pinned).
+if [ "$target" = test ] && [ -f tests/interop/package.json ]; then
+  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+make build
+exec make "$target"

@@ -1,0 +1,33 @@
+// How commands plug into the CLI. Each command lives in its own file cli/cmd_<name>.cpp and adds
+// itself with a static Registrar; main.cpp knows no command by name.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace cidrun::cli {
+
+// Options that come before the command (runc's global flags, and the repo location).
+struct Globals {
+  std::string repo;                   // --repo-dir, else $CIDRUN_PATH, else ~/.cidrun
+  std::string state_root = "/run/cidrun";  // --root: runtime state (runc's meaning)
+  std::string log_file;               // --log
+  std::string log_format = "text";    // --log-format text|json
+  bool debug = false;                 // --debug
+  bool systemd_cgroup = false;        // --systemd-cgroup (accepted; no systemd here)
+  int exit_code = 0;                  // set by the command's callback
+};
+
+// A command's setup adds a subcommand to `app` and sets its callback, which stores the command's
+// exit status in g.exit_code and throws cidrun::Error on failure.
+using Setup = std::function<void(CLI::App& app, Globals& g)>;
+
+struct Registrar {
+  Registrar(const char* name, Setup setup);
+};
+
+// The repository directory for content commands (resolved from Globals and the environment).
+std::string repo_path(const Globals& g);
+
+}  // namespace cidrun::cli

@@ -1,0 +1,79 @@
+// cidrun's entry point: global options, then one registered command.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+
+#include "cli/command.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace cidrun::cli {
+namespace {
+
+std::map<std::string, Setup>& registry() {
+  static std::map<std::string, Setup> r;
+  return r;
+}
+
+}  // namespace
+
+Registrar::Registrar(const char* name, Setup setup) { registry().emplace(name, std::move(setup)); }
+
+std::string repo_path(const Globals& g) {
+  if (!g.repo.empty()) return g.repo;
+  if (const char* p = std::getenv("CIDRUN_PATH"); p && *p) return p;
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cidrun";
+  return "/var/lib/cidrun";
+}
+
+}  // namespace cidrun::cli
+
+int main(int argc, char** argv) {
+  using namespace cidrun;
+  cli::Globals g;
+  CLI::App app{
+      "cidrun: start Linux containers straight from root filesystems stored in IPFS.\n"
+      "Content commands use kubo's spelling, runtime commands runc's."};
+  app.set_version_flag("-v,--version", std::string("cidrun version ") + CIDRUN_VERSION +
+                                           "\nspec: 1.1.0\nipfs: kubo-compatible UnixFS");
+  app.require_subcommand(1);
+  app.add_option("--repo-dir", g.repo, "Block store and image cache (default $CIDRUN_PATH or ~/.cidrun)");
+  app.add_option("--root", g.state_root, "Directory for container state (runc --root)");
+  app.add_option("--log", g.log_file, "Write log messages to this file");
+  app.add_option("--log-format", g.log_format, "Log format: text or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--debug", g.debug, "Verbose logging");
+  app.add_flag("--systemd-cgroup", g.systemd_cgroup, "Accepted for runc compatibility");
+  // Runs after all options are parsed and before the command's callback.
+  app.parse_complete_callback([&g] {
+    if (g.debug) log::set_level(log::Level::kDebug);
+    log::set_output(g.log_file, g.log_format);
+  });
+  for (auto& [name, setup] : cli::registry()) setup(app, g);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "cidrun: %s (see --help)\n", e.what());
+    return 2;
+  } catch (const cidrun::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "cidrun: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "cidrun: internal error: %s\n", e.what());
+    return 1;
+  }
+  return g.exit_code;
+}

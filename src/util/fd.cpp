@@ -1,0 +1,98 @@
+#include "util/fd.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
+#include "util/error.h"
+
+namespace cidrun {
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+size_t read_full(int fd, void* buf, size_t len, const std::string& what) {
+  size_t got = 0;
+  auto* p = static_cast<uint8_t*>(buf);
+  while (got < len) {
+    ssize_t n = ::read(fd, p + got, len - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read " + what);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+void write_full(int fd, const void* buf, size_t len, const std::string& what) {
+  const auto* p = static_cast<const uint8_t*>(buf);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write " + what);
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+Bytes read_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw_errno(path);
+  Bytes out;
+  uint8_t buf[65536];
+  for (;;) {
+    size_t n = read_full(fd.get(), buf, sizeof buf, path);
+    out.insert(out.end(), buf, buf + n);
+    if (n < sizeof buf) break;
+  }
+  return out;
+}
+
+std::string read_text_file(const std::string& path) {
+  Bytes b = read_file(path);
+  return {b.begin(), b.end()};
+}
+
+void write_file_atomic(const std::string& path, ByteView data, bool durable, int mode) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd.valid()) throw_errno("create " + tmp);
+  try {
+    write_full(fd.get(), data.data(), data.size(), tmp);
+    if (durable && ::fsync(fd.get()) != 0) throw_errno("fsync " + tmp);
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp + " to " + path);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+void make_dirs(const std::string& path, int mode) {
+  if (path.empty()) return;
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+      throw_errno("mkdir " + cur);
+    }
+  }
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
+  if (!S_ISDIR(st.st_mode)) throw Error(path + ": not a directory");
+}
+
+}  // namespace cidrun
