@@ -1,0 +1,40 @@
+// Where blocks live. Blocks are keyed by their multihash (as kubo does since 0.12), so the same
+// bytes under a CIDv0 and a CIDv1, or under dag-pb and raw codecs, are stored once.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <span>
+
+#include "multiformats/cid.h"
+#include "util/bytes.h"
+
+namespace cidrun {
+
+class BlockStore {
+ public:
+  virtual ~BlockStore() = default;
+
+  virtual bool has(const Cid& cid) = 0;
+  // The block's bytes, or nullopt when absent. Stored bytes are trusted here (they were verified
+  // on the way in); `repo verify` rehashes everything.
+  virtual std::optional<Bytes> get(const Cid& cid) = 0;
+  virtual std::optional<uint64_t> size(const Cid& cid) = 0;
+  // Stores a block whose bytes are the concatenation of parts; the caller guarantees that the
+  // bytes hash to cid. Storing a present block is a cheap no-op.
+  virtual void put_parts(const Cid& cid, std::span<const ByteView> parts) = 0;
+  void put(const Cid& cid, ByteView data) {
+    ByteView parts[1] = {data};
+    put_parts(cid, parts);
+  }
+  // Verifies data against cid, then stores it; throws cidrun::Error on a mismatch.
+  void put_verified(const Cid& cid, ByteView data);
+  virtual bool remove(const Cid& cid) = 0;
+  // Calls fn with the multihash of every stored block (order unspecified).
+  virtual void for_each(const std::function<void(ByteView multihash)>& fn) = 0;
+  // Makes every completed put durable (one syncfs for a whole command instead of one fsync per
+  // block).
+  virtual void sync() = 0;
+};
+
+}  // namespace cidrun

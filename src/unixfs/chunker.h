@@ -1,0 +1,52 @@
+// Chunkers split a byte stream into the leaves of a UnixFS file (boxo's chunker/ package):
+// `size-N` (fixed), `rabin[-min-avg-max]` and `buzhash`, with kubo's exact parameters so that the
+// same input gives the same chunks, and so the same CIDs, as kubo.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/bytes.h"
+
+namespace cidrun::unixfs {
+
+// Where chunkers read from: an fd, read in large sequential pieces.
+class ByteSource {
+ public:
+  explicit ByteSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  // Reads up to len bytes; returns fewer only at EOF.
+  size_t read(uint8_t* buf, size_t len);
+  uint64_t consumed() const { return consumed_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  int fd_;
+  std::string name_;
+  uint64_t consumed_ = 0;
+};
+
+class Chunker {
+ public:
+  virtual ~Chunker() = default;
+  // Fills out with the next chunk. Returns false, with out empty, at the end of the stream. A
+  // stream of zero bytes yields no chunk at all.
+  virtual bool next(Bytes& out) = 0;
+};
+
+// The largest chunk any chunker may produce (boxo: 2 MiB minus protobuf framing room).
+inline constexpr size_t kMaxChunkSize = 2 * 1024 * 1024 - 256;
+
+// Checks a chunker spec ("size-262144", "rabin", "rabin-AVG", "rabin-MIN-AVG-MAX", "buzhash");
+// throws cidrun::Error with kubo's kind of message when it is malformed or out of range.
+void validate_chunker_spec(const std::string& spec);
+std::unique_ptr<Chunker> make_chunker(const std::string& spec, ByteSource& src);
+
+// The content-defined chunkers, in their own files.
+std::unique_ptr<Chunker> make_rabin_chunker(ByteSource& src, size_t min, size_t avg, size_t max);
+std::unique_ptr<Chunker> make_buzhash_chunker(ByteSource& src);
+
+// For "size-N": the fixed size, or 0 when spec is not a fixed-size chunker.
+size_t fixed_chunk_size(const std::string& spec);
+
+}  // namespace cidrun::unixfs
