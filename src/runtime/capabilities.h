@@ -29,7 +29,8 @@ void apply_process_capability_sets(const nlohmann::json& process_capabilities);
 // effective and permitted sets (no inheritable/ambient, since runc 1.1.2's CVE-2022-29162 fix).
 nlohmann::json default_capabilities();
 
-// Every capability name known to this build, "CAP_CHOWN".."CAP_CHECKPOINT_RESTORE" (for `features`).
+// Every capability name known to this build, "CAP_CHOWN".."CAP_CHECKPOINT_RESTORE" (for
+// `features`).
 std::vector<std::string> all_capability_names();
 
 // Capability number for "CAP_SYS_ADMIN" (case-insensitive, "CAP_" prefix required), or -1.

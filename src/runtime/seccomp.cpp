@@ -22,7 +22,9 @@ struct FilterDeleter {
 };
 using Filter = std::unique_ptr<void, FilterDeleter>;
 
-[[noreturn]] void fail(const std::string& msg) { throw Error("seccomp: " + msg); }
+[[noreturn]] void fail(const std::string& msg) {
+  throw Error("seccomp: " + msg);
+}
 
 // libseccomp returns -errno instead of setting errno.
 void check(int rc, const std::string& what) {
@@ -57,9 +59,12 @@ constexpr Named kArchs[] = {
 };
 
 constexpr Named kOperators[] = {
-    {"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
-    {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-    {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT},
+    {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+    {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT},
     {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 };
 
@@ -70,8 +75,8 @@ constexpr Named kFlags[] = {
 };
 
 constexpr const char* kActions[] = {
-    "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-    "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",       "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
+    "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",        "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
 };
 
 template <size_t N>
@@ -91,7 +96,8 @@ const char* arch_name(uint32_t token) {
 
 uint64_t get_u64(const nlohmann::json& v, const std::string& what) {
   if (v.is_number_unsigned()) return v.get<uint64_t>();
-  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());
+  if (v.is_number_integer() && v.get<int64_t>() >= 0)
+    return static_cast<uint64_t>(v.get<int64_t>());
   fail(what + " must be a non-negative integer, got " + v.dump());
 }
 
@@ -142,7 +148,8 @@ scmp_arg_cmp parse_arg(const nlohmann::json& arg, const std::string& where) {
   cmp.op = static_cast<scmp_compare>(op->value);
   cmp.datum_a = get_u64(*value_it, where + " value");
   auto two_it = arg.find("valueTwo");
-  cmp.datum_b = (two_it == arg.end() || two_it->is_null()) ? 0 : get_u64(*two_it, where + " valueTwo");
+  cmp.datum_b =
+      (two_it == arg.end() || two_it->is_null()) ? 0 : get_u64(*two_it, where + " valueTwo");
   return cmp;
 }
 
@@ -233,7 +240,8 @@ Filter build_filter(const nlohmann::json& profile) {
   }
 
   auto listener_it = profile.find("listenerPath");
-  if (listener_it != profile.end() && listener_it->is_string() && !listener_it->get_ref<const std::string&>().empty()) {
+  if (listener_it != profile.end() && listener_it->is_string() &&
+      !listener_it->get_ref<const std::string&>().empty()) {
     fail("listenerPath (seccomp agents) is not supported yet");
   }
 
@@ -319,18 +327,26 @@ nlohmann::json default_seccomp_profile(const nlohmann::json& process_capabilitie
   if (!has("CAP_DAC_READ_SEARCH")) deny({"open_by_handle_at"});  // the "shocker" escape
   if (!has("CAP_SYS_ADMIN")) {
     // Mounting and new namespaces widen the kernel surface a container can reach.
-    deny({"mount", "umount", "umount2", "pivot_root", "mount_setattr", "move_mount", "open_tree",
-          "fsopen", "fsconfig", "fsmount", "fspick", "setns", "unshare", "name_to_handle_at",
-          "fanotify_init", "quotactl", "quotactl_fd", "lookup_dcookie", "swapon", "swapoff"});
+    deny({"mount",         "umount",
+          "umount2",       "pivot_root",
+          "mount_setattr", "move_mount",
+          "open_tree",     "fsopen",
+          "fsconfig",      "fsmount",
+          "fspick",        "setns",
+          "unshare",       "name_to_handle_at",
+          "fanotify_init", "quotactl",
+          "quotactl_fd",   "lookup_dcookie",
+          "swapon",        "swapoff"});
     // clone3 passes its flags in memory that seccomp cannot read: ENOSYS makes libc fall back
     // to clone, whose flags can be checked.
     syscalls.push_back({{"names", {"clone3"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", ENOSYS}});
     nlohmann::json args = nlohmann::json::array();
-    for (uint64_t flag : {0x00020000ULL /* NEWNS */, 0x02000000ULL /* NEWCGROUP */,
-                          0x04000000ULL /* NEWUTS */, 0x08000000ULL /* NEWIPC */,
-                          0x10000000ULL /* NEWUSER */, 0x20000000ULL /* NEWPID */,
-                          0x40000000ULL /* NEWNET */}) {
-      args.push_back({{"index", 0}, {"value", flag}, {"valueTwo", flag}, {"op", "SCMP_CMP_MASKED_EQ"}});
+    for (uint64_t flag :
+         {0x00020000ULL /* NEWNS */, 0x02000000ULL /* NEWCGROUP */, 0x04000000ULL /* NEWUTS */,
+          0x08000000ULL /* NEWIPC */, 0x10000000ULL /* NEWUSER */, 0x20000000ULL /* NEWPID */,
+          0x40000000ULL /* NEWNET */}) {
+      args.push_back(
+          {{"index", 0}, {"value", flag}, {"valueTwo", flag}, {"op", "SCMP_CMP_MASKED_EQ"}});
     }
     syscalls.push_back(
         {{"names", {"clone"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", EPERM}, {"args", args}});
