@@ -1,0 +1,313 @@
+// cgroup v2: one unified hierarchy; controllers must be enabled in every parent's
+// cgroup.subtree_control before a child can use them.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include "runtime/cgroups.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace cidrun::runtime {
+namespace {
+
+using namespace cgroupfs;
+
+std::string max_or(int64_t v) {
+  return v < 0 ? "max" : std::to_string(v);
+}
+
+// OCI's memory.swap is memory+swap (the v1 meaning); v2's memory.swap.max is swap alone.
+// Follows runc's conversion, including its special cases for "unset" (0) and "unlimited" (-1).
+std::optional<int64_t> swap_only(std::optional<int64_t> swap, std::optional<int64_t> limit) {
+  const int64_t mem = limit.value_or(0);
+  const int64_t total = swap.value_or(0);
+  if (mem == -1 && total == 0) return limit ? std::optional<int64_t>(-1) : std::nullopt;
+  if (total == -1) return -1;
+  if (total == 0) return std::nullopt;
+  if (mem == 0 || mem == -1) throw Error("cgroup: memory.swap needs a memory.limit on cgroup v2");
+  if (total < mem) throw Error("cgroup: memory.swap (memory+swap) must be >= memory.limit");
+  return total - mem;
+}
+
+class CgroupV2 : public CgroupManager {
+ public:
+  CgroupV2(std::string root, std::string path)
+      : root_(std::move(root)), path_(std::move(path)), dir_(root_ + path_) {}
+
+  void apply(pid_t pid) override {
+    std::string cur = root_;
+    std::stringstream ss(path_);
+    std::string part;
+    while (std::getline(ss, part, '/')) {
+      if (part.empty()) continue;
+      enable_controllers(cur);
+      cur += "/" + part;
+      if (mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("cgroup: mkdir " + cur);
+    }
+    write(dir_, "cgroup.procs", std::to_string(pid));
+  }
+
+  void set_resources(const nlohmann::json& r) override {
+    if (r.is_null()) return;
+    if (!r.is_object()) throw Error("cgroup: linux.resources must be an object");
+    if (auto it = r.find("devices"); it != r.end() && it->is_array() && !it->empty()) {
+      set_devices(*it);
+    }
+    if (auto it = r.find("memory"); it != r.end() && !it->is_null()) set_memory(*it);
+    if (auto it = r.find("cpu"); it != r.end() && !it->is_null()) set_cpu(*it);
+    if (auto it = r.find("pids"); it != r.end() && !it->is_null()) {
+      if (auto limit = get_i64(*it, "limit"); limit && *limit != 0) {
+        write(dir_, "pids.max", max_or(*limit));
+      }
+    }
+    if (auto it = r.find("blockIO"); it != r.end() && !it->is_null()) set_io(*it);
+    if (auto it = r.find("hugepageLimits"); it != r.end() && !it->is_null()) {
+      for (const auto& h : *it) {
+        const std::string size = get_str(h, "pageSize");
+        auto limit = get_u64(h, "limit");
+        if (size.empty() || !limit) throw Error("cgroup: hugepageLimits need pageSize and limit");
+        write(dir_, "hugetlb." + size + ".max", std::to_string(*limit));
+      }
+    }
+    if (auto it = r.find("network"); it != r.end() && it->is_object() && !it->empty()) {
+      throw Error("cgroup: linux.resources.network (net_cls/net_prio) does not exist on cgroup v2");
+    }
+    if (auto it = r.find("unified"); it != r.end() && !it->is_null()) {
+      if (!it->is_object()) throw Error("cgroup: linux.resources.unified must be an object");
+      for (const auto& [key, value] : it->items()) {
+        // A file of this cgroup only: no path, no hidden or parent entries.
+        if (key.empty() || key.find('/') != std::string::npos || key[0] == '.') {
+          throw Error("cgroup: invalid linux.resources.unified key \"" + key + "\"");
+        }
+        if (!value.is_string()) throw Error("cgroup: unified." + key + " must be a string");
+        write(dir_, key, value.get<std::string>());
+      }
+    }
+  }
+
+  void freeze() override { set_frozen(true); }
+  void thaw() override { set_frozen(false); }
+
+  std::vector<pid_t> pids() override { return procs_recursive(dir_); }
+
+  void kill_all(int sig) override {
+    // cgroup.kill (5.14+) kills atomically, even processes forking meanwhile.
+    if (sig == SIGKILL && exists(dir_, "cgroup.kill")) {
+      write(dir_, "cgroup.kill", "1");
+      return;
+    }
+    const bool can_freeze = exists(dir_, "cgroup.freeze");
+    if (can_freeze) freeze();
+    for (pid_t pid : pids()) {
+      if (::kill(pid, sig) < 0 && errno != ESRCH)
+        throw_errno("cgroup: kill " + std::to_string(pid));
+    }
+    if (can_freeze) thaw();
+  }
+
+  void destroy() override {
+    remove_tree(dir_, [this] {
+      if (exists(dir_, "cgroup.kill")) {
+        write(dir_, "cgroup.kill", "1");
+        return;
+      }
+      for (pid_t pid : pids()) ::kill(pid, SIGKILL);
+    });
+  }
+
+  std::string path() const override { return path_; }
+
+  nlohmann::json stats() override {
+    nlohmann::json s = nlohmann::json::object();
+    auto num = [this](const char* file) -> std::optional<uint64_t> {
+      try {
+        return std::stoull(read(dir_, file));
+      } catch (const std::exception&) {
+        return std::nullopt;  // absent, or "max"
+      }
+    };
+    if (auto v = num("memory.current")) {
+      s["memory"]["usage"]["usage"] = *v;
+      if (auto peak = num("memory.peak")) s["memory"]["usage"]["max"] = *peak;
+      s["memory"]["usage"]["limit"] = num("memory.max").value_or(0);
+      if (auto swap = num("memory.swap.current")) s["memory"]["swap"]["usage"] = *swap;
+    }
+    if (auto v = num("pids.current")) {
+      s["pids"]["current"] = *v;
+      s["pids"]["limit"] = num("pids.max").value_or(0);
+    }
+    if (exists(dir_, "cpu.stat")) {
+      std::stringstream ss(read(dir_, "cpu.stat"));
+      std::string key;
+      uint64_t value;
+      while (ss >> key >> value) {
+        // v2 reports microseconds; runc's stats are nanoseconds.
+        if (key == "usage_usec") s["cpu"]["usage"]["total"] = value * 1000;
+        if (key == "user_usec") s["cpu"]["usage"]["user"] = value * 1000;
+        if (key == "system_usec") s["cpu"]["usage"]["kernel"] = value * 1000;
+        if (key == "nr_periods") s["cpu"]["throttling"]["periods"] = value;
+        if (key == "nr_throttled") s["cpu"]["throttling"]["throttledPeriods"] = value;
+        if (key == "throttled_usec") s["cpu"]["throttling"]["throttledTime"] = value * 1000;
+      }
+    }
+    return s;
+  }
+
+  nlohmann::json save() const override {
+    return {{"version", 2}, {"root", root_}, {"path", path_}};
+  }
+
+ private:
+  // Makes every controller the parent has available to its children. Writing them all at once
+  // is one syscall; if the kernel refuses one (e.g. a threaded subtree), enable them one by one
+  // and keep going: a controller that stays off shows up when its limit is written.
+  static void enable_controllers(const std::string& dir) {
+    if (!exists(dir, "cgroup.controllers")) return;
+    std::stringstream ss(read(dir, "cgroup.controllers"));
+    std::vector<std::string> controllers;
+    std::string c;
+    while (ss >> c) controllers.push_back(c);
+    if (controllers.empty()) return;
+    std::string all;
+    for (const auto& name : controllers) all += (all.empty() ? "+" : " +") + name;
+    try {
+      write(dir, "cgroup.subtree_control", all);
+      return;
+    } catch (const Error& e) {
+      log::debug(e.what());
+    }
+    for (const auto& name : controllers) {
+      try {
+        write(dir, "cgroup.subtree_control", "+" + name);
+      } catch (const Error& e) {
+        log::debug(e.what());
+      }
+    }
+  }
+
+  void set_memory(const nlohmann::json& m) {
+    auto limit = get_i64(m, "limit");
+    auto swap = swap_only(get_i64(m, "swap"), limit);
+    // Swap first when lowering would not matter on v2 (the two are independent files).
+    if (limit) write(dir_, "memory.max", max_or(*limit));
+    if (swap) write(dir_, "memory.swap.max", max_or(*swap));
+    if (auto res = get_i64(m, "reservation")) write(dir_, "memory.low", max_or(*res));
+    if (auto it = m.find("disableOOMKiller");
+        it != m.end() && it->is_boolean() && it->get<bool>()) {
+      throw Error("cgroup: memory.disableOOMKiller is not supported on cgroup v2");
+    }
+    if (get_u64(m, "swappiness")) {
+      log::debug("cgroup: memory.swappiness does not exist on cgroup v2, ignored");
+    }
+  }
+
+  void set_cpu(const nlohmann::json& c) {
+    if (auto shares = get_u64(c, "shares"); shares && *shares) {
+      write(dir_, "cpu.weight", std::to_string(cpu_shares_to_weight(*shares)));
+    }
+    auto quota = get_i64(c, "quota");
+    auto period = get_u64(c, "period");
+    if ((quota && *quota != 0) || (period && *period != 0)) {
+      // "$MAX $PERIOD": a quota of 0 or less is no limit.
+      std::string value = quota && *quota > 0 ? std::to_string(*quota) : "max";
+      if (period && *period) value += " " + std::to_string(*period);
+      write(dir_, "cpu.max", value);
+    }
+    if (get_i64(c, "realtimeRuntime").value_or(0) || get_u64(c, "realtimePeriod").value_or(0)) {
+      throw Error("cgroup: cpu.realtimeRuntime/realtimePeriod are not supported on cgroup v2");
+    }
+    if (auto idle = get_i64(c, "idle")) write(dir_, "cpu.idle", std::to_string(*idle));
+    if (auto cpus = get_str(c, "cpus"); !cpus.empty()) write(dir_, "cpuset.cpus", cpus);
+    if (auto mems = get_str(c, "mems"); !mems.empty()) write(dir_, "cpuset.mems", mems);
+  }
+
+  void set_io(const nlohmann::json& b) {
+    if (auto w = get_u64(b, "weight"); w && *w) {
+      // BFQ takes the v1 range directly; io.weight's range is [1, 10000] (runc's conversion).
+      if (exists(dir_, "io.bfq.weight")) {
+        write(dir_, "io.bfq.weight", std::to_string(*w));
+      } else {
+        write(dir_, "io.weight", std::to_string(1 + (*w - 10) * 9999 / 990));
+      }
+    }
+    auto throttle = [&](const char* key, const char* what) {
+      auto it = b.find(key);
+      if (it == b.end() || it->is_null()) return;
+      for (const auto& dev : *it) {
+        auto major = get_i64(dev, "major");
+        auto minor = get_i64(dev, "minor");
+        auto rate = get_u64(dev, "rate");
+        if (!major || !minor || !rate) {
+          throw Error(std::string("cgroup: blockIO.") + key + " entries need major, minor, rate");
+        }
+        write(dir_, "io.max",
+              std::to_string(*major) + ":" + std::to_string(*minor) + " " + what + "=" +
+                  (*rate == 0 ? std::string("max") : std::to_string(*rate)));
+      }
+    };
+    throttle("throttleReadBpsDevice", "rbps");
+    throttle("throttleWriteBpsDevice", "wbps");
+    throttle("throttleReadIOPSDevice", "riops");
+    throttle("throttleWriteIOPSDevice", "wiops");
+  }
+
+  void set_devices(const nlohmann::json& rules);
+
+  // cgroup.events' "frozen" line turns to the new state once every task has stopped or resumed.
+  void set_frozen(bool frozen) {
+    if (!exists(dir_, "cgroup.freeze")) {
+      throw Error("cgroup: " + dir_ + "/cgroup.freeze is missing (freezing needs Linux 5.2+)");
+    }
+    write(dir_, "cgroup.freeze", frozen ? "1" : "0");
+    const std::string want = frozen ? "frozen 1" : "frozen 0";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (int i = 0;; ++i) {
+      const std::string events = read(dir_, "cgroup.events");
+      if (events.find(want) != std::string::npos) return;
+      if (std::chrono::steady_clock::now() > deadline) {
+        if (frozen) write(dir_, "cgroup.freeze", "0");
+        throw Error("cgroup: " + dir_ + "/cgroup.events never reported \"" + want + "\"");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(i < 10 ? 1 : 10));
+    }
+  }
+
+  std::string root_;
+  std::string path_;
+  std::string dir_;
+};
+
+void CgroupV2::set_devices(const nlohmann::json& rules) {
+  if (!rules.is_array()) throw Error("cgroup: linux.resources.devices must be an array");
+  throw Error(
+      "cgroup: linux.resources.devices is not supported on cgroup v2 yet (needs an eBPF device "
+      "program)");
+}
+
+}  // namespace
+
+std::unique_ptr<CgroupManager> make_cgroup_v2(const std::string& cgroups_path,
+                                              const CgroupHost& host) {
+  const std::string self =
+      host.self_cgroup.empty() ? read_host_file("/proc/self/cgroup") : host.self_cgroup;
+  return std::make_unique<CgroupV2>(host.root,
+                                    resolve_path(cgroups_path, "", own_cgroup(self, "")));
+}
+
+namespace cgroupfs {
+std::unique_ptr<CgroupManager> open_v2(const nlohmann::json& saved) {
+  try {
+    return std::make_unique<CgroupV2>(saved.at("root").get<std::string>(),
+                                      saved.at("path").get<std::string>());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("cgroup: saved v2 cgroup state is malformed: ") + e.what());
+  }
+}
+}  // namespace cgroupfs
+
+}  // namespace cidrun::runtime
