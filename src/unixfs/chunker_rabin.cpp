@@ -1,10 +1,156 @@
+// Rabin content-defined chunker, bit-exact with kubo: boxo chunker/rabin.go drives
+// github.com/whyrusleeping/chunker (a fork of restic's chunker) with polynomial 0x3DF305DFB2A805.
+// The fork's state machine, which fixes every boundary, is:
+//  - a 16-byte window; the rolling digest is reset for every chunk to the state left by sliding a
+//    single byte 1 into an all-zero window (digest 1, that 1 at window slot 0, next slot 1);
+//  - the first MIN-16 bytes of a chunk are skipped without touching the digest, then each byte is
+//    slid in; after the byte that makes the chunk `add` bytes long, with add >= MIN, the chunk is
+//    cut if (digest & mask) == 0 or add >= MAX;
+//  - mask = 2^floor(log2(AVG)) - 1 (Go: uint(math.Log2(float64(avg))));
+//  - at end of input whatever is left (if anything) is the last chunk.
+#include <algorithm>
+#include <array>
+#include <cstring>
+
 #include "unixfs/chunker.h"
 #include "util/error.h"
 
 namespace cidrun::unixfs {
+namespace {
 
-std::unique_ptr<Chunker> make_rabin_chunker(ByteSource&, size_t, size_t, size_t) {
-  throw Error("rabin chunker: not implemented yet");
+constexpr uint64_t kPolynomial = 0x3DF305DFB2A805;  // 17437180132763653, degree 53
+constexpr size_t kWindow = 16;
+
+int degree(uint64_t x) {
+  return x == 0 ? -1 : 63 - __builtin_clzll(x);
+}
+
+// x mod p over GF(2)[X].
+uint64_t pol_mod(uint64_t x, uint64_t p) {
+  const int dp = degree(p);
+  for (int d = degree(x); d >= dp; d = degree(x)) x ^= p << (d - dp);
+  return x;
+}
+
+struct Tables {
+  // out[b]: the digest contribution of byte b as it leaves the window (b followed by 15 zero
+  // bytes), so that xoring it removes the oldest byte.
+  std::array<uint64_t, 256> out;
+  // mod[i]: reduces the 8 bits that appending a byte pushes above degree 53: their remainder mod
+  // the polynomial, together with the bits themselves so one xor both cancels and reduces.
+  std::array<uint64_t, 256> mod;
+  int shift;  // degree - 8: where those 8 bits sit before the append
+};
+
+const Tables& tables() {
+  static const Tables t = [] {
+    Tables r{};
+    const int k = degree(kPolynomial);
+    r.shift = k - 8;
+    for (uint64_t b = 0; b < 256; ++b) {
+      uint64_t h = pol_mod(b, kPolynomial);
+      for (size_t i = 0; i < kWindow - 1; ++i) h = pol_mod(h << 8, kPolynomial);
+      r.out[b] = h;
+      r.mod[b] = pol_mod(b << k, kPolynomial) | (b << k);
+    }
+    return r;
+  }();
+  return t;
+}
+
+// Reads the source in large pieces and keeps the unconsumed tail, so that a whole chunk's worth
+// of bytes (`want`) is contiguous in memory while scanning, except at end of input.
+class Buffer {
+ public:
+  Buffer(ByteSource& src, size_t want)
+      : src_(src), want_(want), buf_(std::max<size_t>(4 * want, size_t{1} << 20)) {}
+
+  // Returns how many bytes are available at data(): at least want_, fewer only at end of input.
+  size_t fill() {
+    size_t avail = end_ - pos_;
+    if (avail >= want_ || eof_) return avail;
+    std::memmove(buf_.data(), buf_.data() + pos_, avail);
+    pos_ = 0;
+    end_ = avail;
+    size_t n = src_.read(buf_.data() + end_, buf_.size() - end_);
+    end_ += n;
+    if (end_ < buf_.size()) eof_ = true;  // ByteSource::read is short only at EOF
+    return end_;
+  }
+  const uint8_t* data() const { return buf_.data() + pos_; }
+  void consume(size_t n) { pos_ += n; }
+
+ private:
+  ByteSource& src_;
+  size_t want_;
+  Bytes buf_;
+  size_t pos_ = 0, end_ = 0;
+  bool eof_ = false;
+};
+
+class RabinChunker : public Chunker {
+ public:
+  RabinChunker(ByteSource& src, size_t min, size_t avg, size_t max)
+      : buf_(src, max),
+        t_(tables()),
+        min_(min),
+        max_(max),
+        mask_((uint64_t{1} << degree(avg)) - 1) {}
+
+  bool next(Bytes& out) override {
+    size_t n = buf_.fill();
+    const uint8_t* d = buf_.data();
+    size_t len = cut(d, n);
+    out.assign(d, d + len);
+    buf_.consume(len);
+    return len > 0;
+  }
+
+ private:
+  // Length of the chunk starting at d, given n available bytes (n < max_ only at end of input).
+  size_t cut(const uint8_t* d, size_t n) const {
+    if (n < min_) return n;  // no cut is tested before MIN bytes: the rest is the last chunk
+    const uint64_t* out_t = t_.out.data();
+    const uint64_t* mod_t = t_.mod.data();
+    const int shift = t_.shift;
+    auto append = [&](uint64_t digest, uint8_t b) {
+      uint64_t top = digest >> shift;
+      return ((digest << 8) | b) ^ mod_t[top];
+    };
+    // The reset state: digest 1, window [1, 0 x15] with the next write at slot 1. The first 15
+    // bytes slide out zeros (out[0] == 0), the 16th slides out that 1, and from then on the byte
+    // leaving is simply the one 16 positions back in the data.
+    uint64_t digest = 1;
+    size_t j = min_ - kWindow;
+    for (size_t e = j + kWindow - 1; j < e; ++j) digest = append(digest, d[j]);
+    digest = append(digest ^ out_t[1], d[j]);
+    ++j;  // j == min_: the first length at which a cut is tested
+    if ((digest & mask_) == 0 || j >= max_) return j;
+    const size_t lim = std::min(n, max_);
+    for (; j < lim; ++j) {
+      digest = append(digest ^ out_t[d[j - kWindow]], d[j]);
+      if ((digest & mask_) == 0) return j + 1;
+    }
+    // Either the chunk reached MAX (a forced cut) or the input ended.
+    return lim;
+  }
+
+  Buffer buf_;
+  const Tables& t_;
+  size_t min_, max_;
+  uint64_t mask_;
+};
+
+}  // namespace
+
+std::unique_ptr<Chunker> make_rabin_chunker(ByteSource& src, size_t min, size_t avg, size_t max) {
+  // Below the window size the Go code's skip count (MIN-16, unsigned) wraps and it never cuts;
+  // kubo rejects such parameters before chunking, and so do we.
+  if (min < kWindow || avg < min || max < avg || max > kMaxChunkSize) {
+    throw Error("rabin chunker: bad sizes min=" + std::to_string(min) +
+                " avg=" + std::to_string(avg) + " max=" + std::to_string(max));
+  }
+  return std::make_unique<RabinChunker>(src, min, avg, max);
 }
 
 }  // namespace cidrun::unixfs
