@@ -9,6 +9,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { scratchDir } from './lib/scratch.mjs'
 import { loadVectors, runOrder, Inputs, missingRequirement, judge } from './lib/vectors.mjs'
 import { parseAddArgs } from './lib/kubo-flags.mjs'
 import { oracleAdd, OracleError } from './lib/oracle.mjs'
@@ -19,7 +20,7 @@ const only = argv.flatMap((a, i) => argv[i - 1] === '--only' ? [a] : [])
 // --break ID: corrupt that vector's expectation (shows that this test can fail)
 const breakIds = argv.flatMap((a, i) => argv[i - 1] === '--break' ? [a] : [])
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cidrun-oracle-vectors-'))
+const tmp = scratchDir('cidrun-oracle-vectors-', 3 << 30)
 const cleanup = () => fs.rmSync(tmp, { recursive: true, force: true })
 process.on('SIGINT', () => { cleanup(); process.exit(130) })
 process.on('SIGTERM', () => { cleanup(); process.exit(143) })

@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
+import { scratchDir } from './lib/scratch.mjs'
 import { loadVectors, runOrder, Inputs, missingRequirement, parseAdded, judge } from './lib/vectors.mjs'
 
 const argv = process.argv.slice(2)
@@ -17,7 +18,7 @@ if (!cidrun) { console.error('usage: kubo-vectors.mjs CIDRUN [--fast] [--only ID
 const fast = argv.includes('--fast')
 const only = argv.flatMap((a, i) => argv[i - 1] === '--only' ? [a] : [])
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cidrun-kubo-vectors-'))
+const tmp = scratchDir('cidrun-kubo-vectors-', 3 << 30)
 const cleanup = () => fs.rmSync(tmp, { recursive: true, force: true })
 process.on('SIGINT', () => { cleanup(); process.exit(130) })
 process.on('SIGTERM', () => { cleanup(); process.exit(143) })

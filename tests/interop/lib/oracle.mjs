@@ -20,7 +20,9 @@
 //                          JS ('js') would decide differently.
 import fs from 'node:fs'
 import path from 'node:path'
+import * as dagPb from '@ipld/dag-pb'
 import { importer } from 'ipfs-unixfs-importer'
+import { exporter } from 'ipfs-unixfs-exporter'
 import { fixedSize, rabin } from 'ipfs-unixfs-importer/chunker'
 import { balanced, trickle } from 'ipfs-unixfs-importer/layout'
 import { linkSerializedSize, dataFieldSerializedSize, utf8ByteLength } from 'ipfs-unixfs-importer/utils'
@@ -110,6 +112,31 @@ export function importerOptions (s) {
 // -n: hash only, keep nothing
 const nullStore = { async put (cid) { return cid } }
 
+/**
+ * Keeps only directory and HAMT shard blocks (UnixFS Type 1 or 5), to resolve paths afterwards:
+ * ipfs-unixfs-importer 17.1.1 reports a directory that sits inside a HAMT-sharded directory under
+ * the sharded parent's path (DirSharded.flush overwrites `path` of everything it yields), so such
+ * CIDs are looked up through the DAG instead.
+ */
+function dirStore () {
+  const blocks = new Map()
+  return {
+    async put (cid, bytes) {
+      if (cid.code === dagPb.code) {
+        const data = dagPb.decode(bytes).Data
+        // Data starts with field 1 (Type): 0x08, type
+        if (data && data[0] === 0x08 && (data[1] === 1 || data[1] === 5)) blocks.set(cid.toString(), bytes)
+      }
+      return cid
+    },
+    async * get (cid) {
+      const b = blocks.get(cid.toString())
+      if (!b) throw new Error(`block ${cid} was not kept`)
+      yield b
+    }
+  }
+}
+
 /** post-order list of directories, files/symlinks in walk (pre-)order: kubo's output order */
 function kuboOrder (root) {
   const files = []; const dirs = []
@@ -136,8 +163,25 @@ async function importWhole (root, opts) {
   }
   const cands = candidates(root)
   const cids = new Map()
-  for await (const e of importer(cands, nullStore, opts)) {
+  const store = dirStore()
+  let top
+  for await (const e of importer(cands, store, opts)) {
     if (e.path !== undefined) cids.set(e.path, { cid: e.cid, size: e.size, unixfs: e.unixfs })
+    top = e
+  }
+  if (root.kind === 'dir') {
+    // the root directory is flushed last; directories below a HAMT shard may be mislabelled
+    // (see dirStore): resolve every subdirectory through the DAG
+    cids.set(root.rel, { cid: top.cid, size: top.size, unixfs: top.unixfs })
+    const resolve = async n => {
+      if (n.kind !== 'dir') return
+      if (n !== root && n.children.length > 0) {
+        const e = await exporter(`${top.cid}/${n.rel.slice(root.rel.length + 1)}`, store)
+        cids.set(n.rel, { cid: e.cid, size: undefined, unixfs: e.unixfs })
+      }
+      for (const c of n.children) await resolve(c)
+    }
+    await resolve(root)
   }
   // The tree builder yields directories when it flushes them, but an empty directory below the
   // root was a finished leaf entry (not a flushed directory): take its CID from its own import.
