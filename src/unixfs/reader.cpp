@@ -1,0 +1,336 @@
+#include "unixfs/reader.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_set>
+#include <vector>
+
+#include "unixfs/murmur3.h"
+#include "util/error.h"
+
+namespace cidrun::unixfs {
+namespace {
+
+bool is_file_type(unixfs_pb::Type t) {
+  return t == unixfs_pb::Type::kFile || t == unixfs_pb::Type::kRaw;
+}
+
+size_t hamt_prefix_len(uint64_t fanout) {
+  size_t n = 0;
+  for (uint64_t v = fanout - 1; v > 0; v >>= 4) ++n;
+  return std::max<size_t>(n, 1);
+}
+
+int parse_hex(std::string_view s) {
+  int v = 0;
+  for (char c : s) {
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= c - '0';
+    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+    else return -1;
+  }
+  return v;
+}
+
+unsigned hamt_slot(const std::array<uint8_t, 8>& h, unsigned depth, unsigned width) {
+  unsigned start = depth * width;
+  if (start + width > 64) throw Error("HAMT deeper than its hash allows");
+  unsigned v = 0;
+  for (unsigned b = start; b < start + width; ++b) v = (v << 1) | ((h[b / 8] >> (7 - b % 8)) & 1U);
+  return v;
+}
+
+unsigned log2u(uint64_t v) {
+  unsigned n = 0;
+  while ((1ULL << n) < v) ++n;
+  return n;
+}
+
+}  // namespace
+
+Bytes Dag::block(const Cid& cid) {
+  auto b = store_.get(cid);
+  if (!b) throw NotFound("block " + cid.str() + " not found");
+  return std::move(*b);
+}
+
+Dag::Decoded Dag::decode(const Cid& cid, const Bytes& block) {
+  Decoded d;
+  if (cid.codec() == kCodecRaw) {
+    d.data.type = unixfs_pb::Type::kRaw;
+    d.data.data = block;
+    d.data.filesize = block.size();
+    return d;
+  }
+  if (cid.codec() != kCodecDagPb) {
+    throw Error(cid.str() + ": not a UnixFS node (codec 0x" + to_hex(Bytes{static_cast<uint8_t>(cid.codec())}) + ")");
+  }
+  try {
+    d.node = dagpb::decode(block);
+    if (!d.node.data) throw Error("dag-pb node without UnixFS data");
+    d.data = unixfs_pb::decode(*d.node.data);
+  } catch (const NotFound&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(cid.str() + ": " + e.what());
+  }
+  return d;
+}
+
+NodeStat Dag::stat(const Cid& cid) {
+  Bytes b = block(cid);
+  Decoded d = decode(cid, b);
+  NodeStat s;
+  s.cid = cid;
+  s.block_size = b.size();
+  s.num_links = d.node.links.size();
+  s.mode = d.data.mode;
+  s.mtime = d.data.mtime;
+  switch (d.data.type) {
+    case unixfs_pb::Type::kFile:
+    case unixfs_pb::Type::kRaw: {
+      s.kind = NodeKind::kFile;
+      uint64_t own = d.data.data ? d.data.data->size() : 0;
+      s.size = d.data.filesize.value_or(own);
+      if (cid.codec() == kCodecDagPb) {
+        if (d.data.blocksizes.size() != d.node.links.size()) {
+          throw Error(cid.str() + ": file node has " + std::to_string(d.node.links.size()) +
+                      " links but " + std::to_string(d.data.blocksizes.size()) + " blocksizes");
+        }
+        uint64_t sum = own;
+        for (uint64_t bs : d.data.blocksizes) {
+          if (bs > UINT64_MAX - sum) throw Error(cid.str() + ": blocksizes overflow");
+          sum += bs;
+        }
+        if (d.data.filesize && sum != *d.data.filesize) {
+          throw Error(cid.str() + ": filesize " + std::to_string(*d.data.filesize) +
+                      " does not match its blocks (" + std::to_string(sum) + ")");
+        }
+        s.size = sum;
+      }
+      break;
+    }
+    case unixfs_pb::Type::kDirectory:
+      s.kind = NodeKind::kDirectory;
+      break;
+    case unixfs_pb::Type::kHamtShard:
+      s.kind = NodeKind::kDirectory;
+      s.hamt = true;
+      break;
+    case unixfs_pb::Type::kSymlink:
+      s.kind = NodeKind::kSymlink;
+      s.symlink_target = d.data.data ? std::string(as_string(*d.data.data)) : std::string();
+      s.size = s.symlink_target.size();
+      break;
+    case unixfs_pb::Type::kMetadata:
+      throw Error(cid.str() + ": UnixFS Metadata nodes are not supported");
+  }
+  return s;
+}
+
+void Dag::list_hamt(const Decoded& shard, int depth,
+                    const std::function<void(const DirEntryRef&)>& fn) {
+  if (depth > kMaxDagDepth) throw Error("HAMT nested too deeply");
+  if (shard.data.hash_type != unixfs_pb::kHashMurmur3 || !shard.data.fanout) {
+    throw Error("HAMT shard with unsupported hash type or no fanout");
+  }
+  size_t plen = hamt_prefix_len(*shard.data.fanout);
+  for (const auto& l : shard.node.links) {
+    const std::string name = l.name.value_or("");
+    if (name.size() < plen || parse_hex(std::string_view(name).substr(0, plen)) < 0) {
+      throw Error("HAMT link with malformed name '" + name + "'");
+    }
+    if (name.size() == plen) {
+      Bytes b = block(l.hash);
+      Decoded sub = decode(l.hash, b);
+      if (sub.data.type != unixfs_pb::Type::kHamtShard || sub.data.fanout != shard.data.fanout) {
+        throw Error(l.hash.str() + ": HAMT child is not a shard of the same fanout");
+      }
+      list_hamt(sub, depth + 1, fn);
+    } else {
+      fn({name.substr(plen), l.hash, l.tsize});
+    }
+  }
+}
+
+void Dag::list(const Cid& dir, const std::function<void(const DirEntryRef&)>& fn) {
+  Bytes b = block(dir);
+  Decoded d = decode(dir, b);
+  if (d.data.type == unixfs_pb::Type::kHamtShard) {
+    list_hamt(d, 0, fn);
+    return;
+  }
+  if (d.data.type != unixfs_pb::Type::kDirectory) throw Error(dir.str() + " is not a directory");
+  for (const auto& l : d.node.links) {
+    if (!l.name) throw Error(dir.str() + ": directory link without a name");
+    fn({*l.name, l.hash, l.tsize});
+  }
+}
+
+std::optional<Cid> Dag::lookup(const Cid& dir, std::string_view name) {
+  Bytes b = block(dir);
+  Decoded d = decode(dir, b);
+  if (d.data.type == unixfs_pb::Type::kDirectory) {
+    for (const auto& l : d.node.links) {
+      if (l.name && *l.name == name) return l.hash;
+    }
+    return std::nullopt;
+  }
+  if (d.data.type != unixfs_pb::Type::kHamtShard) throw Error(dir.str() + " is not a directory");
+  auto h = hamt_hash(as_bytes(name));
+  for (unsigned depth = 0;; ++depth) {
+    if (d.data.hash_type != unixfs_pb::kHashMurmur3 || !d.data.fanout) {
+      throw Error("HAMT shard with unsupported hash type or no fanout");
+    }
+    size_t plen = hamt_prefix_len(*d.data.fanout);
+    unsigned slot = hamt_slot(h, depth, log2u(*d.data.fanout));
+    const dagpb::Link* next = nullptr;
+    for (const auto& l : d.node.links) {
+      const std::string n = l.name.value_or("");
+      if (n.size() < plen || parse_hex(std::string_view(n).substr(0, plen)) != static_cast<int>(slot)) continue;
+      if (n.size() == plen) {
+        next = &l;
+        break;
+      }
+      if (std::string_view(n).substr(plen) == name) return l.hash;
+    }
+    if (!next) return std::nullopt;
+    Cid child = next->hash;
+    b = block(child);
+    d = decode(child, b);
+    if (d.data.type != unixfs_pb::Type::kHamtShard) throw Error(child.str() + ": HAMT child is not a shard");
+  }
+}
+
+Cid Dag::resolve(const Cid& root, std::string_view path) {
+  Cid cur = root;
+  size_t pos = 0;
+  int depth = 0;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    std::string_view comp = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    pos = slash == std::string_view::npos ? path.size() + 1 : slash + 1;
+    if (comp.empty() || comp == ".") continue;
+    if (comp == "..") throw Error("path component '..' is not allowed in an IPFS path");
+    if (++depth > kMaxDagDepth) throw Error("path too deep");
+    NodeStat s = stat(cur);
+    if (s.kind != NodeKind::kDirectory) {
+      throw Error("cannot resolve '" + std::string(comp) + "': " + cur.str() + " is not a directory");
+    }
+    auto next = lookup(cur, comp);
+    if (!next) throw Error("no link named \"" + std::string(comp) + "\" under " + cur.str());
+    cur = *next;
+  }
+  return cur;
+}
+
+std::pair<Cid, std::string> Dag::split_path(std::string_view text) {
+  if (text.rfind("/ipfs/", 0) == 0) text.remove_prefix(6);
+  else if (text.rfind("ipfs://", 0) == 0) text.remove_prefix(7);
+  while (!text.empty() && text.front() == '/') text.remove_prefix(1);
+  size_t slash = text.find('/');
+  Cid cid = Cid::parse(text.substr(0, slash));
+  std::string rest = slash == std::string_view::npos ? "" : std::string(text.substr(slash + 1));
+  return {cid, rest};
+}
+
+FileReader::FileReader(Dag& dag, const Cid& cid) : dag_(dag), cid_(cid) {
+  NodeStat s = dag_.stat(cid);
+  if (s.kind != NodeKind::kFile) throw Error(cid.str() + " is not a file");
+  size_ = s.size;
+}
+
+void FileReader::stream_node(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end,
+                             int depth, const std::function<void(ByteView)>& sink) {
+  if (depth > kMaxDagDepth) throw Error(cid.str() + ": file DAG nested too deeply");
+  Bytes b = dag_.block(cid);
+  auto emit = [&](ByteView data, uint64_t at) {
+    uint64_t lo = std::max(start, at);
+    uint64_t hi = std::min(end, at + data.size());
+    if (lo < hi) sink(data.subspan(lo - at, hi - lo));
+  };
+  if (cid.codec() == kCodecRaw) {
+    emit(b, node_offset);
+    return;
+  }
+  Dag::Decoded d = dag_.decode(cid, b);
+  if (!is_file_type(d.data.type)) throw Error(cid.str() + ": expected a file node");
+  ByteView own = d.data.data ? ByteView(*d.data.data) : ByteView();
+  emit(own, node_offset);
+  if (d.data.blocksizes.size() != d.node.links.size()) {
+    throw Error(cid.str() + ": file node links and blocksizes disagree");
+  }
+  uint64_t child_at = node_offset + own.size();
+  for (size_t i = 0; i < d.node.links.size(); ++i) {
+    uint64_t bs = d.data.blocksizes[i];
+    if (bs > UINT64_MAX - child_at) throw Error(cid.str() + ": blocksizes overflow");
+    if (child_at < end && child_at + bs > start) {
+      uint64_t produced = 0;
+      stream_node(d.node.links[i].hash, child_at, start, end, depth + 1,
+                  [&](ByteView piece) {
+                    produced += piece.size();
+                    sink(piece);
+                  });
+      // A child that yields fewer bytes than its parent claims would shift everything after
+      // it; refuse instead of returning wrong data.
+      uint64_t want = std::min(end, child_at + bs) - std::max(start, child_at);
+      if (produced != want) {
+        throw Error(d.node.links[i].hash.str() + ": child holds " + std::to_string(produced) +
+                    " bytes of the range where its parent claims " + std::to_string(want));
+      }
+    }
+    child_at += bs;
+  }
+}
+
+void FileReader::stream_range(uint64_t offset, uint64_t length,
+                              const std::function<void(ByteView)>& sink) {
+  if (offset >= size_) return;
+  uint64_t end = length > size_ - offset ? size_ : offset + length;
+  uint64_t produced = 0;
+  stream_node(cid_, 0, offset, end, 0, [&](ByteView piece) {
+    produced += piece.size();
+    sink(piece);
+  });
+  if (produced != end - offset) throw Error(cid_.str() + ": file is shorter than its size claims");
+}
+
+void FileReader::stream(const std::function<void(ByteView)>& sink) { stream_range(0, size_, sink); }
+
+size_t FileReader::read(uint64_t offset, uint8_t* buf, size_t len) {
+  size_t got = 0;
+  stream_range(offset, len, [&](ByteView piece) {
+    std::memcpy(buf + got, piece.data(), piece.size());
+    got += piece.size();
+  });
+  return got;
+}
+
+void walk_dag(BlockStore& store, const Cid& root,
+              const std::function<bool(const Cid&, ByteView block)>& visit) {
+  struct BytesHash {
+    size_t operator()(const Bytes& b) const noexcept { return std::hash<std::string_view>()(as_string(b)); }
+  };
+  std::unordered_set<Bytes, BytesHash> seen;
+  std::vector<Cid> stack{root};
+  while (!stack.empty()) {
+    Cid cid = std::move(stack.back());
+    stack.pop_back();
+    if (cid.is_identity()) continue;  // identity blocks live inside their CID
+    if (!seen.insert(cid.bytes()).second) continue;
+    auto b = store.get(cid);
+    if (!b) throw NotFound("block " + cid.str() + " not found");
+    if (!visit(cid, *b)) continue;
+    if (cid.codec() != kCodecDagPb) continue;
+    dagpb::Node n;
+    try {
+      n = dagpb::decode(*b);
+    } catch (const Error& e) {
+      throw Error(cid.str() + ": " + e.what());
+    }
+    for (auto it = n.links.rbegin(); it != n.links.rend(); ++it) stack.push_back(it->hash);
+  }
+}
+
+}  // namespace cidrun::unixfs

@@ -1,0 +1,149 @@
+#include "unixfs/reader.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "ipld/dagpb.h"
+#include "store/memstore.h"
+#include "unixfs/chunker.h"
+#include "unixfs/directory.h"
+#include "util/error.h"
+
+namespace cidrun::unixfs {
+namespace {
+
+// A chunker over an in-memory buffer, so tests need no files.
+class VectorChunker : public Chunker {
+ public:
+  VectorChunker(const Bytes& data, size_t size) : data_(data), size_(size) {}
+  bool next(Bytes& out) override {
+    size_t n = std::min(size_, data_.size() - pos_);
+    out.assign(data_.begin() + static_cast<ptrdiff_t>(pos_), data_.begin() + static_cast<ptrdiff_t>(pos_ + n));
+    pos_ += n;
+    return n > 0;
+  }
+
+ private:
+  const Bytes& data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+Bytes random_bytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  Bytes b(n);
+  for (auto& c : b) c = static_cast<uint8_t>(rng());
+  return b;
+}
+
+NodeInfo import(MemoryStore& store, const Bytes& data, LayoutParams p, size_t chunk = 1000) {
+  VectorChunker c(data, chunk);
+  return build_file(store, c, p, {});
+}
+
+TEST(Reader, RoundTripsBalancedAndTrickleAtLinkBoundaries) {
+  for (bool trickle : {false, true}) {
+    for (bool raw : {false, true}) {
+      for (size_t n : {0UL, 1UL, 999UL, 1000UL, 1001UL, 4000UL, 4001UL, 16000UL, 16001UL, 70001UL}) {
+        MemoryStore store;
+        Bytes data = random_bytes(n, static_cast<unsigned>(n));
+        LayoutParams p;
+        p.max_links = 4;
+        p.raw_leaves = raw;
+        p.trickle = trickle;
+        p.cid_version = raw ? 1 : 0;
+        NodeInfo root = import(store, data, p);
+        EXPECT_EQ(root.filesize, n);
+        Dag dag(store);
+        FileReader r(dag, root.cid);
+        ASSERT_EQ(r.size(), n);
+        Bytes back;
+        r.stream([&](ByteView piece) { back.insert(back.end(), piece.begin(), piece.end()); });
+        EXPECT_EQ(back, data) << "n=" << n << " trickle=" << trickle << " raw=" << raw;
+        if (n > 10) {
+          uint8_t buf[4096];
+          size_t got = r.read(n / 3, buf, sizeof buf);
+          size_t want = std::min<size_t>(sizeof buf, n - n / 3);
+          ASSERT_EQ(got, want);
+          EXPECT_EQ(0, std::memcmp(buf, data.data() + n / 3, got));
+        }
+      }
+    }
+  }
+}
+
+TEST(Reader, ListsAndLooksUpBasicAndShardedDirectories) {
+  for (uint64_t threshold : {262144ULL, 1ULL}) {
+    MemoryStore store;
+    std::vector<DirEntry> entries;
+    for (int i = 0; i < 500; ++i) {
+      Bytes content = to_bytes("file " + std::to_string(i));
+      LayoutParams p;
+      entries.push_back({"f" + std::to_string(i), import(store, content, p)});
+    }
+    DirParams dp;
+    dp.threshold = threshold;
+    NodeInfo dir = build_directory(store, entries, dp, {});
+    Dag dag(store);
+    NodeStat s = dag.stat(dir.cid);
+    EXPECT_EQ(s.kind, NodeKind::kDirectory);
+    EXPECT_EQ(s.hamt, threshold == 1);
+    size_t count = 0;
+    dag.list(dir.cid, [&](const DirEntryRef&) { ++count; });
+    EXPECT_EQ(count, 500U);
+    for (int i : {0, 77, 499}) {
+      auto c = dag.lookup(dir.cid, "f" + std::to_string(i));
+      ASSERT_TRUE(c.has_value());
+      EXPECT_EQ(*c, entries[static_cast<size_t>(i)].node.cid);
+    }
+    EXPECT_FALSE(dag.lookup(dir.cid, "nope").has_value());
+    EXPECT_EQ(dag.resolve(dir.cid, "/f7/"), entries[7].node.cid);
+    EXPECT_THROW(dag.resolve(dir.cid, "f7/x"), Error);
+    EXPECT_THROW(dag.resolve(dir.cid, "../f7"), Error);
+  }
+}
+
+TEST(Reader, RefusesLyingFileNodes) {
+  MemoryStore store;
+  Cid leaf = Cid::of(1, kCodecRaw, as_bytes("abc"));
+  store.put(leaf, as_bytes("abc"));
+  auto make = [&](uint64_t claimed_block, uint64_t filesize) {
+    dagpb::Node n;
+    n.links.push_back({leaf, std::string(), 3});
+    unixfs_pb::Data d;
+    d.type = unixfs_pb::Type::kFile;
+    d.filesize = filesize;
+    d.blocksizes = {claimed_block};
+    n.data = unixfs_pb::encode(d);
+    Bytes b = dagpb::encode(n);
+    Cid c = Cid::of(0, kCodecDagPb, b);
+    store.put(c, b);
+    return c;
+  };
+  Dag dag(store);
+  EXPECT_THROW(dag.stat(make(3, 4)), Error);                      // filesize != sum
+  Cid liar = make(1ULL << 40, 1ULL << 40);                        // child far smaller than claimed
+  FileReader r(dag, liar);
+  EXPECT_THROW(r.stream([](ByteView) {}), Error);
+  Cid missing = Cid::of(1, kCodecRaw, as_bytes("absent"));
+  EXPECT_THROW(dag.stat(missing), NotFound);
+}
+
+TEST(Reader, WalkVisitsEachBlockOnceInPreOrder) {
+  MemoryStore store;
+  LayoutParams p;
+  Bytes data(3000, 'x');  // identical chunks: one leaf CID linked three times
+  NodeInfo root = import(store, data, p);
+  std::vector<Cid> order;
+  walk_dag(store, root.cid, [&](const Cid& c, ByteView) {
+    order.push_back(c);
+    return true;
+  });
+  ASSERT_EQ(order.size(), 2U);
+  EXPECT_EQ(order[0], root.cid);
+}
+
+}  // namespace
+}  // namespace cidrun::unixfs
