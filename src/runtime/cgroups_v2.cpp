@@ -1,15 +1,21 @@
 // cgroup v2: one unified hierarchy; controllers must be enabled in every parent's
 // cgroup.subtree_control before a child can use them.
+#include <fcntl.h>
+#include <linux/bpf.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <sstream>
 #include <thread>
 
 #include "runtime/cgroups.h"
 #include "util/error.h"
+#include "util/fd.h"
 #include "util/log.h"
 
 namespace cidrun::runtime {
@@ -282,11 +288,163 @@ class CgroupV2 : public CgroupManager {
   std::string dir_;
 };
 
+// ---- devices: cgroup v2 has no devices.allow; an eBPF program attached to the cgroup decides ----
+
+struct DeviceRule {
+  bool allow;
+  int type;              // BPF_DEVCG_DEV_*, 0 for "a" (any)
+  int64_t major, minor;  // -1 for any
+  uint32_t access;       // BPF_DEVCG_ACC_* bits
+};
+
+DeviceRule parse_device_rule(const nlohmann::json& rule) {
+  if (!rule.is_object() || !rule.contains("allow") || !rule["allow"].is_boolean()) {
+    throw Error("cgroup: device rule needs a boolean \"allow\": " + rule.dump());
+  }
+  DeviceRule r{rule["allow"].get<bool>(), 0, get_i64(rule, "major").value_or(-1),
+               get_i64(rule, "minor").value_or(-1), 0};
+  const std::string type = get_str(rule, "type");
+  if (type == "b") {
+    r.type = BPF_DEVCG_DEV_BLOCK;
+  } else if (type == "c") {
+    r.type = BPF_DEVCG_DEV_CHAR;
+  } else if (!type.empty() && type != "a") {
+    throw Error("cgroup: device rule type must be a, b or c, got " + type);
+  }
+  std::string access = get_str(rule, "access");
+  if (access.empty()) access = "rwm";
+  for (char c : access) {
+    if (c == 'r')
+      r.access |= BPF_DEVCG_ACC_READ;
+    else if (c == 'w')
+      r.access |= BPF_DEVCG_ACC_WRITE;
+    else if (c == 'm')
+      r.access |= BPF_DEVCG_ACC_MKNOD;
+    else
+      throw Error("cgroup: device rule access must be made of r, w and m, got " + access);
+  }
+  return r;
+}
+
+bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  bpf_insn i{};
+  i.code = code;
+  i.dst_reg = dst & 0xf;
+  i.src_reg = src & 0xf;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+// The program reads the request into r2 (type), r3 (access), r4 (major), r5 (minor), then tries
+// the rules from last to first: the last matching rule wins, as with v1's devices.allow/deny
+// written in order. An allow rule matches when it grants every requested access; a deny rule
+// when it refuses any of them. A request no rule matches is allowed, as in a fresh v1 cgroup
+// (configs start with "deny all", which then matches everything).
+std::vector<bpf_insn> device_program(const std::vector<DeviceRule>& rules) {
+  constexpr uint8_t kLdxW = BPF_LDX | BPF_MEM | BPF_W;
+  std::vector<bpf_insn> p = {
+      insn(kLdxW, 2, 1, offsetof(bpf_cgroup_dev_ctx, access_type), 0),
+      insn(BPF_ALU | BPF_AND | BPF_K, 2, 0, 0, 0xffff),
+      insn(kLdxW, 3, 1, offsetof(bpf_cgroup_dev_ctx, access_type), 0),
+      insn(BPF_ALU | BPF_RSH | BPF_K, 3, 0, 0, 16),
+      insn(kLdxW, 4, 1, offsetof(bpf_cgroup_dev_ctx, major), 0),
+      insn(kLdxW, 5, 1, offsetof(bpf_cgroup_dev_ctx, minor), 0),
+  };
+  constexpr uint32_t kAll = BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE | BPF_DEVCG_ACC_MKNOD;
+  for (auto it = rules.rbegin(); it != rules.rend(); ++it) {
+    const DeviceRule& r = *it;
+    // Each failed test jumps to the next rule; the offsets are filled in once the block is out.
+    std::vector<size_t> jumps;
+    auto jump_unless = [&](uint8_t op, uint8_t reg, int64_t value) {
+      jumps.push_back(p.size());
+      p.push_back(insn(BPF_JMP | op | BPF_K, reg, 0, 0, static_cast<int32_t>(value)));
+    };
+    if (r.type) jump_unless(BPF_JNE, 2, r.type);
+    if (r.access != kAll) {
+      p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, 6, 3, 0, 0));
+      if (r.allow) {
+        p.push_back(
+            insn(BPF_ALU | BPF_AND | BPF_K, 6, 0, 0, static_cast<int32_t>(~r.access & kAll)));
+        jump_unless(BPF_JNE, 6, 0);
+      } else {
+        p.push_back(insn(BPF_ALU | BPF_AND | BPF_K, 6, 0, 0, static_cast<int32_t>(r.access)));
+        jump_unless(BPF_JEQ, 6, 0);
+      }
+    }
+    if (r.major >= 0) jump_unless(BPF_JNE, 4, r.major);
+    if (r.minor >= 0) jump_unless(BPF_JNE, 5, r.minor);
+    p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, r.allow ? 1 : 0));
+    p.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+    // A rule that matches every request makes the rules before it and the default
+    // unreachable, and the verifier refuses unreachable instructions.
+    if (jumps.empty()) return p;
+    for (size_t j : jumps) p[j].off = static_cast<int16_t>(p.size() - j - 1);
+  }
+  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1));
+  p.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+  return p;
+}
+
+long bpf(int cmd, bpf_attr& attr) {
+  return syscall(SYS_bpf, cmd, &attr, sizeof attr);
+}
+
 void CgroupV2::set_devices(const nlohmann::json& rules) {
   if (!rules.is_array()) throw Error("cgroup: linux.resources.devices must be an array");
-  throw Error(
-      "cgroup: linux.resources.devices is not supported on cgroup v2 yet (needs an eBPF device "
-      "program)");
+  std::vector<DeviceRule> parsed;
+  for (const auto& rule : rules) parsed.push_back(parse_device_rule(rule));
+  const std::vector<bpf_insn> program = device_program(parsed);
+
+  UniqueFd cgroup(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroup.valid()) throw_errno("cgroup: open " + dir_);
+
+  static const char kLicense[] = "GPL";
+  std::string verifier_log(4096, '\0');
+  bpf_attr load{};
+  load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  load.insns = reinterpret_cast<uintptr_t>(program.data());
+  load.insn_cnt = static_cast<uint32_t>(program.size());
+  load.license = reinterpret_cast<uintptr_t>(kLicense);
+  load.log_buf = reinterpret_cast<uintptr_t>(verifier_log.data());
+  load.log_size = static_cast<uint32_t>(verifier_log.size());
+  load.log_level = 1;
+  UniqueFd prog(static_cast<int>(bpf(BPF_PROG_LOAD, load)));
+  if (!prog.valid()) {
+    throw_errno("cgroup: load eBPF device program (" + std::string(verifier_log.c_str()) + ")");
+  }
+
+  // Programs a previous set_resources attached: replaced, so updates do not pile up.
+  std::vector<uint32_t> old_ids(64);
+  bpf_attr query{};
+  query.query.target_fd = static_cast<uint32_t>(cgroup.get());
+  query.query.attach_type = BPF_CGROUP_DEVICE;
+  query.query.prog_ids = reinterpret_cast<uintptr_t>(old_ids.data());
+  query.query.prog_cnt = static_cast<uint32_t>(old_ids.size());
+  if (bpf(BPF_PROG_QUERY, query) < 0) throw_errno("cgroup: query device programs of " + dir_);
+  old_ids.resize(query.query.prog_cnt);
+
+  bpf_attr attach{};
+  attach.target_fd = static_cast<uint32_t>(cgroup.get());
+  attach.attach_bpf_fd = static_cast<uint32_t>(prog.get());
+  attach.attach_type = BPF_CGROUP_DEVICE;
+  attach.attach_flags = BPF_F_ALLOW_MULTI;
+  if (bpf(BPF_PROG_ATTACH, attach) < 0)
+    throw_errno("cgroup: attach eBPF device program to " + dir_);
+
+  for (uint32_t id : old_ids) {
+    bpf_attr get{};
+    get.prog_id = id;
+    UniqueFd old(static_cast<int>(bpf(BPF_PROG_GET_FD_BY_ID, get)));
+    if (!old.valid()) continue;  // detached meanwhile
+    bpf_attr detach{};
+    detach.target_fd = static_cast<uint32_t>(cgroup.get());
+    detach.attach_bpf_fd = static_cast<uint32_t>(old.get());
+    detach.attach_type = BPF_CGROUP_DEVICE;
+    if (bpf(BPF_PROG_DETACH, detach) < 0 && errno != ENOENT) {
+      throw_errno("cgroup: detach old eBPF device program from " + dir_);
+    }
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // cgroup v2 against a fake cgroupfs tree in a temp directory, checking the values written.
 #include "runtime/cgroups.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -326,7 +327,10 @@ TEST_F(CgroupV2FakeTest, UnsupportedAndBadResourcesAreErrors) {
   e = error_of([&] { m->set_resources({{"cpu", {{"realtimeRuntime", 5}}}}); });
   EXPECT_NE(e.find("not supported on cgroup v2"), std::string::npos) << e;
   e = error_of([&] { m->set_resources({{"devices", {{{"allow", false}, {"access", "rwm"}}}}}); });
-  EXPECT_NE(e.find("not supported on cgroup v2 yet"), std::string::npos) << e;
+  // A plain directory is no cgroup: the eBPF program cannot be attached to it.
+  EXPECT_NE(e.find("device program"), std::string::npos) << e;
+  e = error_of([&] { m->set_resources({{"devices", {{{"allow", true}, {"access", "rwx"}}}}}); });
+  EXPECT_NE(e.find("made of r, w and m"), std::string::npos) << e;
   e = error_of([&] { m->set_resources({{"network", {{"classID", 1}}}}); });
   EXPECT_NE(e.find("does not exist on cgroup v2"), std::string::npos) << e;
 }
@@ -366,6 +370,66 @@ TEST_F(CgroupV2FakeTest, DestroyRemovesEmptyCgroupTree) {
   m->destroy();
   EXPECT_FALSE(fs::exists(root_ / "cidrun/gone"));
   m->destroy();  // already gone: fine
+}
+
+// The v2 device filter is an eBPF program, which works on any cgroup2 mount: on a hybrid host the
+// unified hierarchy at /sys/fs/cgroup/unified takes it too, so it is tested for real there.
+TEST(CgroupV2Devices, EbpfProgramEnforcesRules) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root to attach eBPF programs";
+  std::string root;
+  for (const char* candidate : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+    if (detect_cgroup_version({candidate, "", ""}) == CgroupVersion::kV2) root = candidate;
+  }
+  if (root.empty()) GTEST_SKIP() << "no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified";
+  auto m = make_cgroup_v2("/cidrun-test-dev-" + std::to_string(getpid()), {root, "", "0::/\n"});
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(go[1]);  // so that the parent going away ends the wait below
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(10);
+    // Allowed: read+write /dev/null. Denied: /dev/zero, and writing /dev/full (read-only rule).
+    int null_fd = open("/dev/null", O_RDWR);
+    int zero_fd = open("/dev/zero", O_RDONLY);
+    int full_w = open("/dev/full", O_WRONLY);
+    int full_r = open("/dev/full", O_RDONLY);
+    _exit((null_fd >= 0 ? 0 : 1) | (zero_fd < 0 && errno != 0 ? 0 : 2) | (full_w < 0 ? 0 : 4) |
+          (full_r >= 0 ? 0 : 8));
+  }
+  close(go[0]);
+  // Whatever fails below, the child and the cgroup must not outlive the test.
+  struct Cleanup {
+    pid_t child;
+    int go;
+    CgroupManager* m;
+    ~Cleanup() {
+      if (go >= 0) close(go);
+      if (child > 0) {
+        kill(child, SIGKILL);
+        waitpid(child, nullptr, 0);
+      }
+      try {
+        m->destroy();
+      } catch (const Error&) {
+      }
+    }
+  } cleanup{child, go[1], m.get()};
+  m->apply(child);
+  auto rules = nlohmann::json::array(
+      {{{"allow", false}, {"access", "rwm"}},
+       {{"allow", true}, {"type", "c"}, {"major", 1}, {"minor", 3}, {"access", "rwm"}},
+       {{"allow", true}, {"type", "c"}, {"major", 1}, {"minor", 7}, {"access", "rw"}},
+       {{"allow", false}, {"type", "c"}, {"major", 1}, {"minor", 7}, {"access", "w"}}});
+  m->set_resources({{"devices", rules}});
+  m->set_resources({{"devices", rules}});  // replaces the program instead of stacking a second
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  cleanup.child = -1;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: /dev/null refused, 2: /dev/zero allowed, "
+                                       "4: /dev/full writable, 8: /dev/full unreadable";
 }
 
 }  // namespace
