@@ -1,0 +1,106 @@
+#include "store/lease.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include "store/repo.h"
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace cidrun {
+namespace {
+
+// Field 22 of /proc/<pid>/stat (clock ticks since boot at which the process started); 0 when
+// unknown. The comm field may contain spaces and ')' so parsing starts after the last ')'.
+unsigned long long start_time_of(pid_t pid) {
+  std::string stat;
+  try {
+    stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const Error&) {
+    return 0;
+  }
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(stat.substr(close + 1));
+  std::string field;
+  // After ')' come fields 3..; the start time is field 22, the 20th of those.
+  for (int i = 3; i <= 22; ++i) {
+    if (!(in >> field)) return 0;
+  }
+  try {
+    return std::stoull(field);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+bool owner_alive(pid_t pid, unsigned long long start) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  unsigned long long now = start_time_of(pid);
+  // Without a recorded start time (or /proc) fall back to the pid check alone.
+  return start == 0 || now == 0 || now == start;
+}
+
+}  // namespace
+
+Lease::Lease(const Repo& repo, const Cid& root, pid_t owner) {
+  if (owner == 0) owner = ::getpid();
+  std::string dir = repo.dir("leases");
+  make_dirs(dir, 0700);
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  path_ = dir + "/" + std::to_string(owner) + "-" + std::to_string(rng());
+  std::string text =
+      root.str() + "\n" + std::to_string(owner) + " " + std::to_string(start_time_of(owner)) + "\n";
+  write_file_atomic(path_, as_bytes(text), /*durable=*/false, 0600);
+}
+
+Lease::~Lease() {
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+std::vector<LeaseInfo> Lease::list(const Repo& repo) {
+  std::vector<LeaseInfo> out;
+  std::string dir = repo.dir("leases");
+  std::unique_ptr<DIR, int (*)(DIR*)> dp(::opendir(dir.c_str()), ::closedir);
+  if (!dp) return out;
+  while (dirent* e = ::readdir(dp.get())) {
+    if (e->d_name[0] == '.' ||
+        std::string_view(e->d_name).find(".tmp-") != std::string_view::npos) {
+      continue;
+    }
+    LeaseInfo info;
+    info.file = dir + "/" + e->d_name;
+    try {
+      std::istringstream in(read_text_file(info.file));
+      std::string cid;
+      long pid = 0;
+      unsigned long long start = 0;
+      if (!(in >> cid >> pid)) continue;
+      in >> start;
+      info.root = Cid::parse(cid);
+      info.pid = static_cast<pid_t>(pid);
+      info.live = owner_alive(info.pid, start);
+    } catch (const Error&) {
+      continue;  // removed while we read it, or not a lease
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+size_t Lease::remove_stale(const Repo& repo) {
+  size_t n = 0;
+  for (const auto& l : list(repo)) {
+    if (!l.live && ::unlink(l.file.c_str()) == 0) ++n;
+  }
+  return n;
+}
+
+}  // namespace cidrun

@@ -1,0 +1,80 @@
+#include "store/reachable.h"
+
+#include <string_view>
+
+#include "ipld/dagpb.h"
+#include "util/error.h"
+#include "util/varint.h"
+
+namespace cidrun {
+
+size_t BytesHash::operator()(const Bytes& b) const noexcept {
+  return std::hash<std::string_view>()(as_string(b));
+}
+
+std::vector<Cid> block_links(const Cid& cid, ByteView block) {
+  std::vector<Cid> out;
+  if (cid.codec() != kCodecDagPb) return out;
+  dagpb::Node node;
+  try {
+    node = dagpb::decode(block);
+  } catch (const Error& e) {
+    throw Error("block " + cid.str() + " is not valid dag-pb: " + e.what());
+  }
+  out.reserve(node.links.size());
+  for (auto& l : node.links) out.push_back(std::move(l.hash));
+  return out;
+}
+
+Cid cid_of_multihash(ByteView multihash) {
+  size_t pos = 0;
+  auto code = get_varint(multihash, pos);
+  auto len = code ? get_varint(multihash, pos) : std::nullopt;
+  if (!code || !len || *len != multihash.size() - pos) {
+    throw Error("malformed multihash " + to_hex(multihash));
+  }
+  return Cid::v1(kCodecRaw, *code, multihash.subspan(pos));
+}
+
+void walk_reachable(BlockStore& store, const Cid& root, KeySet& seen,
+                    const std::function<void(const Cid&, ByteView block)>& on_block,
+                    const std::function<void(const Cid&)>& on_missing) {
+  // An explicit stack: a hostile DAG may be deeper than the C++ stack.
+  std::vector<Cid> stack{root};
+  while (!stack.empty()) {
+    Cid cid = std::move(stack.back());
+    stack.pop_back();
+    if (!seen.insert(cid.bytes()).second) continue;
+    auto block = store.get(cid);
+    if (!block) {
+      if (on_missing) on_missing(cid);
+      continue;
+    }
+    if (on_block) on_block(cid, *block);
+    auto links = block_links(cid, *block);
+    // Reversed so that links are visited in their stored order.
+    for (auto it = links.rbegin(); it != links.rend(); ++it) stack.push_back(std::move(*it));
+  }
+}
+
+std::optional<Cid> first_missing(BlockStore& store, const Cid& root) {
+  KeySet seen;
+  std::optional<Cid> missing;
+  // Its own loop rather than walk_reachable: it stops at the first hole instead of reading on.
+  std::vector<Cid> stack{root};
+  while (!stack.empty() && !missing) {
+    Cid cid = std::move(stack.back());
+    stack.pop_back();
+    if (!seen.insert(cid.bytes()).second) continue;
+    auto block = store.get(cid);
+    if (!block) {
+      missing = cid;
+      break;
+    }
+    auto links = block_links(cid, *block);
+    for (auto it = links.rbegin(); it != links.rend(); ++it) stack.push_back(std::move(*it));
+  }
+  return missing;
+}
+
+}  // namespace cidrun

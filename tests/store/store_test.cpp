@@ -1,0 +1,227 @@
+// Pins, leases, gc, verify, the repo lock and staging over a real on-disk repo.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "ipld/dagpb.h"
+#include "store/gc.h"
+#include "store/lease.h"
+#include "store/pins.h"
+#include "store/reachable.h"
+#include "store/repo.h"
+#include "store/repo_lock.h"
+#include "store/staging.h"
+#include "store/verify.h"
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace cidrun {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/store_test_XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    repo_ = Repo::open(dir_ + "/repo");
+  }
+  void TearDown() override {
+    repo_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Cid put_raw(std::string_view text) {
+    Bytes d = to_bytes(text);
+    Cid c = Cid::of(1, kCodecRaw, d);
+    repo_->blocks().put(c, d);
+    return c;
+  }
+  Cid put_node(const std::vector<Cid>& children) {
+    dagpb::Node n;
+    for (const auto& c : children) n.links.push_back({c, std::string(""), 1});
+    n.data = Bytes{0x08, 0x01};  // UnixFS Directory; the store does not care
+    Bytes b = dagpb::encode(n);
+    Cid c = Cid::of(1, kCodecDagPb, b);
+    repo_->blocks().put(c, b);
+    return c;
+  }
+  std::vector<Cid> removed_by_gc() {
+    std::vector<Cid> out;
+    collect_garbage(*repo_, [&](const Cid& c) { out.push_back(c); });
+    return out;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Repo> repo_;
+};
+
+TEST_F(StoreTest, GcKeepsRecursiveAndDirectPinsAndRemovesTheRest) {
+  Cid leaf1 = put_raw("leaf1");
+  Cid leaf2 = put_raw("leaf2");
+  Cid root = put_node({leaf1, leaf2});
+  Cid direct_child = put_raw("direct-child");
+  Cid direct = put_node({direct_child});
+  Cid loose = put_raw("loose");
+  repo_->pin(root, PinType::kRecursive);
+  repo_->pin(direct, PinType::kDirect);
+  auto removed = removed_by_gc();
+  ASSERT_EQ(removed.size(), 2u);
+  EXPECT_TRUE(repo_->blocks().has(leaf1));
+  EXPECT_TRUE(repo_->blocks().has(leaf2));
+  EXPECT_TRUE(repo_->blocks().has(root));
+  EXPECT_TRUE(repo_->blocks().has(direct));
+  EXPECT_FALSE(repo_->blocks().has(direct_child));  // a direct pin keeps only its block
+  EXPECT_FALSE(repo_->blocks().has(loose));
+}
+
+TEST_F(StoreTest, GcKeepsBlocksOfALiveLeaseEvenWithHoles) {
+  Cid leaf = put_raw("leased leaf");
+  Cid absent = Cid::of(1, kCodecRaw, to_bytes("never stored"));
+  Cid root = put_node({absent, leaf});
+  {
+    Lease lease(*repo_, root);
+    EXPECT_TRUE(removed_by_gc().empty());
+    EXPECT_TRUE(repo_->blocks().has(leaf));
+  }
+  // The lease ended with its object: now nothing holds them.
+  EXPECT_EQ(removed_by_gc().size(), 2u);
+}
+
+TEST_F(StoreTest, StaleLeaseOfADeadProcessIsIgnoredAndRemoved) {
+  Cid leaf = put_raw("orphan");
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  std::string file;
+  {
+    Lease lease(*repo_, leaf, child);  // owned by a pid that has exited
+    lease.detach();
+    file = lease.path();
+  }
+  auto leases = Lease::list(*repo_);
+  ASSERT_EQ(leases.size(), 1u);
+  EXPECT_FALSE(leases[0].live);
+  EXPECT_EQ(removed_by_gc().size(), 1u);
+  EXPECT_TRUE(Lease::list(*repo_).empty());
+}
+
+TEST_F(StoreTest, GcRefusesWhenAPinnedDagIsIncomplete) {
+  Cid loose = put_raw("loose");
+  Cid absent = Cid::of(1, kCodecRaw, to_bytes("absent"));
+  Cid root = put_node({absent});
+  repo_->pin(root, PinType::kRecursive);
+  try {
+    removed_by_gc();
+    FAIL() << "gc ran over an incomplete pin";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(absent.str()), std::string::npos);
+  }
+  EXPECT_TRUE(repo_->blocks().has(loose));
+}
+
+TEST_F(StoreTest, GcWaitsForWritersAndWriterLockFailsFastDuringGc) {
+  RepoLock shared(*repo_, RepoLock::Mode::kShared);
+  RepoLock shared2(*repo_, RepoLock::Mode::kShared);  // writers coexist
+  EXPECT_THROW(collect_garbage(*repo_, nullptr, /*wait=*/false), Error);
+}
+
+TEST_F(StoreTest, PinAddNamesTheFirstMissingBlock) {
+  Cid absent = Cid::of(1, kCodecRaw, to_bytes("absent"));
+  Cid present = put_raw("present");
+  Cid root = put_node({present, absent});
+  try {
+    pin_checked(*repo_, root, PinType::kRecursive);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(absent.str()), std::string::npos) << e.what();
+  }
+  pin_checked(*repo_, root, PinType::kDirect);  // the block itself is here
+  repo_->blocks().put(absent, to_bytes("absent"));
+  pin_checked(*repo_, root, PinType::kRecursive);  // upgrades the direct pin
+  auto pins = repo_->pins();
+  ASSERT_EQ(pins.size(), 1u);
+  EXPECT_EQ(pins[0].second, PinType::kRecursive);
+  EXPECT_THROW(pin_checked(*repo_, root, PinType::kDirect), Error);
+  auto holder = find_pin_holding(*repo_, present);
+  ASSERT_TRUE(holder);
+  EXPECT_TRUE(holder->indirect);
+  EXPECT_EQ(unpin_checked(*repo_, root), PinType::kRecursive);
+  EXPECT_THROW(unpin_checked(*repo_, root), Error);
+}
+
+TEST_F(StoreTest, VerifyFindsCorruptAndMissingBlocksAndRepairRemovesCorrupt) {
+  Cid good = put_raw("good");
+  Cid bad = put_raw("bad");
+  Cid absent = Cid::of(1, kCodecRaw, to_bytes("absent"));
+  Cid root = put_node({good, absent});
+  repo_->pin(root, PinType::kRecursive);
+  std::string path = repo_->blocks().path_of(bad.multihash());
+  ::chmod(path.c_str(), 0644);
+  write_file_atomic(path, as_bytes("flipped"));
+  std::vector<std::string> lines;
+  auto r = verify_repo(*repo_, false, [&](const std::string& l) { lines.push_back(l); });
+  EXPECT_EQ(r.blocks, 3u);
+  ASSERT_EQ(r.corrupt.size(), 1u);
+  EXPECT_EQ(r.corrupt[0].multihash().size(), bad.multihash().size());
+  ASSERT_EQ(r.missing.size(), 1u);
+  EXPECT_EQ(r.missing[0], absent);
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(repo_->blocks().has(bad));
+  r = verify_repo(*repo_, true, [](const std::string&) {});
+  EXPECT_EQ(r.removed, 1u);
+  EXPECT_FALSE(repo_->blocks().has(bad));
+  repo_->blocks().put(absent, to_bytes("absent"));
+  EXPECT_TRUE(verify_repo(*repo_, false, [](const std::string&) {}).ok());
+}
+
+TEST_F(StoreTest, VerifyReportsATruncatedBlock) {
+  Cid c = put_raw("a block that will be truncated");
+  std::string path = repo_->blocks().path_of(c.multihash());
+  ASSERT_EQ(::truncate(path.c_str(), 3), 0);
+  auto r = verify_repo(*repo_, false, [](const std::string&) {});
+  EXPECT_EQ(r.corrupt.size(), 1u);
+}
+
+TEST_F(StoreTest, StagingCommitsAllOrNothing) {
+  Cid a = Cid::of(1, kCodecRaw, to_bytes("staged a"));
+  {
+    StagingArea s(*repo_);
+    s.store().put(a, to_bytes("staged a"));
+    EXPECT_FALSE(repo_->blocks().has(a));
+    // Dropped without commit: nothing reaches the store and the area is gone.
+  }
+  EXPECT_FALSE(repo_->blocks().has(a));
+  EXPECT_TRUE(fs::is_empty(repo_->dir("tmp")));
+  {
+    StagingArea s(*repo_);
+    s.store().put(a, to_bytes("staged a"));
+    EXPECT_EQ(s.commit(), 1u);
+  }
+  EXPECT_TRUE(repo_->blocks().has(a));
+  EXPECT_EQ(*repo_->blocks().get(a), to_bytes("staged a"));
+}
+
+TEST_F(StoreTest, GcRemovesStagingAreasOfDeadProcesses) {
+  fs::create_directories(repo_->dir("tmp") + "/stage-999999999-1/AB");
+  fs::create_directories(repo_->dir("tmp") + "/stage-" + std::to_string(::getpid()) + "-2");
+  auto r = collect_garbage(*repo_, nullptr);
+  EXPECT_EQ(r.staging_areas_removed, 1u);
+  EXPECT_TRUE(fs::exists(repo_->dir("tmp") + "/stage-" + std::to_string(::getpid()) + "-2"));
+}
+
+TEST(Reachable, CidOfMultihashIsRawV1) {
+  Cid v0 = Cid::parse("QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn");
+  Cid c = cid_of_multihash(v0.multihash());
+  EXPECT_EQ(c.version(), 1);
+  EXPECT_EQ(c.codec(), kCodecRaw);
+  EXPECT_EQ(to_hex(c.multihash()), to_hex(v0.multihash()));
+  EXPECT_THROW(cid_of_multihash(Bytes{0x12, 0x20, 0x01}), Error);
+}
+
+}  // namespace
+}  // namespace cidrun
