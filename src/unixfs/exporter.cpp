@@ -1,0 +1,290 @@
+#include "unixfs/exporter.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace cidrun::unixfs {
+namespace {
+
+// Errors already prefixed with the entry path; outer levels pass them on unchanged.
+class ExportError : public Error {
+ public:
+  using Error::Error;
+};
+class ExportNotFound : public NotFound {
+ public:
+  using NotFound::NotFound;
+};
+
+// Shows a hostile name safely on one line: control bytes (NUL, newline...) as \xNN.
+std::string printable(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+// openat2 confined to dirfd: no "..", no absolute paths, no symlinks anywhere, no /proc magic
+// links. Names are single components already; this is the second lock on the door. Falls back
+// to O_NOFOLLOW only on kernels without openat2 (before 5.6).
+int open_beneath(int dirfd, const std::string& name, uint64_t flags, uint64_t mode = 0) {
+  open_how how{};
+  how.flags = flags | O_NOFOLLOW | O_CLOEXEC;
+  how.mode = mode;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) {
+    fd = ::openat(dirfd, name.c_str(), static_cast<int>(flags | O_NOFOLLOW | O_CLOEXEC),
+                  static_cast<mode_t>(mode));
+  }
+  return static_cast<int>(fd);
+}
+
+timespec to_timespec(const unixfs_pb::UnixTime& t) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(t.seconds);
+  ts.tv_nsec = static_cast<long>(t.nanos);
+  return ts;
+}
+
+mode_t current_umask() {
+  mode_t m = ::umask(022);
+  ::umask(m);
+  return m;
+}
+
+bool dir_is_empty(int fd) {
+  int dup_fd = ::dup(fd);
+  if (dup_fd < 0) throw_errno("dup");
+  std::unique_ptr<DIR, int (*)(DIR*)> dp(::fdopendir(dup_fd), ::closedir);
+  if (!dp) {
+    ::close(dup_fd);
+    throw_errno("read directory");
+  }
+  while (dirent* e = ::readdir(dp.get())) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") return false;
+  }
+  return true;
+}
+
+std::pair<std::string, std::string> split_parent(std::string p) {
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  auto slash = p.rfind('/');
+  if (slash == std::string::npos) return {".", p};
+  return {slash == 0 ? "/" : p.substr(0, slash), p.substr(slash + 1)};
+}
+
+class TreeWriter {
+ public:
+  TreeWriter(Dag& dag, const ExportOptions& opts)
+      : dag_(dag), opts_(opts), umask_(current_umask()) {}
+
+  ExportStats& stats() { return stats_; }
+
+  // Writes one entry `name` (already validated) into dirfd.
+  void write_entry(int dirfd, const std::string& name, const Cid& cid, const std::string& path,
+                   int depth) {
+    try {
+      NodeStat st = dag_.stat(cid);
+      switch (st.kind) {
+        case NodeKind::kDirectory: {
+          if (depth > opts_.max_depth) {
+            throw Error("directory tree is deeper than " + std::to_string(opts_.max_depth) +
+                        " levels");
+          }
+          // 0700 while we fill it: a stored mode like 0555 is applied only at the end.
+          if (::mkdirat(dirfd, name.c_str(), 0700) != 0) create_failed("directory");
+          UniqueFd fd(open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY));
+          if (!fd.valid()) throw_errno("open directory just created");
+          ++stats_.directories;
+          write_contents(fd.get(), cid, path, depth);
+          finish_dir(fd.get(), st, /*created=*/true);
+          break;
+        }
+        case NodeKind::kFile:
+          write_file(dirfd, name, st);
+          break;
+        case NodeKind::kSymlink:
+          write_symlink(dirfd, name, st);
+          break;
+      }
+    } catch (const ExportError&) {
+      throw;
+    } catch (const ExportNotFound&) {
+      throw;
+    } catch (const NotFound& e) {
+      throw ExportNotFound(printable(path) + ": " + e.what());
+    } catch (const Error& e) {
+      throw ExportError(printable(path) + ": " + e.what());
+    }
+  }
+
+  // Writes every entry of directory `cid` into fd (a directory we created or checked empty).
+  void write_contents(int fd, const Cid& cid, const std::string& path, int depth) {
+    dag_.list(cid, [&](const DirEntryRef& e) {
+      std::string child = path + "/" + e.name;
+      if (!is_safe_name(e.name)) {
+        throw ExportError(printable(child) + ": refusing unsafe entry name " + printable(e.name) +
+                          " (empty, '.', '..', or containing '/' or NUL)");
+      }
+      write_entry(fd, e.name, e.cid, child, depth + 1);
+    });
+  }
+
+  // Mode then mtime: chmod does not touch mtime, but creating children does, so this runs last.
+  void finish_dir(int fd, const NodeStat& st, bool created) {
+    if (st.mode) {
+      if (::fchmod(fd, *st.mode & 07777) != 0) throw_errno("chmod directory");
+    } else if (created) {
+      if (::fchmod(fd, 0755 & ~umask_) != 0) throw_errno("chmod directory");
+    }
+    if (st.mtime) set_mtime_fd(fd, *st.mtime);
+  }
+
+  void write_file(int dirfd, const std::string& name, const NodeStat& st) {
+    FileReader reader(dag_, st.cid);
+    uint64_t size = reader.size();
+    struct statvfs vfs {};
+    if (::fstatvfs(dirfd, &vfs) == 0) {
+      uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+      if (size > free_bytes) {
+        throw Error("file claims " + std::to_string(size) + " bytes but only " +
+                    std::to_string(free_bytes) + " are free on the target");
+      }
+    }
+    // Without a stored mode the kernel applies the umask to 0644; with one, 0600 until the
+    // exact mode is set after writing.
+    UniqueFd fd(open_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, st.mode ? 0600 : 0644));
+    if (!fd.valid()) create_failed("file");
+    uint64_t written = 0;
+    reader.stream([&](ByteView chunk) {
+      write_full(fd.get(), chunk.data(), chunk.size(), "file");
+      written += chunk.size();
+      if (opts_.on_bytes) opts_.on_bytes(chunk.size());
+    });
+    if (written != size) {
+      throw Error("file content is " + std::to_string(written) + " bytes but its node claims " +
+                  std::to_string(size));
+    }
+    if (st.mode && ::fchmod(fd.get(), *st.mode & 07777) != 0) throw_errno("chmod file");
+    if (st.mtime) set_mtime_fd(fd.get(), *st.mtime);
+    ++stats_.files;
+    stats_.bytes += written;
+  }
+
+  void write_symlink(int dirfd, const std::string& name, const NodeStat& st) {
+    const std::string& target = st.symlink_target;
+    if (target.empty()) throw Error("symlink has an empty target");
+    if (target.find('\0') != std::string::npos) throw Error("symlink target contains NUL");
+    // The target is stored, never resolved: a link to /etc/passwd is just a link.
+    if (::symlinkat(target.c_str(), dirfd, name.c_str()) != 0) create_failed("symlink");
+    if (st.mtime) {
+      timespec ts[2] = {{0, UTIME_OMIT}, to_timespec(*st.mtime)};
+      if (::utimensat(dirfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
+        throw_errno("set symlink mtime");
+    }
+    ++stats_.symlinks;
+  }
+
+  void set_mtime_fd(int fd, const unixfs_pb::UnixTime& t) {
+    timespec ts[2] = {{0, UTIME_OMIT}, to_timespec(t)};
+    if (::futimens(fd, ts) != 0) throw_errno("set mtime");
+  }
+
+ private:
+  [[noreturn]] static void create_failed(const char* what) {
+    if (errno == EEXIST) {
+      throw Error(std::string("duplicate entry name: a ") + what +
+                  " would replace (or write through) an entry already written");
+    }
+    throw_errno(std::string("create ") + what);
+  }
+
+  Dag& dag_;
+  const ExportOptions& opts_;
+  mode_t umask_;
+  ExportStats stats_;
+};
+
+}  // namespace
+
+bool is_safe_name(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos;
+}
+
+ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
+                        const std::string& name, const ExportOptions& opts) {
+  if (out_path.empty()) throw Error("empty output path");
+  TreeWriter writer(dag, opts);
+  NodeStat st = dag.stat(root);
+  auto [parent, base] = split_parent(out_path);
+
+  if (st.kind == NodeKind::kDirectory) {
+    if (base.empty() || base == "/" || base == "." || base == "..") {
+      throw Error("output path " + printable(out_path) + " must name a directory to create");
+    }
+    UniqueFd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!pfd.valid()) throw_errno("open " + parent);
+    bool created = ::mkdirat(pfd.get(), base.c_str(), 0700) == 0;
+    if (!created && errno != EEXIST) throw_errno("create " + out_path);
+    UniqueFd fd(open_beneath(pfd.get(), base, O_RDONLY | O_DIRECTORY));
+    if (!fd.valid()) {
+      if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV) {
+        throw Error("output path " + printable(out_path) + " exists and is not a directory");
+      }
+      throw_errno("open " + out_path);
+    }
+    if (!created && !dir_is_empty(fd.get())) {
+      throw Error("output directory " + printable(out_path) +
+                  " is not empty; refusing to mix a fetched tree with existing files");
+    }
+    ++writer.stats().directories;
+    writer.write_contents(fd.get(), root, out_path, 0);
+    writer.finish_dir(fd.get(), st, created);
+    writer.stats().written_path = out_path;
+    return writer.stats();
+  }
+
+  // A file or symlink root: into PATH when it is an existing directory (not a symlink to one),
+  // else at PATH.
+  struct stat ost {};
+  std::string dir = parent;
+  std::string entry = base;
+  if (::lstat(out_path.c_str(), &ost) == 0 && S_ISDIR(ost.st_mode)) {
+    dir = out_path;
+    entry = name;
+  }
+  if (!is_safe_name(entry)) {
+    throw Error("output name " + printable(entry) + " is not a plain file name");
+  }
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd.valid()) throw_errno("open " + dir);
+  std::string display = dir == "." ? entry : dir + "/" + entry;
+  writer.write_entry(dfd.get(), entry, root, display, 0);
+  writer.stats().written_path = display;
+  return writer.stats();
+}
+
+}  // namespace cidrun::unixfs

@@ -1,0 +1,59 @@
+// `get`: writes a UnixFS DAG to disk as a faithful tree — file contents streamed leaf by leaf,
+// permission bits (incl. setuid/setgid/sticky) and nanosecond mtimes from UnixFS 1.5, symlinks as
+// links, empty directories.
+//
+// DAGs come from strangers, so the writer trusts no name and no size:
+//  - every name must be one plain path component: not empty, not "." or "..", no '/', no NUL;
+//  - each directory is created by us (mkdirat) and entered with openat2(RESOLVE_BENEATH |
+//    RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS); every create is fd-relative and exclusive
+//    (O_CREAT|O_EXCL|O_NOFOLLOW, mkdirat, symlinkat), so a duplicate name — including a symlink
+//    followed by an entry that would write through it — fails with EEXIST instead of following
+//    anything; symlink targets are stored verbatim and never resolved;
+//  - a file's claimed size is checked against the free space before writing, and the reader
+//    validates filesize/blocksizes against what the leaves really hold;
+//  - trees deeper than ExportOptions::max_depth are refused; a missing block names its CID.
+// Any of these stops the export with one error line naming the entry's path; what was written so
+// far stays (as with kubo and tar), always inside the target.
+//
+// Target semantics are kubo's `ipfs get -o PATH` (boxo tar extractor), made stricter:
+//  - a directory root becomes PATH itself: PATH is created, or must be an empty directory
+//    (kubo merges into a non-empty one; we refuse, so a hostile tree never mixes with, or
+//    overwrites, existing files);
+//  - a file or symlink root is written at PATH, or, when PATH is an existing directory, at
+//    PATH/<name> (name = last path component, else the CID); it never overwrites.
+// Modes: a stored mode is applied exactly (umask not applied), after the content is written
+// (writing would clear setuid/setgid); without one, files get 0644 and directories 0755, both
+// filtered by the umask. Mtimes are applied to directories after their children, to symlinks
+// with AT_SYMLINK_NOFOLLOW.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "unixfs/reader.h"
+
+namespace cidrun::unixfs {
+
+struct ExportOptions {
+  int max_depth = 256;                     // directory nesting below the root
+  std::function<void(uint64_t)> on_bytes;  // progress: file bytes written
+};
+
+struct ExportStats {
+  uint64_t files = 0;
+  uint64_t directories = 0;
+  uint64_t symlinks = 0;
+  uint64_t bytes = 0;
+  std::string written_path;  // where the root ended up
+};
+
+// Writes the node `root` to out_path (see the semantics above); name is the root's own name, used
+// when out_path is an existing directory and the root is not a directory.
+ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
+                        const std::string& name, const ExportOptions& opts = {});
+
+// True when name is one safe path component (what every directory entry must be).
+bool is_safe_name(std::string_view name);
+
+}  // namespace cidrun::unixfs

@@ -1,0 +1,299 @@
+// `get` against hostile DAGs, one case per test, with nodes built by hand (including names and
+// sizes the importer would never produce), plus the metadata it must restore exactly.
+#include "unixfs/exporter.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "ipld/dagpb.h"
+#include "ipld/unixfs_pb.h"
+#include "store/memstore.h"
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace cidrun::unixfs {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Meta {
+  std::optional<uint32_t> mode;
+  std::optional<unixfs_pb::UnixTime> mtime;
+};
+
+class ExporterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/exporter_test_XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    fs::create_directories(dir_ + "/victim");  // must stay empty whatever a DAG says
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Cid put(const dagpb::Node& n) {
+    Bytes b = dagpb::encode(n);
+    Cid c = Cid::of(0, kCodecDagPb, b);
+    store_.put(c, b);
+    return c;
+  }
+  Cid file(std::string_view content, Meta m = {}) {
+    unixfs_pb::Data d;
+    d.type = unixfs_pb::Type::kFile;
+    d.data = to_bytes(content);
+    d.filesize = content.size();
+    d.mode = m.mode;
+    d.mtime = m.mtime;
+    return put({{}, unixfs_pb::encode(d)});
+  }
+  Cid symlink(std::string_view target, Meta m = {}) {
+    unixfs_pb::Data d;
+    d.type = unixfs_pb::Type::kSymlink;
+    d.data = to_bytes(target);
+    d.mode = m.mode;
+    d.mtime = m.mtime;
+    return put({{}, unixfs_pb::encode(d)});
+  }
+  // Links in exactly the given order and with exactly the given names.
+  Cid dir(const std::vector<std::pair<std::string, Cid>>& entries, Meta m = {}) {
+    unixfs_pb::Data d;
+    d.type = unixfs_pb::Type::kDirectory;
+    d.mode = m.mode;
+    d.mtime = m.mtime;
+    dagpb::Node n;
+    for (const auto& [name, cid] : entries) n.links.push_back({cid, name, 10});
+    n.data = unixfs_pb::encode(d);
+    return put(n);
+  }
+
+  ExportStats get(const Cid& root, const std::string& out = "out", const std::string& name = "x") {
+    Dag dag(store_);
+    return export_tree(dag, root, dir_ + "/" + out, name);
+  }
+  std::string get_error(const Cid& root, const std::string& out = "out") {
+    try {
+      get(root, out);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+  // Everything the export created lives below out/ and victim/ is untouched.
+  void expect_contained() {
+    EXPECT_TRUE(fs::is_empty(dir_ + "/victim"));
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      std::string n = e.path().filename();
+      EXPECT_TRUE(n == "victim" || n == "out") << "escaped: " << n;
+    }
+  }
+
+  std::string dir_;
+  MemoryStore store_;
+};
+
+TEST_F(ExporterTest, WritesFilesDirsSymlinksAndEmptyDirs) {
+  Cid root = dir({{"a.txt", file("hello")},
+                  {"empty", dir({})},
+                  {"link", symlink("a.txt")},
+                  {"sub", dir({{"b", file("")}})}});
+  auto st = get(root);
+  EXPECT_EQ(st.files, 2u);
+  EXPECT_EQ(st.directories, 3u);
+  EXPECT_EQ(st.symlinks, 1u);
+  EXPECT_EQ(read_text_file(dir_ + "/out/a.txt"), "hello");
+  EXPECT_TRUE(fs::is_empty(dir_ + "/out/empty"));
+  EXPECT_EQ(fs::read_symlink(dir_ + "/out/link"), "a.txt");
+  EXPECT_EQ(fs::file_size(dir_ + "/out/sub/b"), 0u);
+}
+
+TEST_F(ExporterTest, AppliesModesExactlyIncludingSpecialBits) {
+  Cid root = dir({{"suid", file("x", {04755, {}})},
+                  {"sgid", file("x", {02711, {}})},
+                  {"ro", file("x", {0444, {}})},
+                  {"sticky", dir({{"f", file("y")}}, {01777, {}})},
+                  {"locked", dir({{"f", file("z")}}, {0500, {}})}},
+                 {0750, {}});
+  get(root);
+  auto mode = [&](const std::string& p) {
+    struct stat s {};
+    EXPECT_EQ(::lstat((dir_ + "/out/" + p).c_str(), &s), 0) << p;
+    return s.st_mode & 07777;
+  };
+  EXPECT_EQ(mode("suid"), 04755u);
+  EXPECT_EQ(mode("sgid") & 0777, 0711u);  // setgid survives only for a group we are in
+  EXPECT_EQ(mode("ro"), 0444u);
+  EXPECT_EQ(mode("sticky"), 01777u);
+  EXPECT_EQ(mode("locked"), 0500u);  // applied after its child was written
+  EXPECT_EQ(mode("."), 0750u);
+  EXPECT_EQ(read_text_file(dir_ + "/out/locked/f"), "z");
+  ::chmod((dir_ + "/out/locked").c_str(), 0700);  // so TearDown can remove it
+}
+
+TEST_F(ExporterTest, AppliesMtimesToTheNanosecondIncludingPre1970) {
+  Cid root = dir({{"old", file("x", {{}, unixfs_pb::UnixTime{-86400 * 365, 5}})},
+                  {"ns", file("x", {{}, unixfs_pb::UnixTime{1700000000, 123456789}})},
+                  {"l", symlink("ns", {{}, unixfs_pb::UnixTime{1600000000, 1}})},
+                  {"d", dir({{"child", file("c")}}, {{}, unixfs_pb::UnixTime{1000, 999999999}})}});
+  get(root);
+  auto mtime = [&](const std::string& p) {
+    struct stat s {};
+    EXPECT_EQ(::lstat((dir_ + "/out/" + p).c_str(), &s), 0);
+    return std::pair<int64_t, long>(s.st_mtim.tv_sec, s.st_mtim.tv_nsec);
+  };
+  EXPECT_EQ(mtime("old"), (std::pair<int64_t, long>(-86400 * 365, 5)));
+  EXPECT_EQ(mtime("ns"), (std::pair<int64_t, long>(1700000000, 123456789)));
+  EXPECT_EQ(mtime("l"), (std::pair<int64_t, long>(1600000000, 1)));
+  EXPECT_EQ(mtime("d"), (std::pair<int64_t, long>(1000, 999999999)));  // set after its child
+}
+
+TEST_F(ExporterTest, NoStoredModeMeansDefaultsUnderTheUmask) {
+  mode_t old = ::umask(027);
+  Cid root = dir({{"f", file("x")}, {"d", dir({})}});
+  get(root);
+  ::umask(old);
+  struct stat s {};
+  ASSERT_EQ(::stat((dir_ + "/out/f").c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 07777, 0640u);
+  ASSERT_EQ(::stat((dir_ + "/out/d").c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 07777, 0750u);
+}
+
+class HostileName : public ExporterTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(HostileName, IsRefusedAndNothingEscapes) {
+  Cid root = dir({{"ok", file("fine")}, {GetParam(), file("payload")}});
+  std::string err = get_error(root);
+  EXPECT_NE(err, "") << "accepted name " << GetParam();
+  EXPECT_EQ(err.find('\n'), std::string::npos);  // one line, even for a name with a newline
+  expect_contained();
+}
+
+INSTANTIATE_TEST_SUITE_P(Names, HostileName,
+                         ::testing::Values("..", ".", "", "../victim/x", "/tmp/abs", "a/b",
+                                           std::string("nul\0byte", 8), "../../etc/passwd"));
+
+TEST_F(ExporterTest, NewlineInNameIsShownEscaped) {
+  Cid root = dir({{"a/\nb", file("x")}});
+  std::string err = get_error(root);
+  EXPECT_NE(err.find("\\x0a"), std::string::npos) << err;
+}
+
+TEST_F(ExporterTest, DuplicateNamesAreRefused) {
+  Cid root = dir({{"a", file("first")}, {"a", file("second")}});
+  EXPECT_NE(get_error(root).find("duplicate"), std::string::npos) << get_error(root);
+  EXPECT_EQ(read_text_file(dir_ + "/out/a"), "first");
+}
+
+TEST_F(ExporterTest, SymlinkThenDirectoryOfTheSameNameCannotWriteThroughIt) {
+  Cid root = dir({{"a", symlink(dir_ + "/victim")}, {"a", dir({{"pwned", file("x")}})}});
+  EXPECT_NE(get_error(root).find("duplicate"), std::string::npos);
+  expect_contained();
+}
+
+TEST_F(ExporterTest, SymlinkThenFileOfTheSameNameDoesNotFollowIt) {
+  Cid root = dir({{"a", symlink(dir_ + "/victim/owned")}, {"a", file("x")}});
+  EXPECT_NE(get_error(root), "");
+  expect_contained();
+  EXPECT_FALSE(fs::exists(dir_ + "/victim/owned"));
+}
+
+TEST_F(ExporterTest, SymlinksAnywhereAreWrittenVerbatimNeverFollowed) {
+  Cid root = dir({{"abs", symlink("/etc/passwd")},
+                  {"up", symlink("../../../../victim")},
+                  {"self", symlink("self")}});
+  get(root);
+  EXPECT_EQ(fs::read_symlink(dir_ + "/out/abs"), "/etc/passwd");
+  EXPECT_EQ(fs::read_symlink(dir_ + "/out/up"), "../../../../victim");
+  EXPECT_EQ(fs::read_symlink(dir_ + "/out/self"), "self");
+  expect_contained();
+}
+
+TEST_F(ExporterTest, SymlinkWithEmptyOrNulTargetIsRefused) {
+  EXPECT_NE(get_error(dir({{"e", symlink("")}})), "");
+  fs::remove_all(dir_ + "/out");
+  EXPECT_NE(get_error(dir({{"n", symlink(std::string("a\0b", 3))}})), "");
+}
+
+TEST_F(ExporterTest, AbsurdFilesizeIsRefused) {
+  Cid leaf = file("tiny");
+  unixfs_pb::Data d;
+  d.type = unixfs_pb::Type::kFile;
+  d.filesize = uint64_t{1} << 62;
+  d.blocksizes = {uint64_t{1} << 62};
+  Cid big = put({{{leaf, std::string(""), 10}}, unixfs_pb::encode(d)});
+  std::string err = get_error(dir({{"big", big}}));
+  EXPECT_NE(err, "");
+  EXPECT_TRUE(!fs::exists(dir_ + "/out/big") || fs::file_size(dir_ + "/out/big") <= 4);
+}
+
+TEST_F(ExporterTest, BlocksizesThatDisagreeWithLeavesAreRefused) {
+  Cid leaf = file("0123456789");
+  unixfs_pb::Data d;
+  d.type = unixfs_pb::Type::kFile;
+  d.filesize = 30;
+  d.blocksizes = {10, 20};
+  Cid liar =
+      put({{{leaf, std::string(""), 10}, {leaf, std::string(""), 10}}, unixfs_pb::encode(d)});
+  EXPECT_NE(get_error(dir({{"liar", liar}})), "");
+}
+
+TEST_F(ExporterTest, VeryDeepTreeIsRefused) {
+  Cid node = file("bottom");
+  for (int i = 0; i < 400; ++i) node = dir({{"d", node}});
+  std::string err = get_error(node);
+  EXPECT_NE(err.find("deeper than"), std::string::npos) << err.substr(0, 200);
+}
+
+TEST_F(ExporterTest, MissingBlockNamesItsCid) {
+  Cid absent = Cid::of(0, kCodecDagPb, to_bytes("not stored anywhere"));
+  std::string err = get_error(dir({{"gone", absent}}));
+  EXPECT_NE(err.find(absent.str()), std::string::npos) << err;
+}
+
+TEST_F(ExporterTest, RefusesANonEmptyTargetDirectory) {
+  fs::create_directories(dir_ + "/out");
+  write_file_atomic(dir_ + "/out/existing", as_bytes("mine"));
+  EXPECT_NE(get_error(dir({{"existing", file("theirs")}})).find("not empty"), std::string::npos);
+  EXPECT_EQ(read_text_file(dir_ + "/out/existing"), "mine");
+}
+
+TEST_F(ExporterTest, FillsAnExistingEmptyTargetDirectory) {
+  fs::create_directories(dir_ + "/out");
+  get(dir({{"f", file("x")}}));
+  EXPECT_EQ(read_text_file(dir_ + "/out/f"), "x");
+}
+
+TEST_F(ExporterTest, TargetThatIsASymlinkIsRefused) {
+  fs::create_directory_symlink(dir_ + "/victim", dir_ + "/out");
+  EXPECT_NE(get_error(dir({{"f", file("x")}})), "");
+  EXPECT_TRUE(fs::is_empty(dir_ + "/victim"));
+}
+
+TEST_F(ExporterTest, FileRootGoesInsideAnExistingDirectoryUnderItsName) {
+  fs::create_directories(dir_ + "/out");
+  auto st = get(file("content"), "out", "name.txt");
+  EXPECT_EQ(st.written_path, dir_ + "/out/name.txt");
+  EXPECT_EQ(read_text_file(dir_ + "/out/name.txt"), "content");
+}
+
+TEST_F(ExporterTest, FileRootNeverOverwrites) {
+  write_file_atomic(dir_ + "/out", as_bytes("mine"));
+  EXPECT_NE(get_error(file("theirs")), "");
+  EXPECT_EQ(read_text_file(dir_ + "/out"), "mine");
+}
+
+TEST(SafeName, Rules) {
+  EXPECT_TRUE(is_safe_name("a"));
+  EXPECT_TRUE(is_safe_name("..."));
+  EXPECT_TRUE(is_safe_name("ünï cødé"));
+  EXPECT_FALSE(is_safe_name(""));
+  EXPECT_FALSE(is_safe_name("."));
+  EXPECT_FALSE(is_safe_name(".."));
+  EXPECT_FALSE(is_safe_name("a/b"));
+  EXPECT_FALSE(is_safe_name(std::string("a\0b", 3)));
+}
+
+}  // namespace
+}  // namespace cidrun::unixfs
