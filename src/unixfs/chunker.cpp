@@ -64,8 +64,13 @@ class FixedChunker : public Chunker {
  public:
   FixedChunker(ByteSource& src, size_t size) : src_(src), size_(size) {}
   bool next(Bytes& out) override {
-    out.resize(size_);
-    size_t n = src_.read(out.data(), size_);
+    size_t want = src_.want(size_);
+    if (want == 0) {
+      out.clear();
+      return false;
+    }
+    out.resize(want);
+    size_t n = src_.read(out.data(), want);
     out.resize(n);
     return n > 0;
   }

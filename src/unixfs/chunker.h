@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "util/bytes.h"
@@ -14,15 +15,27 @@ namespace cidrun::unixfs {
 // Where chunkers read from: an fd, read in large sequential pieces.
 class ByteSource {
  public:
-  explicit ByteSource(int fd, std::string name) : fd_(fd), name_(std::move(name)) {}
+  // expected_size: the size fstat reported, when the source is a regular file. Chunkers use it
+  // to size buffers to the data (a 10-byte file must not cost a 256 KiB allocation); a file that
+  // changes size meanwhile is caught by the importer's fstat after reading.
+  ByteSource(int fd, std::string name, std::optional<uint64_t> expected_size = std::nullopt)
+      : fd_(fd), name_(std::move(name)), expected_(expected_size) {}
   // Reads up to len bytes; returns fewer only at EOF.
   size_t read(uint8_t* buf, size_t len);
+  // How many bytes a read of up to len should ask for: len, or less when the expected size says
+  // the data ends sooner.
+  size_t want(size_t len) const {
+    if (!expected_) return len;
+    uint64_t left = *expected_ > consumed_ ? *expected_ - consumed_ : 0;
+    return left < len ? static_cast<size_t>(left) : len;
+  }
   uint64_t consumed() const { return consumed_; }
   const std::string& name() const { return name_; }
 
  private:
   int fd_;
   std::string name_;
+  std::optional<uint64_t> expected_;
   uint64_t consumed_ = 0;
 };
 

@@ -1,10 +1,15 @@
 #include "unixfs/dag_builder.h"
 
+#include <deque>
 #include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
 
 #include "ipld/dagpb.h"
 #include "unixfs/chunker.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 #include "util/varint.h"
 
 namespace cidrun::unixfs {
@@ -110,10 +115,51 @@ NodeInfo balanced(BlockStore& store, ChunkStream& chunks, const LayoutParams& p,
     }
     levels[level].push_back(std::move(info));
   };
-  push(0, put_leaf(store, p, chunk, unixfs_pb::Type::kFile, nullptr));
-  while (!chunks.done()) {
-    chunks.take(chunk);
-    push(0, put_leaf(store, p, chunk, unixfs_pb::Type::kFile, nullptr));
+
+  // Leaves are hashed and stored on the shared pool while this thread reads the next chunks;
+  // the layout takes them back in file order. At most `max_inflight` chunks are held, and their
+  // buffers are recycled, so memory stays bounded and no chunk is allocated twice.
+  ThreadPool& pool = ThreadPool::shared();
+  const size_t max_inflight = 2 * pool.size() + 2;
+  std::mutex free_mu;
+  std::vector<Bytes> free_buffers;
+  std::deque<std::future<NodeInfo>> inflight;
+  auto submit = [&](Bytes& c) {
+    auto data = std::make_shared<Bytes>();
+    data->swap(c);
+    inflight.push_back(pool.submit([&store, &p, &free_mu, &free_buffers, data] {
+      NodeInfo info = put_leaf(store, p, *data, unixfs_pb::Type::kFile, nullptr);
+      std::lock_guard lock(free_mu);
+      free_buffers.push_back(std::move(*data));
+      return info;
+    }));
+  };
+  auto recycled = [&](Bytes& c) {
+    std::lock_guard lock(free_mu);
+    if (!free_buffers.empty()) {
+      c.swap(free_buffers.back());
+      free_buffers.pop_back();
+    }
+  };
+  try {
+    submit(chunk);
+    while (!chunks.done()) {
+      recycled(chunk);
+      chunks.take(chunk);
+      submit(chunk);
+      while (inflight.size() > max_inflight) {
+        push(0, inflight.front().get());
+        inflight.pop_front();
+      }
+    }
+    while (!inflight.empty()) {
+      push(0, inflight.front().get());
+      inflight.pop_front();
+    }
+  } catch (...) {
+    // Tasks still running reference this frame: let them finish before unwinding it.
+    for (auto& f : inflight) f.wait();
+    throw;
   }
   // Fold every level into the one above; the top level becomes the root.
   for (size_t level = 0; level + 1 < levels.size(); ++level) {

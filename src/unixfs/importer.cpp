@@ -82,8 +82,9 @@ Metadata Importer::metadata_for(unsigned mode, const struct timespec& mtime, boo
   return m;
 }
 
-NodeInfo Importer::add_file_fd(int fd, const std::string& fs_path, const Metadata& meta) {
-  ByteSource src(fd, fs_path);
+NodeInfo Importer::add_file_fd(int fd, const std::string& fs_path, const Metadata& meta,
+                               std::optional<uint64_t> expected_size) {
+  ByteSource src(fd, fs_path, expected_size);
   CountingChunker chunker(make_chunker(opts_.chunker, src), on_bytes_);
   return build_file(store_, chunker, opts_.layout, meta);
 }
@@ -146,7 +147,8 @@ NodeInfo Importer::add_at(int dirfd, const std::string& name, const std::string&
       throw Error(fs_path + ": file was replaced while being added");
     }
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    NodeInfo info = add_file_fd(fd.get(), fs_path, metadata_for(before.st_mode, before.st_mtim, false));
+    NodeInfo info = add_file_fd(fd.get(), fs_path, metadata_for(before.st_mode, before.st_mtim, false),
+                                static_cast<uint64_t>(before.st_size));
     struct stat after{};
     if (::fstat(fd.get(), &after) != 0) throw_errno("stat " + fs_path);
     if (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||

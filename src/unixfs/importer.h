@@ -46,7 +46,8 @@ class Importer {
  private:
   NodeInfo add_at(int dirfd, const std::string& name, const std::string& fs_path,
                   const std::string& display, bool top);
-  NodeInfo add_file_fd(int fd, const std::string& fs_path, const Metadata& meta);
+  NodeInfo add_file_fd(int fd, const std::string& fs_path, const Metadata& meta,
+                       std::optional<uint64_t> expected_size = std::nullopt);
   Metadata metadata_for(unsigned mode, const struct timespec& mtime, bool is_symlink) const;
 
   BlockStore& store_;
