@@ -90,7 +90,10 @@ export const trees = [
   },
   {
     name: 'file-rabin',
-    note: 'rabin: JS rabin-wasm vs boxo; kubo parity of rabin-wasm rests on ipfs/interop#74 and the t0040 rabin vectors',
+    note: 'rabin: JS rabin-wasm vs boxo',
+    // only the 14-byte t0040 rabin vectors (one chunk) show JS = kubo; for real inputs it is not
+    // established (ipfs/interop#74 is from 2019), so a difference here is reported, not failed
+    unverified: 'JS rabin-wasm is not established as kubo-equal for multi-chunk inputs (check against kubo itself)',
     make: d => chacha(path.join(d, 'frabin'), 3 * 1024 * 1024 + 17),
     variants: [['--chunker', 'rabin'], ['--chunker', 'rabin-8192'], ['--chunker', 'rabin-512-1024-2048'], ['--chunker', 'rabin-16-32-64', ...V1], ['--chunker', 'rabin-262144', ...P25]]
   },

@@ -72,9 +72,12 @@ let blockGet // null = unavailable (reason in blockGetWhy)
 let blockGetWhy = ''
 function haveBlockGet () {
   if (blockGet === undefined) {
-    const r = spawnSync(cidrun, ['block', 'get', '--help'], { encoding: 'utf8' })
-    blockGet = r.status === 0
-    if (!blockGet) blockGetWhy = `\`${path.basename(cidrun)} block get\` is not available yet (${(r.stderr || r.stdout || '').trim().split('\n')[0]}) — TODO: runs once it exists`
+    // CLI11 prints the parent's help (exit 0) for an unknown subcommand, so read the listings
+    const top = spawnSync(cidrun, ['--help'], { encoding: 'utf8' }).stdout ?? ''
+    const blk = spawnSync(cidrun, ['block', '--help'], { encoding: 'utf8' }).stdout ?? ''
+    const sub = (text, name) => new RegExp(`^Subcommands:[\\s\\S]*^\\s+${name}\\s`, 'm').test(text)
+    blockGet = sub(top, 'block') && sub(blk, 'get')
+    if (!blockGet) blockGetWhy = `\`${path.basename(cidrun)} block get\` is not available yet (not listed in --help) — TODO: these checks run once it exists`
   }
   return blockGet
 }
@@ -102,6 +105,7 @@ async function compareTrees () {
       } catch (e) { fail(name, `oracle error: ${e.message}`); continue }
       if (breakNames.includes(t.name)) want = [...want.slice(0, -1), { ...want.at(-1), cid: 'QmDeliberatelyWrongExpectation' }]
       const why = r.err ? [r.err] : diffLines(r.lines, want)
+      if (why.length && t.unverified && !r.err) { skip(name, `differs from JS, but ${t.unverified}: ${why[0]}`); continue }
       if (why.length) fail(name, `${why.join('; ')}  [cidrun add -r -n ${flags.join(' ')} <${t.name}>]`)
       else pass(name, ` (${want.length} entries)`)
     }
