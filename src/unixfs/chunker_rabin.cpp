@@ -40,6 +40,12 @@ struct Tables {
   // the polynomial, together with the bits themselves so one xor both cancels and reduces.
   std::array<uint64_t, 256> mod;
   int shift;  // degree - 8: where those 8 bits sit before the append
+  // Two-byte stepping, to halve the serial dependency through the table lookups (the digest is
+  // linear, and each step's result is the canonical residue, so it equals the byte-wise value):
+  //   digest(j+2) = digest(j)*x^16 ^ out[d(j-16)]*x^16 ^ out[d(j-15)]*x^8 ^ d(j)*x^8 ^ d(j+1)
+  // all mod P. lift_hi/lift_lo reduce the 16 bits that x^16 pushes above degree 53 (the top and
+  // the next 8 of them); out16/out8 are out[] times x^16 and x^8.
+  std::array<uint64_t, 256> lift_hi, lift_lo, out16, out8;
 };
 
 const Tables& tables() {
@@ -52,6 +58,10 @@ const Tables& tables() {
       for (size_t i = 0; i < kWindow - 1; ++i) h = pol_mod(h << 8, kPolynomial);
       r.out[b] = h;
       r.mod[b] = pol_mod(b << k, kPolynomial) | (b << k);
+      r.lift_lo[b] = pol_mod(b << k, kPolynomial);
+      r.lift_hi[b] = pol_mod(r.lift_lo[b] << 8, kPolynomial);
+      r.out8[b] = pol_mod(h << 8, kPolynomial);
+      r.out16[b] = pol_mod(r.out8[b] << 8, kPolynomial);
     }
     return r;
   }();
@@ -59,32 +69,45 @@ const Tables& tables() {
 }
 
 // Reads the source in large pieces and keeps the unconsumed tail, so that a whole chunk's worth
-// of bytes (`want`) is contiguous in memory while scanning, except at end of input.
+// of bytes (`want`) is contiguous in memory while scanning, except at end of input. The buffer
+// grows only while data keeps coming, and is left uninitialized, so that a small file costs a
+// small allocation rather than the full lookahead.
 class Buffer {
  public:
   Buffer(ByteSource& src, size_t want)
-      : src_(src), want_(want), buf_(std::max<size_t>(4 * want, size_t{1} << 20)) {}
+      : src_(src), want_(want), target_(std::max<size_t>(4 * want, size_t{1} << 20)) {}
 
   // Returns how many bytes are available at data(): at least want_, fewer only at end of input.
   size_t fill() {
     size_t avail = end_ - pos_;
     if (avail >= want_ || eof_) return avail;
-    std::memmove(buf_.data(), buf_.data() + pos_, avail);
+    if (pos_ > 0) std::memmove(buf_.get(), buf_.get() + pos_, avail);
     pos_ = 0;
     end_ = avail;
-    size_t n = src_.read(buf_.data() + end_, buf_.size() - end_);
-    end_ += n;
-    if (end_ < buf_.size()) eof_ = true;  // ByteSource::read is short only at EOF
+    while (!eof_ && end_ < want_) {
+      if (end_ == cap_) grow();
+      size_t n = src_.read(buf_.get() + end_, cap_ - end_);
+      end_ += n;
+      if (end_ < cap_) eof_ = true;  // ByteSource::read is short only at EOF
+    }
     return end_;
   }
-  const uint8_t* data() const { return buf_.data() + pos_; }
+  const uint8_t* data() const { return buf_.get() + pos_; }
   void consume(size_t n) { pos_ += n; }
 
  private:
+  void grow() {
+    size_t cap = std::min(target_, std::max(2 * cap_, size_t{64} << 10));
+    std::unique_ptr<uint8_t[]> bigger(new uint8_t[cap]);
+    if (end_ > 0) std::memcpy(bigger.get(), buf_.get(), end_);
+    buf_ = std::move(bigger);
+    cap_ = cap;
+  }
+
   ByteSource& src_;
-  size_t want_;
-  Bytes buf_;
-  size_t pos_ = 0, end_ = 0;
+  size_t want_, target_;
+  std::unique_ptr<uint8_t[]> buf_;
+  size_t cap_ = 0, pos_ = 0, end_ = 0;
   bool eof_ = false;
 };
 
@@ -127,6 +150,21 @@ class RabinChunker : public Chunker {
     ++j;  // j == min_: the first length at which a cut is tested
     if ((digest & mask_) == 0 || j >= max_) return j;
     const size_t lim = std::min(n, max_);
+    const uint64_t* lift_hi = t_.lift_hi.data();
+    const uint64_t* lift_lo = t_.lift_lo.data();
+    const uint64_t* out16 = t_.out16.data();
+    const uint64_t* out8 = t_.out8.data();
+    const int low_bits = shift - 8;  // digest bits that x^16 keeps below the degree (53 - 16)
+    for (; j + 2 <= lim; j += 2) {
+      const uint8_t o0 = d[j - kWindow], o1 = d[j - kWindow + 1], b0 = d[j], b1 = d[j + 1];
+      // The intermediate digest is needed only for its cut test, off the critical path.
+      const uint64_t mid = append(digest ^ out_t[o0], b0);
+      digest = ((digest & ((uint64_t{1} << low_bits) - 1)) << 16) ^ lift_hi[digest >> shift] ^
+               lift_lo[(digest >> low_bits) & 0xff] ^ out16[o0] ^ out8[o1] ^
+               ((uint64_t{b0} << 8) | b1);
+      if ((mid & mask_) == 0) return j + 1;
+      if ((digest & mask_) == 0) return j + 2;
+    }
     for (; j < lim; ++j) {
       digest = append(digest ^ out_t[d[j - kWindow]], d[j]);
       if ((digest & mask_) == 0) return j + 1;
