@@ -21,6 +21,7 @@ import { spawnSync, execFileSync } from 'node:child_process'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
+import { base32 } from 'multiformats/bases/base32'
 import { scratchDir } from './lib/scratch.mjs'
 import { trees, makeTree, fixedNames, BASIC } from './gen-trees.mjs'
 import { parseAddArgs } from './lib/kubo-flags.mjs'
@@ -81,7 +82,26 @@ function haveBlockGet () {
   }
   return blockGet
 }
+// without `block get`, blocks are read from cidrun's flatfs store when --flatfs-fallback is given
+// (on by default; --no-flatfs-fallback turns it off and the checks SKIP)
+const flatfsOk = !argv.includes('--no-flatfs-fallback')
+let flatfsSaid = false
+function flatfsNote (name) {
+  if (!flatfsOk) return false
+  if (!flatfsSaid) { console.log(`NOTE ${blockGetWhy}; reading blocks from the flatfs store in $CIDRUN_PATH instead (TODO: switch to block get)`); flatfsSaid = true }
+  return true
+}
+
 function getBlock (repo, cid) {
+  if (!haveBlockGet()) {
+    // fallback until `block get` exists: the store is kubo's flatfs layout (DESIGN.md):
+    // blocks/<next-to-last 2 chars>/<base32 multihash, upper case, no prefix>.data
+    const c = CID.parse(cid)
+    const key = base32.encode(c.multihash.bytes).slice(1).toUpperCase()
+    const f = path.join(repo, 'blocks', key.slice(-3, -1), `${key}.data`)
+    if (!fs.existsSync(f)) throw new Error(`block ${cid} not found (no \`block get\`; looked for ${f})`)
+    return { cid: c, bytes: new Uint8Array(fs.readFileSync(f)) }
+  }
   const r = spawnSync(cidrun, ['block', 'get', cid], { maxBuffer: 1 << 26, env: { ...process.env, CIDRUN_PATH: repo } })
   if (r.status !== 0) throw new Error(`block get ${cid}: exit ${r.status}: ${String(r.stderr).trim()}`)
   const c = CID.parse(cid)
@@ -117,10 +137,10 @@ async function compareTrees () {
 async function compareSubdirRule () {
   const name0 = 'dir-subdirs-over-threshold'
   if (!wanted(name0)) return
-  // 3000 subdirectories with 60-byte names, each holding one file "f" = "x"; no files directly.
+  // 1300 subdirectories with 200-byte names, each holding one file "f" = "x"; no files directly.
   // Plain JS counts each unflushed subdirectory as 0 bytes (estimate 0: basic); kubo counts them.
   const p = path.join(tmp, 'subdirs', 'dir')
-  const names = fixedNames(3000, 60, 's')
+  const names = fixedNames(1300, 200, 's')
   for (const n of names) { fs.mkdirSync(path.join(p, n), { recursive: true }); fs.writeFileSync(path.join(p, n, 'f'), 'x') }
   for (const flags of BASIC) {
     const name = `${name0} [${flags.join(' ') || 'default'}]`
@@ -145,7 +165,7 @@ async function compareSubdirRule () {
     pass(name, ` (kubo rule: HAMT, estimate ${est}; plain JS would keep it basic: ${plain.roots[0]})`)
     // the root block itself must be a HAMT shard
     const bname = `${name0} root block is a HAMT shard [${flags.join(' ') || 'default'}]`
-    if (!haveBlockGet()) { skip(bname, blockGetWhy); continue }
+    if (!haveBlockGet() && !flatfsNote(bname)) { skip(bname, blockGetWhy); continue }
     try {
       const repo = path.join(tmp, 'repo-subdirs')
       const s = runCidrun(['add', '-r', '-Q', ...flags, p], { CIDRUN_PATH: repo })
@@ -277,7 +297,7 @@ async function compareMeta () {
   }
   for (const flags of variants) {
     const name = `${name0} [${flags.join(' ')}]`
-    if (!haveBlockGet()) { skip(name, blockGetWhy); continue }
+    if (!haveBlockGet() && !flatfsNote(name)) { skip(name, blockGetWhy); continue }
     const repo = path.join(tmp, 'repo-meta')
     const target = flags.includes('--hamt-threshold') ? hamtDir : root
     const { settings } = parseAddArgs(['-r', ...flags, target])

@@ -22,7 +22,6 @@ import fs from 'node:fs'
 import path from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { importer } from 'ipfs-unixfs-importer'
-import { exporter } from 'ipfs-unixfs-exporter'
 import { fixedSize, rabin } from 'ipfs-unixfs-importer/chunker'
 import { balanced, trickle } from 'ipfs-unixfs-importer/layout'
 import { linkSerializedSize, dataFieldSerializedSize, utf8ByteLength } from 'ipfs-unixfs-importer/utils'
@@ -171,17 +170,19 @@ async function importWhole (root, opts) {
   }
   if (root.kind === 'dir') {
     // the root directory is flushed last; directories below a HAMT shard may be mislabelled
-    // (see dirStore): resolve every subdirectory through the DAG
+    // (see dirStore): read every subdirectory's CID from its parent's block(s)
     cids.set(root.rel, { cid: top.cid, size: top.size, unixfs: top.unixfs })
-    const resolve = async n => {
-      if (n.kind !== 'dir') return
-      if (n !== root && n.children.length > 0) {
-        const e = await exporter(`${top.cid}/${n.rel.slice(root.rel.length + 1)}`, store)
-        cids.set(n.rel, { cid: e.cid, size: undefined, unixfs: e.unixfs })
+    const resolve = async (n, cid) => {
+      const links = await dirLinks(store, cid)
+      for (const c of n.children) {
+        if (c.kind !== 'dir' || c.children.length === 0) continue
+        const l = links.get(c.name)
+        if (!l) throw new Error(`${c.rel}: not found in its parent's block`)
+        cids.set(c.rel, { cid: l.cid, size: BigInt(l.tsize), unixfs: undefined })
+        await resolve(c, l.cid)
       }
-      for (const c of n.children) await resolve(c)
     }
-    await resolve(root)
+    await resolve(root, top.cid)
   }
   // The tree builder yields directories when it flushes them, but an empty directory below the
   // root was a finished leaf entry (not a flushed directory): take its CID from its own import.
@@ -196,6 +197,20 @@ async function importWhole (root, opts) {
   }
   await fill(root)
   return cids
+}
+
+/** name -> {cid, tsize} of a basic or HAMT-sharded directory whose blocks are in `store` */
+async function dirLinks (store, cid, out = new Map()) {
+  let bytes
+  for await (const b of store.get(cid)) bytes = b
+  const node = dagPb.decode(bytes)
+  const hamt = node.Data[1] === 5
+  for (const l of node.Links) {
+    if (!hamt) out.set(l.Name, { cid: l.Hash, tsize: l.Tsize })
+    else if (l.Name.length === 2) await dirLinks(store, l.Hash, out) // sub-shard: 2 hex digits (fanout 256)
+    else out.set(l.Name.slice(2), { cid: l.Hash, tsize: l.Tsize })
+  }
+  return out
 }
 
 async function all (it) { const out = []; for await (const x of it) out.push(x); return out }
