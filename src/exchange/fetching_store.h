@@ -1,0 +1,62 @@
+// A BlockStore that fetches what it lacks. Wrap the repo's store in it and every reader built on
+// a BlockStore (unixfs::Dag, FileReader, walk_dag, so `get`, `cat`, `ls`, `run`) becomes
+// network-aware without knowing it: a missing block is fetched from the configured sources,
+// hash-checked, stored, and returned.
+//
+// How a command opens its store (instead of `repo->blocks()`):
+//
+//   auto repo = Repo::open(repo_path(g));
+//   auto store = exchange::open_store_with_sources(*repo, flags.from);  // flags.from may be {}
+//   unixfs::Dag dag(*store);
+//
+// Sources, in the order they are tried: `extra_sources` (a command's --from), then
+// $CIDRUN_SOURCES (comma-separated URLs), then <repo>/config.json {"sources": ["...", ...]},
+// then a local kubo daemon found through $IPFS_PATH/api or ~/.ipfs/api (unless
+// CIDRUN_KUBO_AUTO=0). URL forms are listed in block_source.h. With no source at all the result
+// behaves exactly like the repo's store; a block no source has throws NotFound naming its CID.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "exchange/fetcher.h"
+#include "exchange/source_set.h"
+#include "store/blockstore.h"
+#include "store/repo.h"
+
+namespace cidrun::exchange {
+
+class FetchingStore : public BlockStore {
+ public:
+  FetchingStore(BlockStore& local, std::shared_ptr<SourceSet> sources);
+
+  // Only the local store: asking has() must stay cheap and never touch the network.
+  bool has(const Cid& cid) override { return local_.has(cid); }
+  std::optional<Bytes> get(const Cid& cid) override;
+  std::optional<uint64_t> size(const Cid& cid) override;
+  void put_parts(const Cid& cid, std::span<const ByteView> parts) override {
+    local_.put_parts(cid, parts);
+  }
+  bool remove(const Cid& cid) override { return local_.remove(cid); }
+  void for_each(const std::function<void(ByteView multihash)>& fn) override { local_.for_each(fn); }
+  void sync() override { local_.sync(); }
+
+  BlockStore& local() { return local_; }
+  SourceSet& sources() { return *sources_; }
+
+ private:
+  BlockStore& local_;
+  std::shared_ptr<SourceSet> sources_;
+};
+
+// Every source URL configured for this repo, in the order described above.
+std::vector<std::string> configured_sources(const Repo& repo,
+                                            const std::vector<std::string>& extra_sources);
+
+// The repo's block store wrapped in a FetchingStore over configured_sources(). The repo must
+// outlive the returned store.
+std::unique_ptr<FetchingStore> open_store_with_sources(
+    Repo& repo, const std::vector<std::string>& extra_sources);
+
+}  // namespace cidrun::exchange

@@ -1,0 +1,152 @@
+// The two HTTP sources: a Trustless Gateway and a kubo RPC API. Both answer single blocks and
+// whole-DAG CAR streams; they differ only in URLs, methods and how "not found" is spelled.
+#include <cstdlib>
+#include <string>
+
+#include "exchange/car_stream.h"
+#include "exchange/http_client.h"
+#include "exchange/sources.h"
+
+namespace cidrun::exchange {
+namespace {
+
+// A single block must arrive within this time; streams are bounded by the stall limit instead:
+// a peer that sends nothing for kStallSecs is dropped. CIDRUN_STALL_TIMEOUT (seconds) overrides
+// both, for slow links (larger) and for tests of hanging peers (smaller).
+constexpr long kBlockTimeoutMs = 60'000;
+constexpr long kStallSecs = 15;
+
+long stall_secs() {
+  if (const char* e = std::getenv("CIDRUN_STALL_TIMEOUT"); e && *e) {
+    long v = std::atol(e);
+    if (v > 0) return v;
+  }
+  return kStallSecs;
+}
+
+long block_timeout_ms() {
+  if (const char* e = std::getenv("CIDRUN_STALL_TIMEOUT"); e && *e && std::atol(e) > 0) {
+    return std::atol(e) * 4000;
+  }
+  return kBlockTimeoutMs;
+}
+
+const char* scope_name(DagScope s) {
+  switch (s) {
+    case DagScope::kBlock:
+      return "block";
+    case DagScope::kEntity:
+      return "entity";
+    case DagScope::kAll:
+      return "all";
+  }
+  return "all";
+}
+
+class HttpSource : public BlockSource {
+ public:
+  HttpSource(std::string url, std::string base, bool kubo)
+      : url_(std::move(url)), base_(std::move(base)), kubo_(kubo) {}
+
+  const std::string& url() const override { return url_; }
+  bool can_stream_car() const override { return true; }
+
+  std::optional<Bytes> get(const Cid& cid) override {
+    http::Request req;
+    if (kubo_) {
+      req.method = "POST";
+      req.url = base_ + "/api/v0/block/get?arg=" + cid.str();
+    } else {
+      // Both ?format= and Accept, as the spec asks of clients (some gateways only read one).
+      req.url = base_ + "/ipfs/" + cid.str() + "?format=raw";
+      req.headers.push_back("Accept: application/vnd.ipld.raw");
+    }
+    req.total_timeout_ms = block_timeout_ms();
+    req.stall_secs = stall_secs();
+    // One byte over the limit is enough to know the answer is too big.
+    req.max_body = car::kMaxBlockSize + 1;
+    http::Response r = http::Client::shared().perform(std::move(req));
+    if (is_not_found(r)) return std::nullopt;
+    if (!r.ok()) throw SourceError(url_ + ": block " + cid.str() + ": " + r.describe());
+    verify_block(url_, cid, r.body);
+    return std::move(r.body);
+  }
+
+  bool get_car(const Cid& root, DagScope scope, const CarBlockHandler& on_block) override {
+    http::Request req;
+    if (kubo_) {
+      // dag/export has no scope: it is always the whole DAG, which covers every scope.
+      req.method = "POST";
+      req.url = base_ + "/api/v0/dag/export?arg=" + root.str();
+    } else {
+      req.url = base_ + "/ipfs/" + root.str() + "?format=car&dag-scope=" + scope_name(scope);
+      req.headers.push_back("Accept: application/vnd.ipld.car; version=1; order=dfs; dups=n");
+    }
+    req.stall_secs = stall_secs();
+    // The handler's own exception (a local disk error, the caller stopping) is rethrown as it
+    // was; anything wrong with the stream itself is the source's fault: a SourceError.
+    std::exception_ptr handler_failure;
+    std::exception_ptr stream_failure;
+    car::StreamParser parser([&](const Cid& cid, ByteView data) {
+      verify_block(url_, cid, data);
+      try {
+        on_block(cid, data);
+      } catch (...) {
+        handler_failure = std::current_exception();
+        throw;
+      }
+    });
+    req.on_body = [&](ByteView chunk) {
+      try {
+        parser.feed(chunk);
+        return true;
+      } catch (const SourceError&) {
+        stream_failure = std::current_exception();
+      } catch (const std::exception& e) {
+        stream_failure =
+            std::make_exception_ptr(SourceError(url_ + ": CAR of " + root.str() + ": " + e.what()));
+      }
+      return false;
+    };
+    http::Response r = http::Client::shared().perform(std::move(req));
+    if (handler_failure) std::rethrow_exception(handler_failure);
+    if (stream_failure) std::rethrow_exception(stream_failure);
+    if (is_not_found(r)) return false;
+    if (!r.ok()) throw SourceError(url_ + ": CAR of " + root.str() + ": " + r.describe());
+    try {
+      parser.finish();
+    } catch (const Error& e) {
+      throw SourceError(url_ + ": CAR of " + root.str() + ": " + e.what());
+    }
+    return true;
+  }
+
+ private:
+  bool is_not_found(const http::Response& r) const {
+    if (!r.error.empty()) return false;
+    if (r.status == 404 || r.status == 410) return true;
+    // kubo answers a missing block with 500 and a JSON message (offline: "not found locally").
+    if (kubo_ && r.status == 500) {
+      std::string_view body = as_string(r.body);
+      return body.find("not found") != std::string_view::npos ||
+             body.find("ERR_NOT_FOUND") != std::string_view::npos;
+    }
+    return false;
+  }
+
+  std::string url_;
+  std::string base_;
+  bool kubo_;
+};
+
+}  // namespace
+
+std::unique_ptr<BlockSource> make_gateway_source(std::string url, std::string base) {
+  return std::make_unique<HttpSource>(std::move(url), std::move(base), false);
+}
+
+std::unique_ptr<BlockSource> make_kubo_source(std::string url, std::string base) {
+  return std::make_unique<HttpSource>(std::move(url), std::move(base), true);
+}
+
+}  // namespace cidrun::exchange

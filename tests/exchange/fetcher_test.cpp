@@ -1,0 +1,368 @@
+// The fetcher against good and bad peers: every bad answer is rejected, the source penalized,
+// another one used, and the store never holds a block whose hash does not match.
+#include "exchange/fetcher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "exchange/fake_http.h"
+#include "exchange/fixtures.h"
+#include "exchange/source_set.h"
+#include "util/varint.h"
+
+namespace cidrun::exchange {
+namespace {
+
+using testing::FakeHttp;
+using testing::Fixture;
+using testing::HttpHead;
+using testing::send_response;
+
+// Serves the fixture as a correct trustless gateway (raw and CAR).
+FakeHttp::Handler good_gateway(Fixture& fx) {
+  return [&fx](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    auto b = fx.store.get(cid);
+    if (!b) return send_response(fd, 404, "text/plain", "not found");
+    if (h.target.find("format=car") != std::string::npos) {
+      send_response(fd, 200, "application/vnd.ipld.car; version=1; order=dfs; dups=n", fx.car(cid));
+    } else {
+      send_response(fd, 200, "application/vnd.ipld.raw", as_string(*b));
+    }
+  };
+}
+
+// Every block in `store` hashes to its key, and the DAG is complete.
+void expect_complete_and_sound(MemoryStore& store, Fixture& fx) {
+  for (const auto& c : fx.blocks) {
+    auto b = store.get(c);
+    ASSERT_TRUE(b) << "missing " << c.str();
+    EXPECT_TRUE(c.matches(*b)) << c.str();
+  }
+}
+
+size_t count_blocks(MemoryStore& s) {
+  size_t n = 0;
+  s.for_each([&](ByteView) { ++n; });
+  return n;
+}
+
+class FetcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ::setenv("CIDRUN_STALL_TIMEOUT", "1", 1); }
+  void TearDown() override { ::unsetenv("CIDRUN_STALL_TIMEOUT"); }
+  static std::shared_ptr<SourceSet> sources(const std::vector<std::string>& urls) {
+    return SourceSet::open(urls);
+  }
+};
+
+TEST_F(FetcherTest, PullsWholeDagWithOneCarRequest) {
+  Fixture fx;
+  FakeHttp gw(good_gateway(fx));
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  auto r = f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_EQ(r.blocks, fx.blocks.size());
+  EXPECT_EQ(gw.requests(), 1);  // the CAR had everything
+}
+
+TEST_F(FetcherTest, PullsBlockByBlockInParallelWithRawLeaves) {
+  Fixture fx(1);
+  FakeHttp gw(good_gateway(fx));
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src, {.parallel = 8, .use_car = false});
+  auto r = f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_EQ(r.fetched_blocks, fx.blocks.size());
+  EXPECT_EQ(gw.requests(), static_cast<int>(fx.blocks.size()));
+}
+
+TEST_F(FetcherTest, ResumesWithoutRefetchingPresentBlocks) {
+  Fixture fx;
+  FakeHttp gw(good_gateway(fx));
+  MemoryStore dest;
+  // Half the DAG is already here (an interrupted pull).
+  for (size_t i = 0; i < fx.blocks.size() / 2; ++i) dest.put(fx.blocks[i], fx.block(fx.blocks[i]));
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  auto r = f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_EQ(r.fetched_blocks, fx.blocks.size() - fx.blocks.size() / 2);
+  EXPECT_EQ(gw.requests(), static_cast<int>(r.fetched_blocks));
+}
+
+TEST_F(FetcherTest, WrongBytesAreRejectedAndAnotherSourceIsUsed) {
+  Fixture fx;
+  FakeHttp liar([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    Bytes b = fx.block(cid);
+    b.back() ^= 1;  // one flipped bit
+    send_response(fd, 200, "application/vnd.ipld.raw", as_string(b));
+  });
+  FakeHttp good(good_gateway(fx));
+  MemoryStore dest;
+  auto src = sources({liar.url(), good.url()});
+  Fetcher f(dest, *src, {.use_car = false});
+  f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_EQ(count_blocks(dest), fx.blocks.size());
+  // The liar was backed off after its first lie instead of being asked for every block.
+  EXPECT_LT(liar.requests(), static_cast<int>(fx.blocks.size()));
+}
+
+TEST_F(FetcherTest, TruncatedCarKeepsGoodBlocksAndFetchesTheRest) {
+  Fixture fx;
+  FakeHttp gw([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    if (h.target.find("format=car") != std::string::npos) {
+      std::string car = fx.car(cid);
+      // Claims the full length, sends 60%, then closes: a truncated stream.
+      std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.ipld.car; version=1\r\n"
+          "Content-Length: " +
+          std::to_string(car.size()) + "\r\n\r\n";
+      testing::send_all(fd, head);
+      testing::send_all(fd, std::string_view(car).substr(0, car.size() * 6 / 10));
+      return;
+    }
+    send_response(fd, 200, "application/vnd.ipld.raw", as_string(fx.block(cid)));
+  });
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  auto r = f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_LT(gw.requests(), static_cast<int>(fx.blocks.size()) + 1);  // the CAR did help
+  EXPECT_EQ(r.blocks, fx.blocks.size());
+}
+
+TEST_F(FetcherTest, PaddedCarIsRejectedAtTheGarbage) {
+  Fixture fx;
+  FakeHttp gw([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    if (h.target.find("format=car") != std::string::npos) {
+      send_response(fd, 200, "application/vnd.ipld.car; version=1", fx.car(cid) + "\x05junk");
+      return;
+    }
+    send_response(fd, 200, "application/vnd.ipld.raw", as_string(fx.block(cid)));
+  });
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_EQ(count_blocks(dest), fx.blocks.size());
+}
+
+TEST_F(FetcherTest, CarMissingBlocksIsCompletedBlockByBlock) {
+  Fixture fx;
+  Cid dropped = fx.blocks[3];
+  FakeHttp gw([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    if (h.target.find("format=car") != std::string::npos) {
+      Bytes out = car::header({cid});
+      for (const auto& c : fx.blocks) {
+        if (c == dropped) continue;
+        Bytes b = fx.block(c);
+        Bytes p = car::section_prefix(c, b.size());
+        out.insert(out.end(), p.begin(), p.end());
+        out.insert(out.end(), b.begin(), b.end());
+      }
+      send_response(fd, 200, "application/vnd.ipld.car; version=1", as_string(out));
+      return;
+    }
+    send_response(fd, 200, "application/vnd.ipld.raw", as_string(fx.block(cid)));
+  });
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+}
+
+TEST_F(FetcherTest, CarAddingUnlinkedBlocksIsCutOffAndTheStrangerNotStored) {
+  Fixture fx;
+  Fixture other(1, 1000, 1);  // a valid block that is not part of fx's DAG
+  Cid stranger = other.root;
+  FakeHttp gw([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    if (h.target.find("format=car") != std::string::npos) {
+      std::string car = fx.car(cid);
+      Bytes b = other.block(stranger);
+      Bytes p = car::section_prefix(stranger, b.size());
+      // The stranger right after the root block.
+      size_t cut = car::header({cid}).size();
+      Bytes rootb = fx.block(cid);
+      cut += car::section_prefix(cid, rootb.size()).size() + rootb.size();
+      car.insert(cut, std::string(as_string(p)) + std::string(as_string(b)));
+      send_response(fd, 200, "application/vnd.ipld.car; version=1", car);
+      return;
+    }
+    send_response(fd, 200, "application/vnd.ipld.raw", as_string(fx.block(cid)));
+  });
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_FALSE(dest.has(stranger));
+  EXPECT_EQ(count_blocks(dest), fx.blocks.size());
+}
+
+TEST_F(FetcherTest, HangingSourceTimesOutAndAnotherIsUsed) {
+  Fixture fx(1, 1000, 2);
+  FakeHttp* self = nullptr;
+  FakeHttp hanging([&](const HttpHead&, int) { self->hang(); });
+  self = &hanging;
+  FakeHttp good(good_gateway(fx));
+  MemoryStore dest;
+  auto src = sources({hanging.url(), good.url()});
+  Fetcher f(dest, *src);
+  auto start = std::chrono::steady_clock::now();
+  f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST_F(FetcherTest, SlowDripIsCutByTheStallLimit) {
+  Fixture fx(1, 1000, 1);
+  FakeHttp slow([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    Bytes b = fx.block(cid);
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.ipld.raw\r\nContent-Length: " +
+        std::to_string(b.size()) + "\r\n\r\n";
+    testing::send_all(fd, head);
+    // Headers, then nothing for longer than the stall limit (1 s in these tests).
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+    testing::send_all(fd, as_string(b));
+  });
+  MemoryStore dest;
+  auto src = std::make_shared<SourceSet>(
+      [&] {
+        std::vector<std::unique_ptr<BlockSource>> v;
+        v.push_back(open_source(slow.url()));
+        return v;
+      }(),
+      /*retries=*/0);
+  Fetcher f(dest, *src, {.use_car = false});
+  try {
+    f.fetch_dag(fx.root);
+    FAIL() << "a stalled source must not succeed";
+  } catch (const NotFound& e) {
+    EXPECT_NE(std::string(e.what()).find(fx.root.str()), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(dest.has(fx.root));
+}
+
+TEST_F(FetcherTest, HttpErrorsAndRedirectsAreNotFollowed) {
+  Fixture fx(1, 1000, 2);
+  FakeHttp elsewhere(good_gateway(fx));
+  FakeHttp failing([&](const HttpHead&, int fd) { send_response(fd, 500, "text/plain", "boom"); });
+  FakeHttp redirecting([&](const HttpHead& h, int fd) {
+    send_response(fd, 302, "text/plain", "", "Location: " + elsewhere.url() + h.target + "\r\n");
+  });
+  MemoryStore dest;
+  auto src = std::make_shared<SourceSet>(
+      [&] {
+        std::vector<std::unique_ptr<BlockSource>> v;
+        v.push_back(open_source(failing.url()));
+        v.push_back(open_source(redirecting.url()));
+        return v;
+      }(),
+      /*retries=*/1);
+  Fetcher f(dest, *src);
+  try {
+    f.fetch_dag(fx.root);
+    FAIL() << "no good source: must fail";
+  } catch (const NotFound& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find(fx.root.str()), std::string::npos) << m;
+    EXPECT_NE(m.find("HTTP 500"), std::string::npos) << m;
+    EXPECT_NE(m.find("redirect"), std::string::npos) << m;
+  }
+  EXPECT_EQ(elsewhere.requests(), 0);  // the redirect was refused, not followed
+  EXPECT_EQ(count_blocks(dest), 0u);
+}
+
+TEST_F(FetcherTest, EnormousBlockIsRefused) {
+  Fixture fx(1, 1000, 1);
+  FakeHttp huge([&](const HttpHead&, int fd) {
+    send_response(fd, 200, "application/vnd.ipld.raw", std::string(3 * 1024 * 1024, 'x'));
+  });
+  FakeHttp huge_car([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    Bytes out = car::header({cid});
+    put_varint(out, 3 * 1024 * 1024);  // a section claiming 3 MiB
+    out.insert(out.end(), cid.bytes().begin(), cid.bytes().end());
+    send_response(fd, 200, "application/vnd.ipld.car; version=1",
+                  std::string(as_string(out)) + std::string(3 * 1024 * 1024, 'x'));
+  });
+  MemoryStore dest;
+  auto src = std::make_shared<SourceSet>(
+      [&] {
+        std::vector<std::unique_ptr<BlockSource>> v;
+        v.push_back(open_source(huge_car.url()));
+        v.push_back(open_source(huge.url()));
+        return v;
+      }(),
+      /*retries=*/0);
+  Fetcher f(dest, *src);
+  try {
+    f.fetch_dag(fx.root);
+    FAIL() << "must fail";
+  } catch (const NotFound& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(count_blocks(dest), 0u);
+}
+
+TEST_F(FetcherTest, KuboRpcSourceUsesPostBlockGetAndDagExport) {
+  Fixture fx;
+  std::atomic<int> gets{0}, non_post{0};
+  FakeHttp kubo([&](const HttpHead& h, int fd) {
+    if (h.method != "POST") {
+      ++non_post;
+      return send_response(fd, 405, "text/plain", "method not allowed");
+    }
+    Cid cid = testing::cid_in(h.target);
+    if (h.path() == "/api/v0/dag/export") {
+      // Only the first half of the DAG: the rest must come through block/get.
+      std::string car = fx.car(cid);
+      return send_response(fd, 200, "application/vnd.ipld.car", car.substr(0, car.size() / 2));
+    }
+    if (h.path() == "/api/v0/block/get") {
+      ++gets;
+      auto b = fx.store.get(cid);
+      if (!b)
+        return send_response(
+            fd, 500, "application/json",
+            R"j({"Message":"block was not found locally (offline)","Code":0,"Type":"error"})j");
+      return send_response(fd, 200, "text/plain", as_string(*b));
+    }
+    send_response(fd, 404, "text/plain", "404 page not found");
+  });
+  MemoryStore dest;
+  auto src = sources({"kubo+" + kubo.url()});
+  Fetcher f(dest, *src);
+  f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_GT(gets, 0);
+  EXPECT_EQ(non_post, 0);
+  // An absent block is an honest "not found", named in the error.
+  Cid absent = Cid::of(1, kCodecRaw, as_bytes("absent"));
+  try {
+    src->get(absent);
+    FAIL();
+  } catch (const NotFound& e) {
+    EXPECT_NE(std::string(e.what()).find(absent.str()), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace cidrun::exchange
