@@ -1,0 +1,72 @@
+// cidrun serve: a Trustless Gateway over the repo's block store (raw blocks and CAR streams).
+// Binds 127.0.0.1 unless told otherwise: serving content to a network is an explicit choice.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "cli/command.h"
+#include "exchange/fetching_store.h"
+#include "gateway/server.h"
+#include "store/repo.h"
+#include "util/error.h"
+
+namespace cidrun::cli {
+namespace {
+
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8080";
+  size_t threads = 64;
+  std::vector<std::string> from;
+  bool quiet = false;
+};
+
+int run_serve(const ServeFlags& f, const Globals& g) {
+  auto repo = Repo::open(repo_path(g));
+  // With --from the gateway is recursive: blocks it lacks are fetched (and verified) first.
+  std::unique_ptr<BlockStore> fetching;
+  BlockStore* store = &repo->blocks();
+  if (!f.from.empty()) {
+    fetching = std::make_unique<exchange::FetchingStore>(repo->blocks(),
+                                                         exchange::SourceSet::open(f.from));
+    store = fetching.get();
+  }
+  gateway::Server server(*store, {.listen = f.listen, .threads = f.threads, .quiet = f.quiet});
+
+  // SIGINT/SIGTERM end the server cleanly: they are blocked in every thread and taken by one.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  int port = server.bind();
+  std::string host = gateway::parse_listen(f.listen).first;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  std::printf("{\"gateway\":\"http://%s:%d\"}\n", host.c_str(), port);
+  std::fflush(stdout);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    server.stop();
+  });
+  server.run();
+  // run() also returns if the listener failed; wake the waiter so it can be joined.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return 0;
+}
+
+const Registrar reg("serve", [](CLI::App& app, Globals& g) {
+  auto f = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", "Serve the block store as an IPFS Trustless Gateway");
+  cmd->add_option("--listen", f->listen,
+                  "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
+  cmd->add_option("--threads", f->threads, "Concurrent requests served (default 64)");
+  cmd->add_option("--from", f->from, "Fetch missing blocks from these sources (recursive gateway)");
+  cmd->add_flag("-q,--quiet", f->quiet, "Do not log each request");
+  cmd->callback([f, &g] { g.exit_code = run_serve(*f, g); });
+});
+
+}  // namespace
+}  // namespace cidrun::cli

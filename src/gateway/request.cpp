@@ -1,0 +1,189 @@
+#include "gateway/request.h"
+
+#include <charconv>
+#include <vector>
+
+#include "util/error.h"
+
+namespace cidrun::gateway {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  for (;;) {
+    size_t j = s.find(sep, i);
+    out.push_back(s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
+    if (j == std::string_view::npos) return out;
+    i = j + 1;
+  }
+}
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// What the Accept header allows us to answer: the first listed type we serve (q=0 excluded).
+enum class AcceptResult { kNone, kWildcardOnly, kRaw, kCar, kUnsupported };
+
+AcceptResult negotiate(std::string_view accept) {
+  if (trim(accept).empty()) return AcceptResult::kNone;
+  bool wildcard = false;
+  for (auto range : split(accept, ',')) {
+    auto params = split(range, ';');
+    std::string type = lower(trim(params[0]));
+    bool refused = false;
+    bool car_ok = true;
+    for (size_t i = 1; i < params.size(); ++i) {
+      auto kv = trim(params[i]);
+      auto eq = kv.find('=');
+      if (eq == std::string_view::npos) continue;
+      std::string key = lower(trim(kv.substr(0, eq)));
+      std::string val = lower(trim(kv.substr(eq + 1)));
+      if (key == "q" && (val == "0" || val == "0.0" || val == "0.00" || val == "0.000"))
+        refused = true;
+      if (key == "version" && val != "1") car_ok = false;
+      if (key == "order" && val != "dfs" && val != "unk") car_ok = false;
+      if (key == "dups" && val != "y" && val != "n") car_ok = false;
+    }
+    if (refused) continue;
+    if (type == "application/vnd.ipld.raw") return AcceptResult::kRaw;
+    if (type == "application/vnd.ipld.car" && car_ok) return AcceptResult::kCar;
+    if (type == "*/*" || type == "application/*") wildcard = true;
+  }
+  return wildcard ? AcceptResult::kWildcardOnly : AcceptResult::kUnsupported;
+}
+
+}  // namespace
+
+std::optional<ByteRange> parse_entity_bytes(std::string_view text) {
+  auto colon = text.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  ByteRange r;
+  auto from = parse_int(text.substr(0, colon));
+  if (!from) return std::nullopt;
+  r.from = *from;
+  auto to_text = text.substr(colon + 1);
+  if (to_text != "*") {
+    auto to = parse_int(to_text);
+    if (!to) return std::nullopt;
+    // A non-negative "to" before a non-negative "from" can never select anything.
+    if (*to >= 0 && r.from >= 0 && *to < r.from) return std::nullopt;
+    r.to = *to;
+  }
+  return r;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> resolve_range(const ByteRange& r, uint64_t size) {
+  if (size == 0) return std::nullopt;
+  auto s = static_cast<int64_t>(size);
+  int64_t first = r.from < 0 ? std::max<int64_t>(0, s + r.from) : r.from;
+  int64_t last = !r.to ? s - 1 : (*r.to < 0 ? s + *r.to : std::min(*r.to, s - 1));
+  if (first >= s || last < 0 || last < first) return std::nullopt;
+  return std::pair<uint64_t, uint64_t>(static_cast<uint64_t>(first), static_cast<uint64_t>(last));
+}
+
+std::variant<TrustlessRequest, Rejection> parse_request(std::string_view url_path,
+                                                        const QueryLookup& query,
+                                                        std::string_view accept) {
+  if (url_path.rfind("/ipns/", 0) == 0) {
+    return Rejection{501, "IPNS is not supported by this gateway (only /ipfs/{cid})"};
+  }
+  if (url_path.rfind("/ipfs/", 0) != 0) return Rejection{404, "not found: use /ipfs/{cid}"};
+  std::string_view rest = url_path.substr(6);
+  size_t slash = rest.find('/');
+  TrustlessRequest req;
+  try {
+    req.cid = Cid::parse(rest.substr(0, slash));
+  } catch (const Error& e) {
+    return Rejection{400, "invalid CID '" + std::string(rest.substr(0, slash)) + "': " + e.what()};
+  }
+  if (slash != std::string_view::npos) {
+    std::string_view p = rest.substr(slash + 1);
+    while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+    for (auto comp : split(p, '/')) {
+      if (comp == "..") return Rejection{400, "path component '..' is not allowed"};
+    }
+    req.path = std::string(p);
+  }
+
+  if (auto fmt = query("format")) {
+    req.format_from_query = true;
+    if (*fmt == "raw") {
+      req.format = Format::kRaw;
+    } else if (*fmt == "car") {
+      req.format = Format::kCar;
+    } else {
+      return Rejection{
+          400, "unsupported format '" + *fmt + "': this trustless gateway serves raw and car"};
+    }
+  } else {
+    switch (negotiate(accept)) {
+      case AcceptResult::kRaw:
+        req.format = Format::kRaw;
+        break;
+      case AcceptResult::kCar:
+        req.format = Format::kCar;
+        break;
+      case AcceptResult::kNone:
+      case AcceptResult::kWildcardOnly:
+        return Rejection{400,
+                         "this is a trustless gateway: ask for Accept: application/vnd.ipld.raw or "
+                         "application/vnd.ipld.car (or ?format=raw|car)"};
+      case AcceptResult::kUnsupported:
+        return Rejection{406,
+                         "not acceptable: this gateway serves application/vnd.ipld.raw and "
+                         "application/vnd.ipld.car; version=1"};
+    }
+  }
+
+  if (req.format == Format::kRaw) {
+    if (!req.path.empty())
+      return Rejection{400, "a raw block request takes no path (use format=car)"};
+    return req;
+  }
+  if (auto v = query("car-version"); v && *v != "1") {
+    return Rejection{400, "unsupported car-version '" + *v + "' (only 1)"};
+  }
+  if (auto o = query("car-order"); o && *o != "dfs" && *o != "unk") {
+    return Rejection{400, "unsupported car-order '" + *o + "'"};
+  }
+  if (auto d = query("car-dups"); d && *d != "y" && *d != "n") {
+    return Rejection{400, "unsupported car-dups '" + *d + "'"};
+  }
+  if (auto s = query("dag-scope")) {
+    if (*s == "block")
+      req.scope = exchange::DagScope::kBlock;
+    else if (*s == "entity")
+      req.scope = exchange::DagScope::kEntity;
+    else if (*s == "all")
+      req.scope = exchange::DagScope::kAll;
+    else
+      return Rejection{400, "invalid dag-scope '" + *s + "' (block, entity or all)"};
+  }
+  if (auto eb = query("entity-bytes")) {
+    auto r = parse_entity_bytes(*eb);
+    if (!r) return Rejection{400, "invalid entity-bytes '" + *eb + "' (from:to, to may be *)"};
+    req.entity_bytes = r;
+    req.scope = exchange::DagScope::kEntity;  // the spec: entity-bytes implies entity
+  }
+  return req;
+}
+
+}  // namespace cidrun::gateway

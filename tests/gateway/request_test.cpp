@@ -1,0 +1,100 @@
+// Request parsing and content negotiation of the trustless gateway, per the spec's rules.
+#include "gateway/request.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace cidrun::gateway {
+namespace {
+
+const char* kCid = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am";
+
+std::variant<TrustlessRequest, Rejection> parse(const std::string& path,
+                                                std::map<std::string, std::string> q,
+                                                const std::string& accept) {
+  return parse_request(
+      path,
+      [&](std::string_view n) -> std::optional<std::string> {
+        auto it = q.find(std::string(n));
+        if (it == q.end()) return std::nullopt;
+        return it->second;
+      },
+      accept);
+}
+
+int status_of(const std::variant<TrustlessRequest, Rejection>& v) {
+  if (auto* r = std::get_if<Rejection>(&v)) return r->status;
+  return 200;
+}
+
+TEST(GatewayRequest, FormatQueryBeatsAccept) {
+  auto v = parse(std::string("/ipfs/") + kCid, {{"format", "car"}}, "application/vnd.ipld.raw");
+  ASSERT_EQ(status_of(v), 200);
+  EXPECT_EQ(std::get<TrustlessRequest>(v).format, Format::kCar);
+  EXPECT_TRUE(std::get<TrustlessRequest>(v).format_from_query);
+}
+
+TEST(GatewayRequest, AcceptChoosesRawOrCar) {
+  auto raw = parse(std::string("/ipfs/") + kCid, {}, "application/vnd.ipld.raw");
+  EXPECT_EQ(std::get<TrustlessRequest>(raw).format, Format::kRaw);
+  auto car = parse(std::string("/ipfs/") + kCid, {},
+                   "text/html, application/vnd.ipld.car; version=1; order=dfs; dups=y");
+  EXPECT_EQ(std::get<TrustlessRequest>(car).format, Format::kCar);
+}
+
+TEST(GatewayRequest, StrictTrustlessRefusesRequestsWithoutAFormat) {
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {}, "")), 400);
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {}, "*/*")), 400);
+}
+
+TEST(GatewayRequest, UnservableAcceptIs406) {
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {}, "text/html")), 406);
+  EXPECT_EQ(
+      status_of(parse(std::string("/ipfs/") + kCid, {}, "application/vnd.ipld.car; version=2")),
+      406);
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {}, "application/vnd.ipld.raw;q=0")),
+            406);
+}
+
+TEST(GatewayRequest, BadInputsAre400) {
+  EXPECT_EQ(status_of(parse("/ipfs/notacid", {{"format", "raw"}}, "")), 400);
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid + "/a", {{"format", "raw"}}, "")), 400);
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {{"format", "tar"}}, "")), 400);
+  EXPECT_EQ(
+      status_of(parse(std::string("/ipfs/") + kCid, {{"format", "car"}, {"dag-scope", "x"}}, "")),
+      400);
+  EXPECT_EQ(
+      status_of(parse(std::string("/ipfs/") + kCid, {{"format", "car"}, {"car-version", "2"}}, "")),
+      400);
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid,
+                            {{"format", "car"}, {"entity-bytes", "5:1"}}, "")),
+            400);
+  EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid + "/../x", {{"format", "car"}}, "")), 400);
+  EXPECT_EQ(status_of(parse("/ipns/k51", {{"format", "car"}}, "")), 501);
+}
+
+TEST(GatewayRequest, CarPathScopeAndEntityBytes) {
+  auto v = parse(std::string("/ipfs/") + kCid + "/a/b/",
+                 {{"format", "car"}, {"entity-bytes", "-1024:*"}}, "");
+  ASSERT_EQ(status_of(v), 200);
+  const auto& r = std::get<TrustlessRequest>(v);
+  EXPECT_EQ(r.path, "a/b");
+  EXPECT_EQ(r.scope, exchange::DagScope::kEntity);  // entity-bytes implies entity
+  EXPECT_EQ(r.entity_bytes->from, -1024);
+  EXPECT_FALSE(r.entity_bytes->to);
+}
+
+TEST(GatewayRequest, EntityBytesRangesResolveLikeTheSpecSays) {
+  auto r = [](const char* t, uint64_t size) { return resolve_range(*parse_entity_bytes(t), size); };
+  EXPECT_EQ(r("0:*", 100), std::make_pair(uint64_t{0}, uint64_t{99}));
+  EXPECT_EQ(r("-10:*", 100), std::make_pair(uint64_t{90}, uint64_t{99}));
+  EXPECT_EQ(r("10:-10", 100), std::make_pair(uint64_t{10}, uint64_t{90}));
+  EXPECT_EQ(r("50:500", 100), std::make_pair(uint64_t{50}, uint64_t{99}));
+  EXPECT_FALSE(r("200:*", 100));  // fully outside: the root block alone
+  EXPECT_FALSE(parse_entity_bytes("a:b"));
+  EXPECT_FALSE(parse_entity_bytes("5"));
+}
+
+}  // namespace
+}  // namespace cidrun::gateway
