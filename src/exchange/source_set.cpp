@@ -96,9 +96,10 @@ Bytes SourceSet::get(const Cid& cid) {
         }
         reasons += "; " + s.url() + ": not found";
       } catch (const SourceError& e) {
-        record(i, false, is_lie(e), e.what());
+        bool lie = is_lie(e);
+        record(i, false, lie, e.what());
         reasons += "; " + std::string(e.what());
-        transient = true;
+        transient |= !lie;  // asking a liar again for the same block cannot help
       }
     }
     if (!transient) break;  // every source honestly said "don't have it": retrying won't help

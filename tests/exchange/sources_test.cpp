@@ -1,0 +1,150 @@
+// File sources (car:, flatfs:), the source configuration, and FetchingStore making readers
+// network-aware.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "exchange/car_stream.h"
+#include "exchange/fake_http.h"
+#include "exchange/fetcher.h"
+#include "exchange/fetching_store.h"
+#include "exchange/fixtures.h"
+#include "exchange/sources.h"
+#include "store/flatfs.h"
+#include "store/repo.h"
+#include "util/fd.h"
+
+namespace cidrun::exchange {
+namespace {
+
+using testing::Fixture;
+
+void le64(Bytes& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+TEST(CarStreamParser, AcceptsAnyChunkingAndRejectsTruncation) {
+  Fixture fx(1, 300000, 2);
+  std::string car = fx.car(fx.root);
+  std::vector<Cid> got;
+  car::StreamParser p([&](const Cid& c, ByteView) { got.push_back(c); });
+  for (char ch : car) p.feed(as_bytes(std::string_view(&ch, 1)));
+  p.finish();
+  EXPECT_EQ(got, fx.blocks);
+  car::StreamParser t([](const Cid&, ByteView) {});
+  t.feed(as_bytes(std::string_view(car).substr(0, car.size() - 7)));
+  EXPECT_THROW(t.finish(), Error);
+}
+
+TEST(FileSources, CarV1AndV2FilesServeVerifiedBlocks) {
+  Fixture fx;
+  std::string v1 = fx.dir.path + "/dag.car";
+  std::string car = fx.car(fx.root);
+  testing::write_text(v1, car);
+  // CARv2: pragma, 40-byte header (characteristics, data offset, data size, no index), payload.
+  Bytes v2{0x0a, 0xa1, 0x67, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02};
+  v2.resize(v2.size() + 16, 0);
+  le64(v2, 51);
+  le64(v2, car.size());
+  le64(v2, 0);
+  v2.insert(v2.end(), car.begin(), car.end());
+  std::string v2path = fx.dir.path + "/dag2.car";
+  write_file_atomic(v2path, v2, false);
+  for (const auto& path : {v1, v2path}) {
+    MemoryStore dest;
+    auto src = SourceSet::open({"car:" + path});
+    Fetcher f(dest, *src);
+    EXPECT_EQ(f.fetch_dag(fx.root).blocks, fx.blocks.size()) << path;
+  }
+}
+
+TEST(FileSources, FlatfsSourceRejectsACorruptedBlockFile) {
+  Fixture fx;
+  testing::TempDir d;
+  FlatfsStore flat(d.path + "/blocks", true);
+  for (const auto& c : fx.blocks) flat.put(c, fx.block(c));
+  // Corrupt one block file on disk.
+  std::string victim = flat.path_of(fx.blocks[2].multihash());
+  Bytes b = read_file(victim);
+  b[b.size() / 2] ^= 0xff;
+  write_file_atomic(victim, b, false);
+  MemoryStore dest;
+  auto src = SourceSet::open({"flatfs:" + d.path});  // a repo dir holding blocks/ is accepted
+  Fetcher f(dest, *src);
+  try {
+    f.fetch_dag(fx.root);
+    FAIL() << "the corrupted block must not be accepted";
+  } catch (const NotFound& e) {
+    EXPECT_NE(std::string(e.what()).find(fx.blocks[2].str()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("do not hash"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(dest.has(fx.blocks[2]));
+}
+
+TEST(FileSources, UnknownSchemesAndKuboMultiaddrs) {
+  EXPECT_THROW(open_source("ftp://x"), Error);
+  EXPECT_EQ(multiaddr_to_http("/ip4/127.0.0.1/tcp/5001"), "http://127.0.0.1:5001");
+  EXPECT_EQ(multiaddr_to_http("/ip6/::1/tcp/5001"), "http://[::1]:5001");
+  EXPECT_EQ(open_source("/ip4/127.0.0.1/tcp/5001")->url(), "/ip4/127.0.0.1/tcp/5001");
+}
+
+TEST(SourceConfig, FlagsThenEnvironmentThenConfigFileThenLocalKubo) {
+  testing::TempDir d;
+  auto repo = Repo::open(d.path + "/repo");
+  testing::write_text(repo->path() + "/config.json",
+                      R"({"sources": ["http://127.0.0.1:9", "car:/x.car"], "other": 1})");
+  std::string ipfs = d.path + "/ipfs";
+  std::filesystem::create_directories(ipfs);
+  testing::write_text(ipfs + "/api", "/ip4/127.0.0.1/tcp/5001\n");
+  ::setenv("IPFS_PATH", ipfs.c_str(), 1);
+  ::setenv("CIDRUN_SOURCES", "flatfs:/a, http://127.0.0.1:8", 1);
+  ::unsetenv("CIDRUN_KUBO_AUTO");
+  auto urls = configured_sources(*repo, {"http://127.0.0.1:7"});
+  EXPECT_EQ(urls, (std::vector<std::string>{"http://127.0.0.1:7", "flatfs:/a", "http://127.0.0.1:8",
+                                            "http://127.0.0.1:9", "car:/x.car",
+                                            "kubo+http://127.0.0.1:5001"}));
+  ::setenv("CIDRUN_KUBO_AUTO", "0", 1);
+  EXPECT_EQ(configured_sources(*repo, {}).size(), 4u);
+  testing::write_text(repo->path() + "/config.json", R"({"sources": "not a list"})");
+  EXPECT_THROW(configured_sources(*repo, {}), Error);
+  ::unsetenv("CIDRUN_SOURCES");
+  ::unsetenv("IPFS_PATH");
+  ::unsetenv("CIDRUN_KUBO_AUTO");
+}
+
+TEST(FetchingStore, ReadersFetchMissingBlocksByThemselves) {
+  Fixture fx;
+  testing::FakeHttp gw([&](const testing::HttpHead& h, int fd) {
+    auto b = fx.store.get(testing::cid_in(h.target));
+    if (!b) return testing::send_response(fd, 404, "text/plain", "");
+    testing::send_response(fd, 200, "application/vnd.ipld.raw", as_string(*b));
+  });
+  MemoryStore local;
+  FetchingStore store(local, SourceSet::open({gw.url()}));
+  unixfs::Dag dag(store);
+  Cid big = dag.resolve(fx.root, "big.bin");
+  unixfs::FileReader reader(dag, big);
+  std::string content;
+  reader.stream([&](ByteView piece) { content += as_string(piece); });
+  EXPECT_EQ(content, testing::random_bytes(3 * 1024 * 1024 + 123, 1));
+  EXPECT_TRUE(local.has(big));  // fetched blocks are kept
+  // A block nobody has: NotFound naming it.
+  Cid absent = Cid::of(1, kCodecRaw, as_bytes("absent"));
+  try {
+    dag.block(absent);
+    FAIL();
+  } catch (const NotFound& e) {
+    EXPECT_NE(std::string(e.what()).find(absent.str()), std::string::npos);
+  }
+}
+
+TEST(FetchingStore, WithoutSourcesItIsTheLocalStore) {
+  Fixture fx;
+  FetchingStore store(fx.store,
+                      std::make_shared<SourceSet>(std::vector<std::unique_ptr<BlockSource>>{}));
+  EXPECT_TRUE(store.get(fx.root));
+  EXPECT_FALSE(store.get(Cid::of(1, kCodecRaw, as_bytes("absent"))));
+}
+
+}  // namespace
+}  // namespace cidrun::exchange
