@@ -32,7 +32,7 @@ bool BlockSource::get_car(const Cid&, DagScope, const CarBlockHandler&) {
 }
 
 void verify_block(const std::string& source, const Cid& cid, ByteView data) {
-  if (data.size() > car::kMaxBlockSize) {
+  if (data.size() > kMaxBlockSize) {
     throw SourceError(source + ": block " + cid.str() + " is " + std::to_string(data.size()) +
                       " bytes, over the 2 MiB block limit");
   }

@@ -2,9 +2,9 @@
 // socket (any chunking) and hands out whole sections, and the few bytes a streaming writer emits.
 // Spec: https://ipld.io/specs/transport/car/carv1/
 //
-// This is deliberately minimal and private to exchange/gateway: the full CAR reader/writer
-// (CARv2, indexes, `dag import/export`) is ipld/car.h (issue 3). These two helpers exist because
-// a network stream must be parsed incrementally with hard limits, before any block is trusted.
+// ipld/car.h (car::Reader/Writer) works on file descriptors and pulls its input; a libcurl
+// body arrives in pushed pieces on the transfer thread, so the exchange needs this push parser.
+// Header encoding and decoding are ipld/car.h's.
 #pragma once
 
 #include <functional>
@@ -13,18 +13,18 @@
 #include "multiformats/cid.h"
 #include "util/bytes.h"
 
-namespace cidrun::car {
+namespace cidrun::exchange {
 
 // A block larger than this is refused from any peer (the trustless gateway spec's SHOULD, and
 // kubo's/boxo's limit), so one section can never make us buffer an unbounded amount.
 inline constexpr size_t kMaxBlockSize = 2 * 1024 * 1024;
-inline constexpr size_t kMaxHeaderSize = 64 * 1024;
+inline constexpr size_t kMaxCarHeaderSize = 64 * 1024;  // a stream's header: roots only
 
-class StreamParser {
+class CarStreamParser {
  public:
   // on_block receives each section's CID and bytes, NOT yet verified: the caller checks them.
   using OnBlock = std::function<void(const Cid&, ByteView)>;
-  explicit StreamParser(OnBlock on_block) : on_block_(std::move(on_block)) {}
+  explicit CarStreamParser(OnBlock on_block) : on_block_(std::move(on_block)) {}
 
   // Throws Error on a malformed header or section, a block over kMaxBlockSize, or CARv2.
   void feed(ByteView data);
@@ -40,9 +40,9 @@ class StreamParser {
   bool header_done_ = false;
 };
 
-// The CARv1 header {roots: [...], version: 1} in dag-cbor (keys in canonical order).
-Bytes header(const std::vector<Cid>& roots);
+// The CARv1 header with its length prefix (ipld/car.h encodes the dag-cbor).
+Bytes car_header(const std::vector<Cid>& roots);
 // The bytes that precede a block's data in a section: varint(len(cid)+len(data)) || cid.
-Bytes section_prefix(const Cid& cid, size_t data_len);
+Bytes car_section_prefix(const Cid& cid, size_t data_len);
 
-}  // namespace cidrun::car
+}  // namespace cidrun::exchange

@@ -95,8 +95,7 @@ class CarFileSource : public BlockSource {
       if (header) {
         header = false;
       } else {
-        if (*len > car::kMaxBlockSize + 256)
-          throw Error(path_ + ": CAR section over the block limit");
+        if (*len > kMaxBlockSize + 256) throw Error(path_ + ": CAR section over the block limit");
         size_t cp = p;
         Cid cid = Cid::read(ByteView(head, std::min<size_t>(n, p + *len)), cp);
         auto mh = cid.multihash();

@@ -64,7 +64,7 @@ class HttpSource : public BlockSource {
     req.total_timeout_ms = block_timeout_ms();
     req.stall_secs = stall_secs();
     // One byte over the limit is enough to know the answer is too big.
-    req.max_body = car::kMaxBlockSize + 1;
+    req.max_body = kMaxBlockSize + 1;
     http::Response r = http::Client::shared().perform(std::move(req));
     if (is_not_found(r)) return std::nullopt;
     if (!r.ok()) throw SourceError(url_ + ": block " + cid.str() + ": " + r.describe());
@@ -87,7 +87,7 @@ class HttpSource : public BlockSource {
     // was; anything wrong with the stream itself is the source's fault: a SourceError.
     std::exception_ptr handler_failure;
     std::exception_ptr stream_failure;
-    car::StreamParser parser([&](const Cid& cid, ByteView data) {
+    CarStreamParser parser([&](const Cid& cid, ByteView data) {
       verify_block(url_, cid, data);
       try {
         on_block(cid, data);

@@ -28,7 +28,7 @@ class Emitter {
   void emit(const Cid& cid, ByteView data) {
     if (cid.is_identity()) return;
     if (!sent_.insert(std::string(as_string(cid.multihash()))).second) return;
-    Bytes prefix = car::section_prefix(cid, data.size());
+    Bytes prefix = exchange::car_section_prefix(cid, data.size());
     if (!write_(prefix) || !write_(data)) throw ClientGone();
   }
 
@@ -41,7 +41,7 @@ class Emitter {
   void all(const Cid& cid) {
     unixfs::walk_dag(store_, cid, [&](const Cid& c, ByteView data) {
       if (sent_.count(std::string(as_string(c.multihash())))) return true;
-      Bytes prefix = car::section_prefix(c, data.size());
+      Bytes prefix = exchange::car_section_prefix(c, data.size());
       if (!write_(prefix) || !write_(data)) throw ClientGone();
       return true;
     });
@@ -135,7 +135,7 @@ void stream_car(BlockStore& store, const Cid& root, const std::vector<Cid>& path
                 const Cid& target, DagScope scope, const std::optional<ByteRange>& entity_bytes,
                 const CarWriter& write) {
   Emitter e(store, write);
-  e.raw(car::header({root}));
+  e.raw(exchange::car_header({root}));
   for (const auto& c : path_blocks) e.emit(c, e.block(c));
   switch (scope) {
     case DagScope::kBlock:

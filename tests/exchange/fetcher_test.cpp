@@ -165,11 +165,11 @@ TEST_F(FetcherTest, CarMissingBlocksIsCompletedBlockByBlock) {
   FakeHttp gw([&](const HttpHead& h, int fd) {
     Cid cid = testing::cid_in(h.target);
     if (h.target.find("format=car") != std::string::npos) {
-      Bytes out = car::header({cid});
+      Bytes out = exchange::car_header({cid});
       for (const auto& c : fx.blocks) {
         if (c == dropped) continue;
         Bytes b = fx.block(c);
-        Bytes p = car::section_prefix(c, b.size());
+        Bytes p = exchange::car_section_prefix(c, b.size());
         out.insert(out.end(), p.begin(), p.end());
         out.insert(out.end(), b.begin(), b.end());
       }
@@ -194,11 +194,11 @@ TEST_F(FetcherTest, CarAddingUnlinkedBlocksIsCutOffAndTheStrangerNotStored) {
     if (h.target.find("format=car") != std::string::npos) {
       std::string car = fx.car(cid);
       Bytes b = other.block(stranger);
-      Bytes p = car::section_prefix(stranger, b.size());
+      Bytes p = exchange::car_section_prefix(stranger, b.size());
       // The stranger right after the root block.
-      size_t cut = car::header({cid}).size();
+      size_t cut = exchange::car_header({cid}).size();
       Bytes rootb = fx.block(cid);
-      cut += car::section_prefix(cid, rootb.size()).size() + rootb.size();
+      cut += exchange::car_section_prefix(cid, rootb.size()).size() + rootb.size();
       car.insert(cut, std::string(as_string(p)) + std::string(as_string(b)));
       send_response(fd, 200, "application/vnd.ipld.car; version=1", car);
       return;
@@ -297,7 +297,7 @@ TEST_F(FetcherTest, EnormousBlockIsRefused) {
   });
   FakeHttp huge_car([&](const HttpHead& h, int fd) {
     Cid cid = testing::cid_in(h.target);
-    Bytes out = car::header({cid});
+    Bytes out = exchange::car_header({cid});
     put_varint(out, 3 * 1024 * 1024);  // a section claiming 3 MiB
     out.insert(out.end(), cid.bytes().begin(), cid.bytes().end());
     send_response(fd, 200, "application/vnd.ipld.car; version=1",

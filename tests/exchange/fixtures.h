@@ -71,9 +71,9 @@ struct Fixture {
 
   // A correct CAR (dups=n, DFS) of the DAG below `from`.
   std::string car(const Cid& from) {
-    Bytes out = car::header({from});
+    Bytes out = exchange::car_header({from});
     unixfs::walk_dag(store, from, [&](const Cid& c, ByteView data) {
-      Bytes p = car::section_prefix(c, data.size());
+      Bytes p = exchange::car_section_prefix(c, data.size());
       out.insert(out.end(), p.begin(), p.end());
       out.insert(out.end(), data.begin(), data.end());
       return true;

@@ -27,11 +27,11 @@ TEST(CarStreamParser, AcceptsAnyChunkingAndRejectsTruncation) {
   Fixture fx(1, 300000, 2);
   std::string car = fx.car(fx.root);
   std::vector<Cid> got;
-  car::StreamParser p([&](const Cid& c, ByteView) { got.push_back(c); });
+  exchange::CarStreamParser p([&](const Cid& c, ByteView) { got.push_back(c); });
   for (char ch : car) p.feed(as_bytes(std::string_view(&ch, 1)));
   p.finish();
   EXPECT_EQ(got, fx.blocks);
-  car::StreamParser t([](const Cid&, ByteView) {});
+  exchange::CarStreamParser t([](const Cid&, ByteView) {});
   t.feed(as_bytes(std::string_view(car).substr(0, car.size() - 7)));
   EXPECT_THROW(t.finish(), Error);
 }

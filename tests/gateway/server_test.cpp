@@ -48,7 +48,7 @@ http::Response get(const std::string& url, std::vector<std::string> headers = {}
 // The CAR's blocks (each verified) in order.
 std::vector<Cid> car_blocks(const http::Response& r) {
   std::vector<Cid> out;
-  car::StreamParser p([&](const Cid& c, ByteView data) {
+  exchange::CarStreamParser p([&](const Cid& c, ByteView data) {
     EXPECT_TRUE(c.matches(data)) << c.str();
     out.push_back(c);
   });
