@@ -6,8 +6,10 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "ipld/dagpb.h"
+#include "ipld/unixfs_pb.h"
 #include "util/log.h"
 
 namespace cidrun::exchange {
@@ -45,6 +47,83 @@ uint64_t estimated_total(const Cid& cid, ByteView block) {
   }
 }
 
+// Stores blocks on background threads so that a CAR stream keeps receiving (and hashing) while
+// earlier blocks are written. Bounded: put() waits while kMaxQueued bytes are pending.
+class AsyncWriter {
+ public:
+  AsyncWriter(BlockStore& store, size_t threads) : store_(store) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~AsyncWriter() {
+    try {
+      finish();
+    } catch (...) {
+      // Only reached while another exception unwinds: that one is the error to report.
+    }
+  }
+
+  void put(const Cid& cid, ByteView data) {
+    std::unique_lock l(mu_);
+    space_.wait(l, [&] { return queued_bytes_ < kMaxQueued || failure_; });
+    if (failure_) std::rethrow_exception(failure_);
+    queued_bytes_ += data.size();
+    queue_.push_back({cid, Bytes(data.begin(), data.end())});
+    work_.notify_one();
+  }
+
+  // Waits until every block is stored; rethrows the first write error.
+  void finish() {
+    {
+      std::lock_guard l(mu_);
+      done_ = true;
+    }
+    work_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 64u << 20;
+  void run() {
+    std::unique_lock l(mu_);
+    for (;;) {
+      work_.wait(l, [&] { return !queue_.empty() || done_; });
+      if (queue_.empty()) return;
+      auto item = std::move(queue_.front());
+      queue_.pop_front();
+      l.unlock();
+      try {
+        store_.put(item.first, item.second);
+      } catch (...) {
+        std::lock_guard g(mu_);
+        if (!failure_) failure_ = std::current_exception();
+      }
+      l.lock();
+      queued_bytes_ -= item.second.size();
+      space_.notify_all();
+    }
+  }
+
+  BlockStore& store_;
+  std::mutex mu_;
+  std::condition_variable work_, space_;
+  std::deque<std::pair<Cid, Bytes>> queue_;
+  size_t queued_bytes_ = 0;
+  bool done_ = false;
+  std::exception_ptr failure_;
+  std::vector<std::thread> threads_;
+};
+
+bool is_unixfs_file(ByteView block) {
+  try {
+    auto node = dagpb::decode(block);
+    return node.data && unixfs_pb::decode(*node.data).type == unixfs_pb::Type::kFile;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 Fetcher::Fetcher(BlockStore& store, SourceSet& sources, FetchOptions opts)
@@ -71,13 +150,35 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
 
   seen.insert(key_of(root));
   bool have_root = root.is_identity() || store_.has(root);
-  if (!have_root && opts_.use_car) {
+  bool stream = !have_root && opts_.use_car && root.codec() == kCodecDagPb;
+  bool root_fetched = false;  // already counted as fetched: the walk must not count it again
+  if (stream) {
+    // A file's blocks are big and independent: parallel block requests beat one stream (which
+    // serializes hashing and writing on both ends). Trees of small files are the opposite: one
+    // CAR saves a round trip per block. One raw request for the root tells which case this is.
+    try {
+      Bytes b = sources_.get(root);
+      store_.put(root, b);
+      have_root = true;
+      root_fetched = true;
+      ++fetched_blocks;
+      fetched_bytes += b.size();
+      if (progress) {
+        progress->set_total(estimated_total(root, b));
+        progress->fetched(b.size());
+      }
+      stream = !is_unixfs_file(b);
+    } catch (const NotFound&) {
+      // No source answers raw blocks for it: a CAR may still work.
+    }
+  }
+  if (stream) {
     // Phase 1: one CAR stream. Only blocks linked from what arrived so far are accepted (so a
     // source cannot plant unrelated blocks); what the stream lacks is left for the walk.
     std::unordered_map<std::string, Cid> wanted{{key_of(root), root}};
     std::unordered_set<std::string> received;
     bool first = true;
-    std::string streaming_from;
+    AsyncWriter writer(store_, 2);
     auto on_block = [&](const Cid& cid, ByteView data) {
       std::string k = key_of(cid);
       auto it = wanted.find(k);
@@ -89,7 +190,7 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
       Cid as_linked = it->second;  // decode by the codec of the link that asked for it
       wanted.erase(it);
       received.insert(k);
-      store_.put(as_linked, data);
+      writer.put(as_linked, data);
       if (first && progress) progress->set_total(estimated_total(as_linked, data));
       first = false;
       for (auto& child : links_of(as_linked, data)) {
@@ -110,6 +211,7 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
     } catch (const SourceError& e) {
       log::warn(e.what());
     }
+    writer.finish();  // the walk below must see every block the stream delivered
     for (auto& [k, c] : wanted) queue.push_back(c);
   } else {
     queue.push_back(root);
@@ -134,7 +236,7 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
       data = store_.get(cid);
       if (data) {
         ++blocks;
-        if (progress) progress->present(data->size());
+        if (progress && !(root_fetched && cid == root)) progress->present(data->size());
       }
     }
     if (!data) {
