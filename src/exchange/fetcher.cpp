@@ -47,74 +47,6 @@ uint64_t estimated_total(const Cid& cid, ByteView block) {
   }
 }
 
-// Stores blocks on background threads so that a CAR stream keeps receiving (and hashing) while
-// earlier blocks are written. Bounded: put() waits while kMaxQueued bytes are pending.
-class AsyncWriter {
- public:
-  AsyncWriter(BlockStore& store, size_t threads) : store_(store) {
-    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~AsyncWriter() {
-    try {
-      finish();
-    } catch (...) {
-      // Only reached while another exception unwinds: that one is the error to report.
-    }
-  }
-
-  void put(const Cid& cid, ByteView data) {
-    std::unique_lock l(mu_);
-    space_.wait(l, [&] { return queued_bytes_ < kMaxQueued || failure_; });
-    if (failure_) std::rethrow_exception(failure_);
-    queued_bytes_ += data.size();
-    queue_.push_back({cid, Bytes(data.begin(), data.end())});
-    work_.notify_one();
-  }
-
-  // Waits until every block is stored; rethrows the first write error.
-  void finish() {
-    {
-      std::lock_guard l(mu_);
-      done_ = true;
-    }
-    work_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
-    if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
-  }
-
- private:
-  static constexpr size_t kMaxQueued = 64u << 20;
-  void run() {
-    std::unique_lock l(mu_);
-    for (;;) {
-      work_.wait(l, [&] { return !queue_.empty() || done_; });
-      if (queue_.empty()) return;
-      auto item = std::move(queue_.front());
-      queue_.pop_front();
-      l.unlock();
-      try {
-        store_.put(item.first, item.second);
-      } catch (...) {
-        std::lock_guard g(mu_);
-        if (!failure_) failure_ = std::current_exception();
-      }
-      l.lock();
-      queued_bytes_ -= item.second.size();
-      space_.notify_all();
-    }
-  }
-
-  BlockStore& store_;
-  std::mutex mu_;
-  std::condition_variable work_, space_;
-  std::deque<std::pair<Cid, Bytes>> queue_;
-  size_t queued_bytes_ = 0;
-  bool done_ = false;
-  std::exception_ptr failure_;
-  std::vector<std::thread> threads_;
-};
-
 bool is_unixfs_file(ByteView block) {
   try {
     auto node = dagpb::decode(block);
@@ -178,7 +110,6 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
     std::unordered_map<std::string, Cid> wanted{{key_of(root), root}};
     std::unordered_set<std::string> received;
     bool first = true;
-    AsyncWriter writer(store_, 2);
     auto on_block = [&](const Cid& cid, ByteView data) {
       std::string k = key_of(cid);
       auto it = wanted.find(k);
@@ -190,7 +121,9 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
       Cid as_linked = it->second;  // decode by the codec of the link that asked for it
       wanted.erase(it);
       received.insert(k);
-      writer.put(as_linked, data);
+      // Stored on the transfer thread: handing blocks to writer threads cost more in wakeups
+      // than it saved on a busy 2-core machine (measured), and this keeps memory at one block.
+      store_.put(as_linked, data);
       if (first && progress) progress->set_total(estimated_total(as_linked, data));
       first = false;
       for (auto& child : links_of(as_linked, data)) {
@@ -198,6 +131,7 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
         if (seen.insert(ck).second) wanted.emplace(std::move(ck), std::move(child));
       }
       ++blocks;
+      if (root_fetched && as_linked == root) return;  // counted when it was fetched raw
       ++fetched_blocks;
       fetched_bytes += data.size();
       if (progress) progress->fetched(data.size());
@@ -211,7 +145,6 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
     } catch (const SourceError& e) {
       log::warn(e.what());
     }
-    writer.finish();  // the walk below must see every block the stream delivered
     for (auto& [k, c] : wanted) queue.push_back(c);
   } else {
     queue.push_back(root);
