@@ -166,7 +166,9 @@ NodeInfo balanced(BlockStore& store, ChunkStream& chunks, const LayoutParams& p,
     if (levels[level].empty()) continue;
     NodeInfo folded = put_file_node(store, p, levels[level], nullptr);
     levels[level].clear();
-    levels[level + 1].push_back(folded);
+    // Through push(): a full level above must itself fold first, or the root would take more
+    // than max_links children (boxo starts a new root level instead).
+    push(level + 1, folded);
   }
   return put_file_node(store, p, levels.back(), meta.empty() ? nullptr : &meta);
 }

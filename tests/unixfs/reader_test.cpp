@@ -147,3 +147,46 @@ TEST(Reader, WalkVisitsEachBlockOnceInPreOrder) {
 
 }  // namespace
 }  // namespace cidrun::unixfs
+
+namespace cidrun::unixfs {
+namespace {
+
+// boxo's balanced layout: all leaves at one depth, the root as shallow as max_links allows, and
+// every child subtree but the last of each node completely full.
+size_t check_balanced(MemoryStore& store, const Cid& cid, int depth, size_t max_links, bool last_path) {
+  auto block = store.get(cid);
+  if (depth == 0) return 1;
+  dagpb::Node n = dagpb::decode(*block);
+  EXPECT_LE(n.links.size(), max_links);
+  size_t full = 1;
+  for (int i = 0; i < depth - 1; ++i) full *= max_links;
+  size_t leaves = 0;
+  for (size_t i = 0; i < n.links.size(); ++i) {
+    bool last = i + 1 == n.links.size();
+    size_t got = check_balanced(store, n.links[i].hash, depth - 1, max_links, last_path && last);
+    if (!last || !last_path) {
+      EXPECT_EQ(got, full) << "subtree " << i << " at depth " << depth << " not full";
+    }
+    leaves += got;
+  }
+  return leaves;
+}
+
+TEST(BalancedLayout, MatchesBoxoShapeAcrossDepths) {
+  for (size_t max_links : {2UL, 3UL, 4UL}) {
+    for (size_t n = 2; n <= 70; ++n) {
+      MemoryStore store;
+      Bytes data = random_bytes(n * 10, static_cast<unsigned>(n));
+      LayoutParams p;
+      p.max_links = max_links;
+      NodeInfo root = import(store, data, p, 10);
+      int depth = 0;
+      for (size_t cap = 1; cap < n; cap *= max_links) ++depth;
+      EXPECT_EQ(check_balanced(store, root.cid, depth, max_links, true), n)
+          << "n=" << n << " max_links=" << max_links;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cidrun::unixfs
