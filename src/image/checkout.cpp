@@ -1,0 +1,76 @@
+#include "image/checkout.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
+#include "store/staging.h"
+#include "unixfs/exporter.h"
+#include "util/error.h"
+#include "util/fd.h"
+#include "util/log.h"
+
+namespace cidrun::image {
+namespace {
+
+bool is_dir(const std::string& p) {
+  struct stat st{};
+  return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_file(const std::string& p) {
+  struct stat st{};
+  return ::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Checkout describe(const std::string& dir, bool fresh) {
+  Checkout c;
+  c.dir = dir;
+  c.fresh = fresh;
+  c.is_bundle = is_file(dir + "/config.json") && is_dir(dir + "/rootfs");
+  return c;
+}
+
+void remove_dir(const std::string& path) {
+  UniqueFd parent(::open((path + "/..").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent.valid()) return;
+  auto slash = path.rfind('/');
+  remove_tree(parent.get(), path.substr(slash + 1));
+}
+
+}  // namespace
+
+std::string cache_name(const Cid& root) { return root.to_v1().str(); }
+
+Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
+  std::string images = repo.dir("images");
+  make_dirs(images, 0700);
+  std::string target = images + "/" + cache_name(root);
+  if (is_dir(target)) return describe(target, false);
+
+  unixfs::NodeStat st = dag.stat(root);
+  if (st.kind != unixfs::NodeKind::kDirectory) {
+    throw Error(root.str() + " is not a directory: a root filesystem or bundle must be one");
+  }
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string staging = images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
+  make_dirs(staging, 0700);
+  try {
+    unixfs::export_tree(dag, root, staging + "/tree", cache_name(root));
+    // The staged tree's own mode came from the DAG; the cache entry is renamed into place whole.
+    if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
+      if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);
+      log::debug("checkout of " + root.str() + " raced another one; using the first");
+    }
+  } catch (...) {
+    remove_dir(staging);
+    throw;
+  }
+  remove_dir(staging);
+  return describe(target, true);
+}
+
+}  // namespace cidrun::image

@@ -1,0 +1,27 @@
+// The image cache: a CID's tree checked out once under <repo>/images/<cid>, shared read-only by
+// every container started from it (each container writes to its own overlay upper layer).
+#pragma once
+
+#include <string>
+
+#include "store/repo.h"
+#include "unixfs/reader.h"
+
+namespace cidrun::image {
+
+struct Checkout {
+  std::string dir;         // the checked-out tree
+  bool is_bundle = false;  // dir holds {rootfs/, config.json} rather than a bare root filesystem
+  bool fresh = false;      // this call wrote it (false: it was in the cache)
+};
+
+// Returns the checkout of root, writing it first when absent. The tree is written into a
+// private staging directory and renamed into place whole, so a crash or a hostile DAG never
+// leaves a half-written image under the real name, and concurrent callers (racing runs of one
+// CID) both end up with one complete copy.
+Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root);
+
+// The cache directory name of a CID: its CIDv1 text, so Qm... and bafy... of one DAG share it.
+std::string cache_name(const Cid& root);
+
+}  // namespace cidrun::image
