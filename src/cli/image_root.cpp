@@ -1,0 +1,37 @@
+// `run CID`: resolve the CID (a bare root filesystem or a bundle) to a checkout in the image
+// cache, and hold a lease on it for as long as this process runs the container, so that
+// `repo gc` never collects an image in use.
+#include "cli/image_root.h"
+
+#include <unistd.h>
+
+#include <memory>
+
+#include "image/checkout.h"
+#include "store/lease.h"
+#include "store/repo.h"
+#include "unixfs/reader.h"
+#include "util/error.h"
+
+namespace cidrun::cli {
+
+std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle) {
+  Cid cid;
+  std::string path;
+  try {
+    std::tie(cid, path) = unixfs::Dag::split_path(root);
+  } catch (const Error&) {
+    throw Error("ROOT '" + root + "' is neither a directory nor a CID");
+  }
+  static std::unique_ptr<Repo> repo;
+  static std::unique_ptr<Lease> lease;
+  repo = Repo::open(repo_path(g));
+  unixfs::Dag dag(repo->blocks());
+  if (!path.empty()) cid = dag.resolve(cid, path);
+  lease = std::make_unique<Lease>(*repo, cid, ::getpid());
+  image::Checkout c = image::checkout(*repo, dag, cid);
+  is_bundle = c.is_bundle;
+  return c.dir;
+}
+
+}  // namespace cidrun::cli

@@ -1,0 +1,16 @@
+// The hook between `cidrun run` and the content layers: turns a ROOT that is not a directory on
+// disk (a CID) into a checked-out, read-only directory. The runtime then runs it as the lower
+// layer of a per-container overlay, so the checkout itself is never written.
+#pragma once
+
+#include <string>
+
+#include "cli/command.h"
+
+namespace cidrun::cli {
+
+// Returns the directory holding the root: a bundle ({rootfs/, config.json}; is_bundle = true) or
+// a bare root filesystem (is_bundle = false). Throws cidrun::Error when ROOT cannot be resolved.
+std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle);
+
+}  // namespace cidrun::cli
