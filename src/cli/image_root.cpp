@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "exchange/fetching_store.h"
 #include "image/checkout.h"
 #include "store/lease.h"
 #include "store/repo.h"
@@ -26,7 +27,9 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
   static std::unique_ptr<Repo> repo;
   static std::unique_ptr<Lease> lease;
   repo = Repo::open(repo_path(g));
-  unixfs::Dag dag(repo->blocks());
+  // Blocks missing locally come from the configured sources (kubo daemon, gateways, peers).
+  auto store = exchange::open_store_with_sources(*repo, {});
+  unixfs::Dag dag(*store);
   if (!path.empty()) cid = dag.resolve(cid, path);
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
   image::Checkout c = image::checkout(*repo, dag, cid);

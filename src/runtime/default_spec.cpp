@@ -27,10 +27,10 @@ json default_spec(const DefaultSpecOptions& opts) {
       {{"destination", "/dev/pts"},
        {"type", "devpts"},
        {"source", "devpts"},
-       {"options", opts.rootless
-                       ? json{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
-                       : json{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                              "gid=5"}}},
+       {"options",
+        opts.rootless
+            ? json{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+            : json{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}},
       {{"destination", "/dev/shm"},
        {"type", "tmpfs"},
        {"source", "shm"},
@@ -65,8 +65,7 @@ json default_spec(const DefaultSpecOptions& opts) {
        {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
         "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
         "/proc/scsi"}},
-      {"readonlyPaths",
-       {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
+      {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
   };
   if (opts.rootless) {
     linux_["namespaces"] = json::array();
@@ -78,9 +77,11 @@ json default_spec(const DefaultSpecOptions& opts) {
     linux_["resources"] = {{"devices", {{{"allow", false}, {"access", "rwm"}}}}};
   }
   return {
-      {"ociVersion", "1.1.0"},  {"process", process},
+      {"ociVersion", "1.1.0"},
+      {"process", process},
       {"root", {{"path", "rootfs"}, {"readonly", true}}},
-      {"hostname", "cidrun"},   {"mounts", mounts},
+      {"hostname", "cidrun"},
+      {"mounts", mounts},
       {"linux", linux_},
   };
 }

@@ -14,36 +14,46 @@ struct FlagEffect {
 
 const std::map<std::string, FlagEffect>& flag_words() {
   static const std::map<std::string, FlagEffect> m{
-      {"ro", {false, MS_RDONLY}},          {"rw", {true, MS_RDONLY}},
-      {"nosuid", {false, MS_NOSUID}},      {"suid", {true, MS_NOSUID}},
-      {"nodev", {false, MS_NODEV}},        {"dev", {true, MS_NODEV}},
-      {"noexec", {false, MS_NOEXEC}},      {"exec", {true, MS_NOEXEC}},
-      {"sync", {false, MS_SYNCHRONOUS}},   {"async", {true, MS_SYNCHRONOUS}},
-      {"dirsync", {false, MS_DIRSYNC}},    {"remount", {false, MS_REMOUNT}},
-      {"mand", {false, MS_MANDLOCK}},      {"nomand", {true, MS_MANDLOCK}},
-      {"noatime", {false, MS_NOATIME}},    {"atime", {true, MS_NOATIME}},
-      {"nodiratime", {false, MS_NODIRATIME}}, {"diratime", {true, MS_NODIRATIME}},
-      {"relatime", {false, MS_RELATIME}},  {"norelatime", {true, MS_RELATIME}},
-      {"strictatime", {false, MS_STRICTATIME}}, {"nostrictatime", {true, MS_STRICTATIME}},
-      {"bind", {false, MS_BIND}},          {"rbind", {false, MS_BIND | MS_REC}},
+      {"ro", {false, MS_RDONLY}},
+      {"rw", {true, MS_RDONLY}},
+      {"nosuid", {false, MS_NOSUID}},
+      {"suid", {true, MS_NOSUID}},
+      {"nodev", {false, MS_NODEV}},
+      {"dev", {true, MS_NODEV}},
+      {"noexec", {false, MS_NOEXEC}},
+      {"exec", {true, MS_NOEXEC}},
+      {"sync", {false, MS_SYNCHRONOUS}},
+      {"async", {true, MS_SYNCHRONOUS}},
+      {"dirsync", {false, MS_DIRSYNC}},
+      {"remount", {false, MS_REMOUNT}},
+      {"mand", {false, MS_MANDLOCK}},
+      {"nomand", {true, MS_MANDLOCK}},
+      {"noatime", {false, MS_NOATIME}},
+      {"atime", {true, MS_NOATIME}},
+      {"nodiratime", {false, MS_NODIRATIME}},
+      {"diratime", {true, MS_NODIRATIME}},
+      {"relatime", {false, MS_RELATIME}},
+      {"norelatime", {true, MS_RELATIME}},
+      {"strictatime", {false, MS_STRICTATIME}},
+      {"nostrictatime", {true, MS_STRICTATIME}},
+      {"bind", {false, MS_BIND}},
+      {"rbind", {false, MS_BIND | MS_REC}},
   };
   return m;
 }
 
 }  // namespace
 
-bool MountOptions::is_bind() const { return (flags & MS_BIND) != 0; }
+bool MountOptions::is_bind() const {
+  return (flags & MS_BIND) != 0;
+}
 
 unsigned long propagation_flag(const std::string& word) {
   static const std::map<std::string, unsigned long> m{
-      {"private", MS_PRIVATE},
-      {"rprivate", MS_PRIVATE | MS_REC},
-      {"shared", MS_SHARED},
-      {"rshared", MS_SHARED | MS_REC},
-      {"slave", MS_SLAVE},
-      {"rslave", MS_SLAVE | MS_REC},
-      {"unbindable", MS_UNBINDABLE},
-      {"runbindable", MS_UNBINDABLE | MS_REC},
+      {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+      {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+      {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+      {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
   };
   auto it = m.find(word);
   return it == m.end() ? 0 : it->second;

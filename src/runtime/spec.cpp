@@ -14,15 +14,23 @@ using nlohmann::json;
 
 const char* type_name(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "an integer";
-    case json::value_t::number_float: return "a number";
-    default: return "an unknown type";
+    case json::value_t::number_unsigned:
+      return "an integer";
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "an unknown type";
   }
 }
 
@@ -140,7 +148,7 @@ std::vector<HookSpec> parse_hook_list(const Reader& hooks, const std::string& ke
 }
 
 const std::set<std::string>& namespace_types() {
-  static const std::set<std::string> t{"pid", "network", "mount", "ipc",
+  static const std::set<std::string> t{"pid", "network", "mount",  "ipc",
                                        "uts", "user",    "cgroup", "time"};
   return t;
 }
@@ -187,7 +195,8 @@ ProcessSpec parse_process(const json& process, const std::string& where, bool ar
   out.cwd = p.str("cwd", "/");
   require_absolute(p, "cwd", out.cwd);
   out.no_new_privileges = p.boolean("noNewPrivileges");
-  if (p.get("oomScoreAdj")) out.oom_score_adj = static_cast<int>(*p.integer("oomScoreAdj", -1000, 1000));
+  if (p.get("oomScoreAdj"))
+    out.oom_score_adj = static_cast<int>(*p.integer("oomScoreAdj", -1000, 1000));
   if (const json* caps = p.object("capabilities")) {
     Reader c = p.sub(*caps, "capabilities");
     for (const char* set : {"bounding", "effective", "inheritable", "permitted", "ambient"})

@@ -1,0 +1,494 @@
+// create and run: the runtime (parent) side and the container's init (child) side of a start.
+//
+//   runtime                                  init (in its new namespaces)
+//   spawn ------------------------------->   wait "go"
+//   uid/gid maps, cgroup, resources, "go"    become root of the user ns, cgroup ns, hostname,
+//                                            rootfs mounts + devices                 -> "mounted"
+//   prestart + createRuntime hooks, "hooks"  createContainer hooks, pivot_root, sysctl,
+//                                            pty (-> "pty" + fd), masked/ro paths    -> "ready"
+//   state.json, pid file, console socket     wait for start: exec fifo (create) or "start" (run)
+//   (run: "start", poststart, wait)          startContainer hooks, finalize_and_exec
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "runtime/cgroups.h"
+#include "runtime/container.h"
+#include "runtime/hooks.h"
+#include "runtime/namespaces.h"
+#include "runtime/process.h"
+#include "runtime/rootfs.h"
+#include "runtime/state.h"
+#include "runtime/sync.h"
+#include "runtime/sysctl.h"
+#include "runtime/terminal.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace cidrun::runtime {
+namespace {
+
+using nlohmann::json;
+
+enum class Mode { kCreate, kRun };
+
+struct InitPlan {
+  const LaunchOptions* opts;
+  Mode mode;
+  const Spec* spec;
+  const Overlay* overlay;
+  std::string fifo_path;
+  bool user_ns = false;  // in a user namespace (new or joined)
+  bool new_cgroup_ns = false;
+  sigset_t saved_mask;
+};
+
+json hook_state(const LaunchOptions& o, const std::string& status, pid_t pid) {
+  return {{"ociVersion", "1.1.0"}, {"id", o.id},
+          {"status", status},      {"pid", pid},
+          {"bundle", o.bundle},    {"annotations", o.spec.annotations}};
+}
+
+void set_hostname(const Spec& s) {
+  if (!s.hostname.empty() && ::sethostname(s.hostname.data(), s.hostname.size()) < 0)
+    throw_errno("sethostname " + s.hostname);
+  if (!s.domainname.empty() && ::setdomainname(s.domainname.data(), s.domainname.size()) < 0)
+    throw_errno("setdomainname " + s.domainname);
+}
+
+[[noreturn]] void container_init(const InitPlan& plan, const SyncSocket& sock) {
+  const Spec& spec = *plan.spec;
+  UniqueFd pty_slave;
+  try {
+    ::sigprocmask(SIG_SETMASK, &plan.saved_mask, nullptr);
+    // Until the container is created, it must not outlive a runtime that died half-way.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    ::umask(0);
+    UniqueFd fifo;
+    if (plan.mode == Mode::kCreate) {
+      // Opened now (O_PATH) because after pivot_root the state dir is out of reach.
+      fifo.reset(::open(plan.fifo_path.c_str(), O_PATH | O_CLOEXEC));
+      if (!fifo.valid()) throw_errno("open exec fifo");
+    }
+    std::string go;
+    if (!sock.recv(go)) ::_exit(1);
+    if (go.rfind("go:", 0) != 0) throw Error("unexpected message from runtime: " + go);
+    pid_t host_pid = static_cast<pid_t>(std::stol(go.substr(3)));
+    if (plan.user_ns) {
+      if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in the user namespace");
+      if (::setresuid(0, 0, 0) < 0) throw_errno("setuid 0 in the user namespace");
+    }
+    RootfsContext ctx;
+    ctx.in_user_namespace = plan.user_ns;
+    ctx.new_cgroup_namespace = plan.new_cgroup_ns;
+    ctx.cgroup_paths = read_self_cgroups();
+    // After the runtime put us in our cgroup, so the namespace's root is that cgroup.
+    if (plan.new_cgroup_ns && ::unshare(CLONE_NEWCGROUP) < 0) throw_errno("unshare cgroup ns");
+    set_hostname(spec);
+    const NamespaceSpec* net = spec.find_namespace("network");
+    if (net && net->path.empty()) bring_up_loopback();
+    prepare_rootfs(spec, plan.overlay, ctx);
+    sock.send("mounted");
+    sock.expect("hooks", "runtime");
+    run_hooks(spec.hooks.create_container, hook_state(*plan.opts, "created", host_pid),
+              "createContainer");
+    pivot_into_root(spec.root_path);
+    if (!spec.sysctl.is_null()) {
+      const NamespaceSpec* ipc = spec.find_namespace("ipc");
+      const NamespaceSpec* uts = spec.find_namespace("uts");
+      SysctlNamespaces sn{ipc && ipc->path.empty(), net && net->path.empty(),
+                          uts && uts->path.empty()};
+      apply_sysctl(spec.sysctl, sn);
+    }
+    if (spec.process.terminal) {
+      Pty pty = open_pty("/dev/ptmx");
+      set_window_size(pty.master.get(), spec.process.console_rows, spec.process.console_cols);
+      bind_console(pty.master.get());
+      sock.send("pty", pty.master.get());
+      pty_slave = std::move(pty.slave);
+    }
+    finish_rootfs(spec);
+    sock.send("ready");
+    if (plan.mode == Mode::kCreate) {
+      // From here the container lives on its own: `create` exits and `start` releases us.
+      ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+      int w;
+      do {
+        w = ::open(("/proc/self/fd/" + std::to_string(fifo.get())).c_str(), O_WRONLY | O_CLOEXEC);
+      } while (w < 0 && errno == EINTR);
+      if (w < 0) throw_errno("open exec fifo for writing");
+      if (::write(w, "0", 1) != 1) throw_errno("write exec fifo");
+      ::close(w);
+      fifo.reset();
+    } else {
+      std::string msg;
+      if (!sock.recv(msg) || msg != "start") ::_exit(1);
+    }
+    run_hooks(spec.hooks.start_container, hook_state(*plan.opts, "running", host_pid),
+              "startContainer");
+  } catch (const std::exception& e) {
+    if (!sock.send_error(e.what())) std::fprintf(stderr, "cidrun: error: %s\n", e.what());
+    ::_exit(1);
+  }
+  FinalizeOptions fo;
+  fo.process = &spec.process;
+  fo.seccomp = spec.seccomp;
+  fo.terminal_slave = pty_slave.valid() ? pty_slave.release() : -1;
+  fo.preserve_fds = plan.opts->preserve_fds;
+  fo.setgroups_allowed = !plan.user_ns || ::geteuid() == 0;
+  finalize_and_exec(fo, sock);
+}
+
+void write_id_map(pid_t pid, const char* file, const std::vector<IdMapping>& maps) {
+  std::string text;
+  for (const auto& m : maps)
+    text += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
+            std::to_string(m.size) + "\n";
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) throw_errno("open " + path);
+  if (::write(fd.get(), text.data(), text.size()) < 0) throw_errno("write " + path);
+}
+
+void write_pid_file(const std::string& path, pid_t pid) {
+  if (path.empty()) return;
+  std::string text = std::to_string(pid);
+  // Written whole or not at all: podman reads it as soon as it appears.
+  write_file_atomic(path, ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                    false, 0644);
+}
+
+// The device nodes every container gets (rootfs.cpp) must stay usable under a "deny all" device
+// rule, so their allow rules follow the config's, as runc's AllowedDevices do.
+json with_default_devices(const json& resources) {
+  if (!resources.contains("devices") || !resources["devices"].is_array()) return resources;
+  json r = resources;
+  auto allow = [&](const char* type, int64_t major, int64_t minor, const char* access) {
+    json rule = {{"allow", true}, {"type", type}, {"access", access}};
+    if (major >= 0) rule["major"] = major;
+    if (minor >= 0) rule["minor"] = minor;
+    r["devices"].push_back(rule);
+  };
+  allow("c", -1, -1, "m");
+  allow("b", -1, -1, "m");
+  for (auto [maj, min] :
+       {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {10, 200}})
+    allow("c", maj, min, "rwm");
+  allow("c", 136, -1, "rwm");  // /dev/pts/*
+  return r;
+}
+
+struct Launched {
+  pid_t pid = 0;
+  ContainerState state;
+  std::unique_ptr<CgroupManager> cgroup;
+  SyncSocket sock;
+  UniqueFd pty_master;
+};
+
+// Everything up to "ready". On failure nothing is left behind: the init is killed and reaped, its
+// cgroup and state directory removed.
+Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_mask) {
+  LaunchOptions opts = opts_in;
+  Spec& spec = opts.spec;
+  StateStore store(opts.state_root);
+  if (!spec.has_namespace("mount")) throw Error("linux.namespaces: a mount namespace is required");
+  if (spec.process.terminal && mode == Mode::kCreate && opts.console_socket.empty())
+    throw Error("process.terminal needs --console-socket when the runtime detaches");
+  store.create_dir(opts.id);
+  std::string sdir = store.dir(opts.id);
+  Launched l;
+  l.state.id = opts.id;
+  l.state.bundle = opts.bundle;
+  l.state.created = rfc3339_now();
+  l.state.annotations = spec.annotations;
+  l.state.owner = ::geteuid() == 0 ? "root" : std::to_string(::geteuid());
+  pid_t pid = 0;
+  try {
+    Overlay overlay;
+    if (!opts.lower_dirs.empty()) {
+      overlay.lowers = opts.lower_dirs;
+      overlay.upper = sdir + "/upper";
+      overlay.work = sdir + "/work";
+      spec.root_path = sdir + "/rootfs";
+      for (const auto& d : {overlay.upper, overlay.work, spec.root_path})
+        if (::mkdir(d.c_str(), 0755) < 0) throw_errno("mkdir " + d);
+    }
+    {
+      struct stat st;
+      if (::stat(spec.root_path.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+        throw Error("root.path " + spec.root_path + " is not a directory");
+    }
+    l.state.rootfs = spec.root_path;
+    if (mode == Mode::kCreate && ::mkfifo(store.fifo_path(opts.id).c_str(), 0600) < 0)
+      throw_errno("mkfifo " + store.fifo_path(opts.id));
+    json saved = spec.raw;
+    saved["root"]["path"] = spec.root_path;
+    store.save_config(opts.id, saved);
+
+    l.cgroup = CgroupManager::create(spec.cgroups_path, opts.id, opts.no_cgroup);
+
+    std::vector<NamespaceToJoin> joins;
+    unsigned long flags = 0;
+    bool joins_user = false;
+    for (const auto& ns : spec.namespaces) {
+      if (ns.path.empty()) {
+        if (ns.type != "cgroup") flags |= namespace_clone_flag(ns.type);
+        continue;
+      }
+      UniqueFd fd(::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) throw_errno("open " + ns.type + " namespace " + ns.path);
+      if (ns.type == "user") joins_user = true;
+      joins.push_back({ns.type, std::move(fd)});
+    }
+    // The user namespace goes last: once in it, the host's privileges are gone.
+    std::stable_partition(joins.begin(), joins.end(),
+                          [](const NamespaceToJoin& j) { return j.type != "user"; });
+    const NamespaceSpec* cg = spec.find_namespace("cgroup");
+    InitPlan plan{&opts,
+                  mode,
+                  &spec,
+                  opts.lower_dirs.empty() ? nullptr : &overlay,
+                  store.fifo_path(opts.id),
+                  (flags & CLONE_NEWUSER) != 0 || joins_user,
+                  cg && cg->path.empty(),
+                  saved_mask};
+    auto [parent_end, child_end] = SyncSocket::pair();
+    pid = spawn_in_namespaces(joins, flags, parent_end, child_end,
+                              [&] { container_init(plan, child_end); });
+    child_end.close();
+    l.pid = pid;
+    l.state.pid = pid;
+    if (flags & CLONE_NEWUSER) {
+      if (::geteuid() != 0) {
+        std::string p = "/proc/" + std::to_string(pid) + "/setgroups";
+        UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CLOEXEC));
+        if (fd.valid()) (void)::write(fd.get(), "deny", 4);
+      }
+      write_id_map(pid, "uid_map", spec.uid_mappings);
+      write_id_map(pid, "gid_map", spec.gid_mappings);
+    }
+    l.cgroup->apply(pid);
+    if (!spec.resources.is_null()) l.cgroup->set_resources(with_default_devices(spec.resources));
+    l.state.cgroup = l.cgroup->save();
+    l.state.pid_start_time = process_start_time(pid);
+    l.state.has_own_netns = spec.has_namespace("network");
+    parent_end.send("go:" + std::to_string(pid));
+    parent_end.expect("mounted", "container init");
+    json hs = hook_state(opts, "created", pid);
+    run_hooks(spec.hooks.prestart, hs, "prestart");
+    run_hooks(spec.hooks.create_runtime, hs, "createRuntime");
+    parent_end.send("hooks");
+    if (spec.process.terminal) parent_end.expect("pty", "container init", &l.pty_master);
+    parent_end.expect("ready", "container init");
+    if (!opts.lower_dirs.empty()) {
+      l.state.remove_on_delete = {overlay.upper, overlay.work, spec.root_path};
+    }
+    store.save(l.state);
+    write_pid_file(opts.pid_file, pid);
+    if (l.pty_master.valid() && !opts.console_socket.empty()) {
+      send_to_console_socket(opts.console_socket, l.pty_master.get());
+      l.pty_master.reset();
+    }
+    l.sock = std::move(parent_end);
+    return l;
+  } catch (...) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (l.cgroup) {
+      try {
+        l.cgroup->destroy();
+      } catch (const Error& e) {
+        log::warn(e.what());
+      }
+    }
+    try {
+      store.remove(opts.id);
+    } catch (const Error&) {
+    }
+    throw;
+  }
+}
+
+sigset_t forwarded_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s :
+       {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGCONT, SIGPIPE})
+    sigaddset(&set, s);
+  return set;
+}
+
+int exit_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+}  // namespace
+
+// Relays a terminal and forwards signals until `pid` exits; returns its exit status. Shared with
+// exec (foreground), so it is not in the anonymous namespace.
+int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin);
+
+int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin) {
+  std::optional<RawMode> raw;
+  if (pty_master >= 0) {
+    if (::isatty(STDIN_FILENO)) {
+      copy_window_size(STDIN_FILENO, pty_master);
+      if (forward_stdin) raw.emplace(STDIN_FILENO);
+    }
+    ::fcntl(pty_master, F_SETFL, ::fcntl(pty_master, F_GETFL) | O_NONBLOCK);
+  }
+  bool stdin_open = pty_master >= 0 && forward_stdin;
+  bool master_open = pty_master >= 0;
+  int status = -1;
+  char buf[16384];
+  auto drain_master = [&] {
+    while (master_open) {
+      ssize_t n = ::read(pty_master, buf, sizeof buf);
+      if (n > 0) {
+        try {
+          write_full(STDOUT_FILENO, buf, static_cast<size_t>(n), "stdout");
+        } catch (const Error&) {
+          master_open = false;
+        }
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      master_open = false;  // EIO: every slave fd is closed
+    }
+  };
+  while (status < 0) {
+    pollfd fds[3];
+    int nfds = 0;
+    fds[nfds++] = {sigfd, POLLIN, 0};
+    int master_idx = -1, stdin_idx = -1;
+    if (master_open) {
+      master_idx = nfds;
+      fds[nfds++] = {pty_master, POLLIN, 0};
+    }
+    if (stdin_open) {
+      stdin_idx = nfds;
+      fds[nfds++] = {STDIN_FILENO, POLLIN, 0};
+    }
+    if (::poll(fds, static_cast<nfds_t>(nfds), -1) < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("poll");
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (::read(sigfd, &si, sizeof si) == sizeof si) {
+        int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGCHLD) {
+          int st;
+          pid_t r;
+          while ((r = ::waitpid(-1, &st, WNOHANG)) > 0)
+            if (r == pid) status = st;
+        } else if (sig == SIGWINCH) {
+          if (pty_master >= 0) copy_window_size(STDIN_FILENO, pty_master);
+        } else if (sig != SIGPIPE) {
+          ::kill(pid, sig);
+        }
+      }
+    }
+    if (master_idx >= 0 && fds[master_idx].revents) drain_master();
+    if (stdin_idx >= 0 && fds[stdin_idx].revents) {
+      ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n > 0) {
+        try {
+          write_full(pty_master, buf, static_cast<size_t>(n), "terminal");
+        } catch (const Error&) {
+        }
+      } else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+        stdin_open = false;
+        // A terminal has no half-close: end-of-file is the EOF character.
+        char eot = 4;
+        (void)::write(pty_master, &eot, 1);
+      }
+    }
+  }
+  drain_master();
+  if (raw) raw->restore();
+  return exit_status(status);
+}
+
+pid_t create_container(const LaunchOptions& opts) {
+  sigset_t mask;
+  ::sigprocmask(SIG_SETMASK, nullptr, &mask);
+  Launched l = launch(opts, Mode::kCreate, mask);
+  return l.pid;
+}
+
+int run_container(const LaunchOptions& opts) {
+  StateStore store(opts.state_root);
+  sigset_t fwd = forwarded_signals(), saved;
+  // Blocked before the init exists, so a signal that arrives during setup is not lost; the init
+  // restores the original mask first thing.
+  ::sigprocmask(SIG_BLOCK, &fwd, &saved);
+  UniqueFd sigfd(::signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!sigfd.valid()) throw_errno("signalfd");
+  bool tty = opts.spec.process.terminal;
+  if (!tty && !opts.interactive) {
+    // Like docker/podman without -i: the container's stdin is empty, not the caller's terminal.
+    UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (null.valid()) ::dup2(null.get(), STDIN_FILENO);
+  }
+  Launched l = launch(opts, Mode::kRun, saved);
+  json hs = hook_state(opts, "running", l.pid);
+  int code = 1;
+  try {
+    l.sock.send("start");
+    std::string msg;
+    // The init closes its end at execve (close-on-exec); an error arrives as a message instead.
+    if (l.sock.recv(msg) && msg.rfind("error:", 0) == 0)
+      std::fprintf(stderr, "cidrun: error: %s\n", msg.substr(6).c_str());
+    l.sock.close();
+    run_hooks_warn(opts.spec.hooks.poststart, hs, "poststart");
+    code = wait_forwarding(l.pid, sigfd.get(), l.pty_master.get(), tty || opts.interactive);
+  } catch (...) {
+    ::kill(l.pid, SIGKILL);
+    ::waitpid(l.pid, nullptr, 0);
+    code = -1;
+  }
+  // No pid namespace means the init's children may outlive it: the cgroup holds them all.
+  if (!opts.spec.has_namespace("pid")) {
+    try {
+      l.cgroup->kill_all(SIGKILL);
+    } catch (const Error&) {
+    }
+  }
+  try {
+    l.cgroup->destroy();
+  } catch (const Error& e) {
+    log::warn(e.what());
+  }
+  hs["status"] = "stopped";
+  run_hooks_warn(opts.spec.hooks.poststop, hs, "poststop");
+  if (opts.remove) {
+    store.remove(opts.id);
+  } else {
+    l.state.cgroup = nullptr;
+    store.save(l.state);
+  }
+  ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+  if (code < 0) throw Error("container " + opts.id + " failed to start");
+  return code;
+}
+
+}  // namespace cidrun::runtime

@@ -1,0 +1,341 @@
+#include "runtime/rootfs.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+#include <sstream>
+
+#include "runtime/mount_options.h"
+#include "runtime/safe_path.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace cidrun::runtime {
+namespace {
+
+void do_mount(const std::string& src, const std::string& dst, const char* type, unsigned long flags,
+              const std::string& data, const std::string& what) {
+  if (::mount(src.empty() ? nullptr : src.c_str(), dst.c_str(), type, flags,
+              data.empty() ? nullptr : data.c_str()) < 0)
+    throw_errno("mount " + what);
+}
+
+// Changes a mount's flags with mount_setattr: unlike MS_REMOUNT it only touches the flags named,
+// so flags locked by a user namespace are kept, and AT_RECURSIVE reaches the submounts of an rbind.
+void set_mount_flags(int fd, unsigned long ms_flags, bool recursive, const std::string& what) {
+  mount_attr attr{};
+  if (ms_flags & MS_RDONLY) attr.attr_set |= MOUNT_ATTR_RDONLY;
+  if (ms_flags & MS_NOSUID) attr.attr_set |= MOUNT_ATTR_NOSUID;
+  if (ms_flags & MS_NODEV) attr.attr_set |= MOUNT_ATTR_NODEV;
+  if (ms_flags & MS_NOEXEC) attr.attr_set |= MOUNT_ATTR_NOEXEC;
+  if (ms_flags & MS_NODIRATIME) attr.attr_set |= MOUNT_ATTR_NODIRATIME;
+  if (ms_flags & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
+    attr.attr_clr |= MOUNT_ATTR__ATIME;
+    if (ms_flags & MS_NOATIME)
+      attr.attr_set |= MOUNT_ATTR_NOATIME;
+    else if (ms_flags & MS_STRICTATIME)
+      attr.attr_set |= MOUNT_ATTR_STRICTATIME;
+    else
+      attr.attr_set |= MOUNT_ATTR_RELATIME;
+  }
+  if (attr.attr_set == 0 && attr.attr_clr == 0) return;
+  unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  if (::mount_setattr(fd, "", flags, &attr, sizeof attr) < 0) throw_errno("set flags of " + what);
+}
+
+constexpr unsigned long kBindOnlyMask = MS_BIND | MS_REC | MS_REMOUNT;
+
+struct HostMount {
+  std::string mountpoint, fstype, super_options;
+};
+
+std::vector<HostMount> read_mountinfo() {
+  std::vector<HostMount> out;
+  std::istringstream in(read_text_file("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::vector<std::string> f;
+    std::string w;
+    while (ls >> w) f.push_back(w);
+    size_t dash = 0;
+    while (dash < f.size() && f[dash] != "-") ++dash;
+    if (f.size() < 5 || dash + 3 >= f.size() + 1 || dash + 2 >= f.size()) continue;
+    out.push_back({f[4], f[dash + 1], dash + 3 < f.size() ? f[dash + 3] : ""});
+  }
+  return out;
+}
+
+bool options_contain_all(const std::string& super_options, const std::string& controllers) {
+  auto split = [](const std::string& s) {
+    std::vector<std::string> v;
+    std::istringstream is(s);
+    std::string t;
+    while (std::getline(is, t, ',')) v.push_back(t);
+    return v;
+  };
+  auto have = split(super_options);
+  for (const auto& c : split(controllers)) {
+    if (std::find(have.begin(), have.end(), c) == have.end()) return false;
+  }
+  return true;
+}
+
+// A "cgroup" mount shows the container its own cgroups. On a v1 (or hybrid) host that is a tmpfs
+// holding one bind per hierarchy of the container's cgroup directory, as runc does; on a v2 host
+// a cgroup2 mount (in a new cgroup namespace) or a bind of the container's directory.
+void mount_cgroups(int root_fd, const MountSpec& m, const MountOptions& o,
+                   const RootfsContext& ctx) {
+  UniqueFd dst = make_path_in_root(root_fd, m.destination, false);
+  unsigned long flags = o.flags & ~kBindOnlyMask;
+  bool v2_only = ctx.cgroup_paths.size() == 1 && ctx.cgroup_paths[0].first.empty();
+  auto mounts = read_mountinfo();
+  if (v2_only) {
+    if (ctx.new_cgroup_namespace) {
+      do_mount("cgroup2", fd_path(dst.get()), "cgroup2", flags, "", m.destination);
+      return;
+    }
+    for (const auto& hm : mounts) {
+      if (hm.fstype != "cgroup2") continue;
+      do_mount(hm.mountpoint + ctx.cgroup_paths[0].second, fd_path(dst.get()), nullptr,
+               MS_BIND | MS_REC, "", m.destination);
+      UniqueFd top = open_in_root(root_fd, m.destination);
+      set_mount_flags(top.get(), flags, true, m.destination);
+      return;
+    }
+    throw Error("no cgroup2 mount on the host for " + m.destination);
+  }
+  do_mount("tmpfs", fd_path(dst.get()), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755",
+           m.destination);
+  for (const auto& [controllers, path] : ctx.cgroup_paths) {
+    for (const auto& hm : mounts) {
+      bool match = controllers.empty() ? hm.fstype == "cgroup2"
+                                       : hm.fstype == "cgroup" &&
+                                             options_contain_all(hm.super_options, controllers);
+      if (!match) continue;
+      std::string name = hm.mountpoint.substr(hm.mountpoint.rfind('/') + 1);
+      std::string where = m.destination + "/" + name;
+      UniqueFd d = make_path_in_root(root_fd, where, false);
+      do_mount(hm.mountpoint + path, fd_path(d.get()), nullptr, MS_BIND | MS_REC, "", where);
+      UniqueFd top = open_in_root(root_fd, where);
+      set_mount_flags(top.get(), flags | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, where);
+      // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host.
+      if (name.find(',') != std::string::npos) {
+        UniqueFd dir = open_in_root(root_fd, m.destination);
+        std::istringstream is(name);
+        std::string part;
+        while (std::getline(is, part, ','))
+          if (::symlinkat(name.c_str(), dir.get(), part.c_str()) < 0 && errno != EEXIST)
+            throw_errno("symlink " + m.destination + "/" + part);
+      }
+      break;
+    }
+  }
+  if (flags & MS_RDONLY) {
+    UniqueFd top = open_in_root(root_fd, m.destination);
+    set_mount_flags(top.get(), MS_RDONLY, false, m.destination);
+  }
+}
+
+void mount_one(int root_fd, const MountSpec& m, const RootfsContext& ctx) {
+  MountOptions o = parse_mount_options(m.options);
+  if (m.type == "bind") o.flags |= MS_BIND;
+  if (m.type == "cgroup") {
+    mount_cgroups(root_fd, m, o, ctx);
+    return;
+  }
+  UniqueFd dst;
+  if (o.is_bind()) {
+    struct stat st;
+    if (::stat(m.source.c_str(), &st) < 0) throw_errno("bind mount source " + m.source);
+    dst = make_path_in_root(root_fd, m.destination, !S_ISDIR(st.st_mode));
+    do_mount(m.source, fd_path(dst.get()), nullptr, o.flags & (MS_BIND | MS_REC), "",
+             m.source + " on " + m.destination);
+    UniqueFd top = open_in_root(root_fd, m.destination);
+    set_mount_flags(top.get(), o.flags & ~kBindOnlyMask, (o.flags & MS_REC) != 0, m.destination);
+  } else {
+    dst = make_path_in_root(root_fd, m.destination, false);
+    const char* type = m.type.c_str();
+    unsigned long flags = o.flags & ~MS_REMOUNT;
+    if (::mount(m.source.c_str(), fd_path(dst.get()).c_str(), type, flags,
+                o.data.empty() ? nullptr : o.data.c_str()) < 0) {
+      int err = errno;
+      // Without owning the network (or IPC) namespace, sysfs (mqueue) cannot be mounted: bind the
+      // host's instead, as runc does for rootless containers.
+      std::string fallback = m.type == "sysfs" ? "/sys" : m.type == "mqueue" ? "/dev/mqueue" : "";
+      if (fallback.empty() || (err != EPERM && err != EACCES && err != EBUSY))
+        throw_errno("mount " + m.type + " on " + m.destination, err);
+      do_mount(fallback, fd_path(dst.get()), nullptr, MS_BIND | MS_REC, "",
+               fallback + " on " + m.destination);
+      UniqueFd top = open_in_root(root_fd, m.destination);
+      set_mount_flags(top.get(), flags, true, m.destination);
+    }
+  }
+  if (o.propagation) {
+    UniqueFd top = open_in_root(root_fd, m.destination);
+    do_mount("", fd_path(top.get()), nullptr, o.propagation, "", "propagation of " + m.destination);
+  }
+}
+
+struct DefaultDevice {
+  const char* path;
+  int major, minor;
+};
+constexpr DefaultDevice kDefaultDevices[] = {
+    {"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
+    {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
+};
+
+void create_device(int root_fd, const DeviceSpec& d, bool bind_from_host) {
+  ParentAndName pn = open_parent_in_root(root_fd, d.path);
+  mode_t type = d.type == 'b' ? S_IFBLK : d.type == 'p' ? S_IFIFO : S_IFCHR;
+  if (!bind_from_host) {
+    int rc = ::mknodat(pn.parent.get(), pn.name.c_str(), type | (d.file_mode & 07777),
+                       makedev(d.major, d.minor));
+    if (rc == 0 || errno == EEXIST) {
+      if (rc == 0 &&
+          ::fchownat(pn.parent.get(), pn.name.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) < 0)
+        throw_errno("chown device " + d.path);
+      return;
+    }
+    if (errno != EPERM) throw_errno("mknod " + d.path);
+  }
+  // In a user namespace mknod is refused: bind the host's node onto an empty file.
+  if (::mknodat(pn.parent.get(), pn.name.c_str(), S_IFREG | 0600, 0) < 0 && errno != EEXIST)
+    throw_errno("create " + d.path);
+  UniqueFd target = open_in_root(root_fd, d.path);
+  do_mount(d.path, fd_path(target.get()), nullptr, MS_BIND, "", "device " + d.path);
+}
+
+void create_devices(int root_fd, const Spec& spec, const RootfsContext& ctx) {
+  for (const auto& m : spec.mounts) {
+    // The host's /dev bound in (podman --device-cgroup-rule setups, privileged): nothing to make.
+    if (m.destination == "/dev" && parse_mount_options(m.options).is_bind()) return;
+  }
+  std::vector<DeviceSpec> devices;
+  for (const auto& dd : kDefaultDevices) {
+    DeviceSpec d;
+    d.path = dd.path;
+    d.major = dd.major;
+    d.minor = dd.minor;
+    d.file_mode = 0666;
+    bool overridden = false;
+    for (const auto& sd : spec.devices) overridden = overridden || sd.path == d.path;
+    if (!overridden) devices.push_back(d);
+  }
+  devices.insert(devices.end(), spec.devices.begin(), spec.devices.end());
+  for (const auto& d : devices) create_device(root_fd, d, ctx.in_user_namespace);
+
+  UniqueFd dev = try_open_in_root(root_fd, "/dev");
+  if (!dev.valid()) return;
+  static const std::pair<const char*, const char*> kLinks[] = {
+      {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+      {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
+  };
+  for (const auto& [name, target] : kLinks) {
+    // /dev/ptmx must lead to the container's own devpts instance, whatever the image holds.
+    if (std::string(name) == "ptmx") ::unlinkat(dev.get(), name, 0);
+    if (::symlinkat(target, dev.get(), name) < 0 && errno != EEXIST)
+      throw_errno(std::string("symlink /dev/") + name);
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_self_cgroups() {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream in(read_text_file("/proc/self/cgroup"));
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t a = line.find(':');
+    size_t b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    if (path == "/") path.clear();
+    out.emplace_back(controllers, path);
+  }
+  // A hybrid host's unified hierarchy (0::/...) sits beside the v1 ones; a pure v2 host has only
+  // it.
+  return out;
+}
+
+void prepare_rootfs(const Spec& spec, const Overlay* overlay, const RootfsContext& ctx) {
+  unsigned long prop = spec.rootfs_propagation.empty() ? (MS_SLAVE | MS_REC)
+                                                       : propagation_flag(spec.rootfs_propagation);
+  // Nothing the container mounts may propagate back to the host.
+  do_mount("", "/", nullptr, prop, "", "propagation of /");
+  if (overlay) {
+    std::string lower;
+    for (const auto& l : overlay->lowers) lower += (lower.empty() ? "" : ":") + l;
+    std::string data =
+        "lowerdir=" + lower + ",upperdir=" + overlay->upper + ",workdir=" + overlay->work;
+    do_mount("overlay", spec.root_path, "overlay", 0, data, "overlay on " + spec.root_path);
+  }
+  // pivot_root needs the new root to be a mount point.
+  do_mount(spec.root_path, spec.root_path, nullptr, MS_BIND | MS_REC, "",
+           "rootfs " + spec.root_path);
+  UniqueFd root(::open(spec.root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) throw_errno("open rootfs " + spec.root_path);
+  for (const auto& m : spec.mounts) mount_one(root.get(), m, ctx);
+  create_devices(root.get(), spec, ctx);
+}
+
+void pivot_into_root(const std::string& rootfs) {
+  UniqueFd newroot(::open(rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!newroot.valid()) throw_errno("open rootfs " + rootfs);
+  if (::fchdir(newroot.get()) < 0) throw_errno("chdir rootfs");
+  // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then removes
+  // it, so no path to the host's tree is left (unlike chroot).
+  if (::syscall(SYS_pivot_root, ".", ".") < 0) throw_errno("pivot_root " + rootfs);
+  // The old root's mounts are still shared with the host: make them slaves so the detach below
+  // does not unmount anything on the host.
+  do_mount("", ".", nullptr, MS_SLAVE | MS_REC, "", "old root propagation");
+  if (::umount2(".", MNT_DETACH) < 0) throw_errno("detach old root");
+  if (::chdir("/") < 0) throw_errno("chdir /");
+}
+
+void finish_rootfs(const Spec& spec) {
+  for (const auto& p : spec.masked_paths) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) < 0) {
+      if (errno == ENOENT) continue;
+      throw_errno("masked path " + p);
+    }
+    if (S_ISDIR(st.st_mode))
+      do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "", "mask " + p);
+    else
+      do_mount("/dev/null", p, nullptr, MS_BIND, "", "mask " + p);
+  }
+  for (const auto& p : spec.readonly_paths) {
+    if (::mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+      if (errno == ENOENT) continue;
+      throw_errno("bind read-only path " + p);
+    }
+    UniqueFd fd(::open(p.c_str(), O_PATH | O_CLOEXEC));
+    if (!fd.valid()) throw_errno("open " + p);
+    set_mount_flags(fd.get(), MS_RDONLY, true, p);
+  }
+  if (spec.root_readonly) {
+    UniqueFd fd(::open("/", O_PATH | O_CLOEXEC));
+    set_mount_flags(fd.get(), MS_RDONLY, false, "/");
+  }
+}
+
+void bind_console(int master_fd) {
+  unsigned n = 0;
+  if (::ioctl(master_fd, TIOCGPTN, &n) < 0) throw_errno("pty number");
+  std::string pts = "/dev/pts/" + std::to_string(n);
+  int fd = ::open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0) ::close(fd);
+  do_mount(pts, "/dev/console", nullptr, MS_BIND, "", "console");
+}
+
+}  // namespace cidrun::runtime

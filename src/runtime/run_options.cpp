@@ -1,0 +1,186 @@
+#include "runtime/run_options.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "runtime/seccomp.h"
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace cidrun::runtime {
+
+using nlohmann::json;
+
+int64_t parse_size(const std::string& s_in) {
+  std::string s = s_in;
+  if (s.empty()) throw Error("empty size");
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s.size() > 1 && s.back() == 'b' && !std::isdigit(static_cast<unsigned char>(s[s.size() - 2])))
+    s.pop_back();
+  int64_t mult = 1;
+  switch (s.back()) {
+    case 'k':
+      mult = int64_t{1} << 10;
+      break;
+    case 'm':
+      mult = int64_t{1} << 20;
+      break;
+    case 'g':
+      mult = int64_t{1} << 30;
+      break;
+    case 't':
+      mult = int64_t{1} << 40;
+      break;
+    case 'b':
+      break;
+    default:
+      if (!std::isdigit(static_cast<unsigned char>(s.back())))
+        throw Error("invalid size \"" + s_in + "\"");
+      mult = 0;
+  }
+  if (mult != 0 || s.back() == 'b') s.pop_back();
+  if (mult == 0) mult = 1;
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+    throw Error("invalid size \"" + s_in + "\"");
+  return std::stoll(s) * mult;
+}
+
+json parse_mount_flag(const std::string& s) {
+  std::string type, src, dst;
+  std::vector<std::string> opts;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string kv = s.substr(i, j - i);
+    i = j + 1;
+    if (kv.empty()) continue;
+    size_t eq = kv.find('=');
+    std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    if (k == "type")
+      type = v;
+    else if (k == "src" || k == "source")
+      src = v;
+    else if (k == "dst" || k == "destination" || k == "target")
+      dst = v;
+    else if (k == "ro" || k == "readonly")
+      opts.push_back("ro");
+    else if (k == "rw")
+      opts.push_back("rw");
+    else if (k == "bind-propagation")
+      opts.push_back(v);
+    else
+      throw Error("--mount " + s + ": unknown key \"" + k + "\"");
+  }
+  if (type.empty()) type = "bind";
+  if (type != "bind" && type != "tmpfs")
+    throw Error("--mount " + s + ": type must be bind or tmpfs");
+  if (dst.empty() || dst[0] != '/') throw Error("--mount " + s + ": dst must be an absolute path");
+  if (type == "bind") {
+    if (src.empty()) throw Error("--mount " + s + ": src is required for a bind mount");
+    char buf[PATH_MAX];
+    if (!::realpath(src.c_str(), buf)) throw_errno("--mount source " + src);
+    src = buf;
+    opts.insert(opts.begin(), "rbind");
+    return {{"destination", dst}, {"type", "bind"}, {"source", src}, {"options", opts}};
+  }
+  opts.insert(opts.begin(), {"nosuid", "nodev"});
+  return {{"destination", dst}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}};
+}
+
+std::pair<uint32_t, uint32_t> parse_user(const std::string& s) {
+  auto num = [&](const std::string& part) -> uint32_t {
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos ||
+        part.size() > 10)
+      throw Error("--user " + s + ": want numeric uid[:gid]");
+    uint64_t v = std::stoull(part);
+    if (v > 0xfffffffeu) throw Error("--user " + s + ": id out of range");
+    return static_cast<uint32_t>(v);
+  };
+  size_t c = s.find(':');
+  uint32_t uid = num(s.substr(0, c));
+  uint32_t gid = c == std::string::npos ? uid : num(s.substr(c + 1));
+  return {uid, gid};
+}
+
+void apply_run_overrides(json& config, const RunOverrides& o) {
+  if (!config.is_object()) throw Error("config must be a JSON object");
+  if (!config.contains("process") || !config["process"].is_object())
+    config["process"] = json::object();
+  if (!config.contains("linux") || !config["linux"].is_object()) config["linux"] = json::object();
+  json& process = config["process"];
+  if (!o.args.empty()) process["args"] = o.args;
+  if (o.tty) process["terminal"] = true;
+  if (!o.env.empty()) {
+    json env = process.value("env", json::array());
+    for (const auto& e : o.env) {
+      std::string entry = e;
+      if (e.find('=') == std::string::npos) {
+        const char* v = std::getenv(e.c_str());
+        if (!v) continue;
+        entry = e + "=" + v;
+      }
+      std::string name = entry.substr(0, entry.find('='));
+      json out = json::array();
+      for (const auto& x : env)
+        if (!(x.is_string() && x.get<std::string>().rfind(name + "=", 0) == 0)) out.push_back(x);
+      out.push_back(entry);
+      env = out;
+    }
+    process["env"] = env;
+  }
+  if (!o.workdir.empty()) process["cwd"] = o.workdir;
+  if (!o.user.empty()) {
+    auto [uid, gid] = parse_user(o.user);
+    process["user"]["uid"] = uid;
+    process["user"]["gid"] = gid;
+  }
+  if (!o.hostname.empty()) config["hostname"] = o.hostname;
+  if (o.read_only) config["root"]["readonly"] = true;
+  json& lx = config["linux"];
+  if (!o.network.empty()) {
+    if (o.network != "none" && o.network != "host")
+      throw Error("--network " + o.network + ": want none or host");
+    json nss = json::array();
+    for (const auto& ns : lx.value("namespaces", json::array()))
+      if (ns.value("type", "") != "network") nss.push_back(ns);
+    if (o.network == "none") nss.push_back({{"type", "network"}});
+    lx["namespaces"] = nss;
+    if (o.network == "host") {
+      // sysfs shows the namespace that mounted it; with the host's network, bind the host's /sys.
+      for (auto& m : config["mounts"])
+        if (m.value("type", "") == "sysfs") {
+          m["type"] = "bind";
+          m["source"] = "/sys";
+          m["options"] = {"rbind", "nosuid", "noexec", "nodev", "ro"};
+        }
+    }
+  }
+  for (const auto& m : o.mounts) config["mounts"].push_back(parse_mount_flag(m));
+  if (!o.memory.empty()) {
+    int64_t bytes = parse_size(o.memory);
+    lx["resources"]["memory"]["limit"] = bytes;
+  }
+  if (o.pids_limit != 0) lx["resources"]["pids"]["limit"] = o.pids_limit;
+  if (!o.cpus.empty()) {
+    char* end = nullptr;
+    double cpus = std::strtod(o.cpus.c_str(), &end);
+    if (!end || *end || !(cpus > 0) || cpus > 1024)
+      throw Error("--cpus " + o.cpus + ": want a number > 0");
+    lx["resources"]["cpu"]["period"] = 100000;
+    lx["resources"]["cpu"]["quota"] = static_cast<int64_t>(std::llround(cpus * 100000));
+  }
+  if (o.seccomp == "unconfined") {
+    lx.erase("seccomp");
+  } else if (!o.seccomp.empty()) {
+    try {
+      lx["seccomp"] = json::parse(read_text_file(o.seccomp));
+    } catch (const json::parse_error& e) {
+      throw Error("--seccomp " + o.seccomp + ": invalid JSON: " + e.what());
+    }
+  } else if (!lx.contains("seccomp")) {
+    lx["seccomp"] = default_seccomp_profile(process.value("capabilities", json()));
+  }
+}
+
+}  // namespace cidrun::runtime

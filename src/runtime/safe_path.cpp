@@ -1,0 +1,106 @@
+#include "runtime/safe_path.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "util/error.h"
+
+namespace cidrun::runtime {
+namespace {
+
+int openat2_in_root(int root_fd, const std::string& path, int flags) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  // Magic links (/proc/self/fd/...) inside an image could point anywhere on the host.
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  std::string rel = path;
+  while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+  if (rel.empty()) rel = ".";
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how);
+    if (fd >= 0) return static_cast<int>(fd);
+    if (errno != EAGAIN && errno != EINTR) return -1;  // EAGAIN: a concurrent rename; retry
+  }
+}
+
+std::vector<std::string> components(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string c = path.substr(i, j - i);
+    if (!c.empty() && c != ".") out.push_back(c);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& parts, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += "/" + parts[i];
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
+
+std::string fd_path(int fd) {
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
+UniqueFd try_open_in_root(int root_fd, const std::string& path, int flags) {
+  int fd = openat2_in_root(root_fd, path, flags == 0 ? O_PATH : flags);
+  if (fd < 0 && errno != ENOENT) throw_errno("resolve " + path + " inside the root");
+  return UniqueFd(fd);
+}
+
+UniqueFd open_in_root(int root_fd, const std::string& path, int flags) {
+  int fd = openat2_in_root(root_fd, path, flags == 0 ? O_PATH : flags);
+  if (fd < 0) throw_errno("resolve " + path + " inside the root");
+  return UniqueFd(fd);
+}
+
+UniqueFd make_path_in_root(int root_fd, const std::string& path, bool last_is_file, mode_t mode) {
+  auto parts = components(path);
+  // Each prefix is resolved again from the root, so a symlink met on the way (an existing one, or
+  // one raced in after mkdirat) is followed inside the root, never relative to a host directory.
+  UniqueFd cur(openat2_in_root(root_fd, "/", O_PATH));
+  if (!cur.valid()) throw_errno("open the container root");
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::string prefix = join(parts, i + 1);
+    UniqueFd next(openat2_in_root(root_fd, prefix, O_PATH));
+    if (!next.valid()) {
+      if (errno != ENOENT) throw_errno("resolve " + prefix + " inside the root");
+      bool file = last_is_file && i + 1 == parts.size();
+      int rc;
+      if (file) {
+        rc = ::mknodat(cur.get(), parts[i].c_str(), S_IFREG | 0644, 0);
+      } else {
+        rc = ::mkdirat(cur.get(), parts[i].c_str(), mode);
+      }
+      if (rc < 0 && errno != EEXIST) throw_errno("create " + prefix + " inside the root");
+      next = UniqueFd(openat2_in_root(root_fd, prefix, O_PATH));
+      if (!next.valid()) throw_errno("resolve " + prefix + " inside the root");
+    }
+    cur = std::move(next);
+  }
+  return cur;
+}
+
+ParentAndName open_parent_in_root(int root_fd, const std::string& path) {
+  auto parts = components(path);
+  if (parts.empty()) throw Error("no file name in path \"" + path + "\"");
+  if (parts.back() == "..") throw Error("path ends in ..: \"" + path + "\"");
+  ParentAndName out;
+  out.name = parts.back();
+  out.parent = make_path_in_root(root_fd, join(parts, parts.size() - 1), false);
+  return out;
+}
+
+}  // namespace cidrun::runtime

@@ -1,0 +1,184 @@
+#include "runtime/state.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace cidrun::runtime {
+
+using nlohmann::json;
+
+json ContainerState::to_json() const {
+  return {{"id", id},
+          {"pid", pid},
+          {"pid_start_time", pid_start_time},
+          {"bundle", bundle},
+          {"rootfs", rootfs},
+          {"created", created},
+          {"owner", owner},
+          {"annotations", annotations},
+          {"cgroup", cgroup},
+          {"paused", paused},
+          {"remove_on_delete", remove_on_delete},
+          {"has_own_netns", has_own_netns}};
+}
+
+ContainerState ContainerState::from_json(const json& j) {
+  ContainerState s;
+  s.id = j.at("id").get<std::string>();
+  s.pid = j.at("pid").get<pid_t>();
+  s.pid_start_time = j.value("pid_start_time", uint64_t{0});
+  s.bundle = j.value("bundle", "");
+  s.rootfs = j.value("rootfs", "");
+  s.created = j.value("created", "");
+  s.owner = j.value("owner", "");
+  s.annotations = j.value("annotations", json::object());
+  if (j.contains("cgroup")) s.cgroup = j["cgroup"];
+  s.paused = j.value("paused", false);
+  s.remove_on_delete = j.value("remove_on_delete", std::vector<std::string>{});
+  s.has_own_netns = j.value("has_own_netns", false);
+  return s;
+}
+
+void validate_container_id(const std::string& id) {
+  bool ok = !id.empty() && id.size() <= 1024 && id != "." && id != "..";
+  for (char c : id)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '-' ||
+                c == '.');
+  if (!ok) throw Error("invalid container id \"" + id + "\" (allowed: letters, digits, _+-.)");
+}
+
+bool StateStore::exists(const std::string& id) const {
+  struct stat st;
+  return ::stat((dir(id) + "/state.json").c_str(), &st) == 0;
+}
+
+void StateStore::create_dir(const std::string& id) const {
+  validate_container_id(id);
+  make_dirs(root_, 0711);
+  if (::mkdir(dir(id).c_str(), 0711) < 0) {
+    if (errno == EEXIST) throw Error("container \"" + id + "\" already exists");
+    throw_errno("create state directory " + dir(id));
+  }
+}
+
+ContainerState StateStore::load(const std::string& id) const {
+  validate_container_id(id);
+  std::string text;
+  try {
+    text = read_text_file(dir(id) + "/state.json");
+  } catch (const Error&) {
+    throw Error("container \"" + id + "\" does not exist");
+  }
+  try {
+    return ContainerState::from_json(json::parse(text));
+  } catch (const json::exception& e) {
+    throw Error("state of container \"" + id + "\" is corrupt: " + e.what());
+  }
+}
+
+void StateStore::save(const ContainerState& st) const {
+  std::string text = st.to_json().dump();
+  write_file_atomic(dir(st.id) + "/state.json",
+                    ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()), false,
+                    0600);
+}
+
+void StateStore::save_config(const std::string& id, const json& config) const {
+  std::string text = config.dump();
+  write_file_atomic(dir(id) + "/config.json",
+                    ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size()), false,
+                    0600);
+}
+
+json StateStore::load_config(const std::string& id) const {
+  return json::parse(read_text_file(dir(id) + "/config.json"));
+}
+
+std::vector<std::string> StateStore::list() const {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(root_.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (exists(name)) out.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void StateStore::remove(const std::string& id) const {
+  validate_container_id(id);
+  std::error_code ec;
+  std::filesystem::remove_all(dir(id), ec);
+  if (ec) throw Error("remove state of " + id + ": " + ec.message());
+}
+
+uint64_t process_start_time(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::string text;
+  try {
+    text = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const Error&) {
+    return 0;
+  }
+  // The command name (field 2) may hold spaces and parens: fields are counted after the last ')'.
+  size_t p = text.rfind(')');
+  if (p == std::string::npos) return 0;
+  std::vector<std::string> fields;
+  size_t i = p + 2;
+  while (i < text.size()) {
+    size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    fields.push_back(text.substr(i, j - i));
+    i = j + 1;
+  }
+  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+  if (fields.size() < 20 || fields[0] == "Z" || fields[0] == "X") return 0;
+  return std::stoull(fields[19]);
+}
+
+std::string container_status(const StateStore& store, const ContainerState& st) {
+  uint64_t start = process_start_time(st.pid);
+  if (start == 0 || (st.pid_start_time != 0 && start != st.pid_start_time)) return "stopped";
+  struct stat sb;
+  if (::stat(store.fifo_path(st.id).c_str(), &sb) == 0) return "created";
+  if (st.paused) return "paused";
+  return "running";
+}
+
+json oci_state(const ContainerState& st, const std::string& status) {
+  return {{"ociVersion", "1.1.0"},
+          {"id", st.id},
+          {"status", status},
+          {"pid", status == "stopped" ? 0 : st.pid},
+          {"bundle", st.bundle},
+          {"rootfs", st.rootfs},
+          {"created", st.created},
+          {"owner", st.owner},
+          {"annotations", st.annotations}};
+}
+
+std::string rfc3339_now() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  tm t;
+  ::gmtime_r(&ts.tv_sec, &t);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", t.tm_year + 1900,
+                t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec);
+  return buf;
+}
+
+}  // namespace cidrun::runtime
