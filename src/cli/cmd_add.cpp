@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "store/memstore.h"
 #include "store/repo.h"
+#include "store/repo_lock.h"
 #include "unixfs/chunker.h"
 #include "unixfs/importer.h"
 #include "util/error.h"
@@ -134,6 +135,7 @@ unixfs::ImportOptions resolve_options(const AddFlags& f) {
 int run_add(const AddFlags& f, const Globals& g) {
   unixfs::ImportOptions opts = resolve_options(f);
   std::unique_ptr<Repo> repo;
+  std::unique_ptr<RepoLock> lock;
   std::unique_ptr<MemoryStore> mem;
   BlockStore* store = nullptr;
   if (f.only_hash) {
@@ -141,6 +143,9 @@ int run_add(const AddFlags& f, const Globals& g) {
     store = mem.get();
   } else {
     repo = Repo::open(repo_path(g));
+    // Shared with other writers, exclusive against `repo gc`: new blocks are not pinned until
+    // the end, and gc must not see them before.
+    lock = std::make_unique<RepoLock>(*repo, RepoLock::Mode::kShared);
     store = &repo->blocks();
   }
   bool show_progress = f.progress || (!f.quiet && !f.quieter && !f.silent && Progress::stderr_is_tty());
