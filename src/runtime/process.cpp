@@ -118,6 +118,10 @@ void finalize_and_exec(const FinalizeOptions& o, const SyncSocket& report) {
       if (o.terminal_slave > 2) ::close(o.terminal_slave);
     }
     ::umask(p.umask.value_or(022));
+    // Without no_new_privs the kernel takes a filter only from a process holding CAP_SYS_ADMIN:
+    // load it before the capabilities go (runc's order); the remaining steps must pass it.
+    bool seccomp_early = !o.seccomp.is_null() && !p.no_new_privileges;
+    if (seccomp_early) load_seccomp(o.seccomp);
     nlohmann::json caps = p.capabilities.is_null() ? nlohmann::json::object() : p.capabilities;
     apply_bounding_set(caps);  // needs CAP_SETPCAP: before leaving uid 0
     switch_user(p, o.setgroups_allowed);
@@ -135,7 +139,7 @@ void finalize_and_exec(const FinalizeOptions& o, const SyncSocket& report) {
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
     // Seccomp last: the filter may forbid what the steps above needed.
-    if (!o.seccomp.is_null()) load_seccomp(o.seccomp);
+    if (!o.seccomp.is_null() && !seccomp_early) load_seccomp(o.seccomp);
     ::execve(exe.c_str(), argv.data(), envp.data());
     throw ExecFailed("exec " + exe + ": " + std::strerror(errno), errno);
   } catch (const ExecFailed& e) {
