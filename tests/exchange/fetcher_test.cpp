@@ -49,7 +49,7 @@ size_t count_blocks(MemoryStore& s) {
   return n;
 }
 
-class FetcherTest : public ::testing::Test {
+class exchangeFetcher : public ::testing::Test {
  protected:
   void SetUp() override { ::setenv("CIDRUN_STALL_TIMEOUT", "1", 1); }
   void TearDown() override { ::unsetenv("CIDRUN_STALL_TIMEOUT"); }
@@ -58,7 +58,7 @@ class FetcherTest : public ::testing::Test {
   }
 };
 
-TEST_F(FetcherTest, PullsWholeDagWithOneCarRequest) {
+TEST_F(exchangeFetcher, PullsWholeDagWithOneCarRequest) {
   Fixture fx;
   FakeHttp gw(good_gateway(fx));
   MemoryStore dest;
@@ -70,7 +70,7 @@ TEST_F(FetcherTest, PullsWholeDagWithOneCarRequest) {
   EXPECT_EQ(gw.requests(), 2);  // the root (a directory, so...), then one CAR with the rest
 }
 
-TEST_F(FetcherTest, PullsBlockByBlockInParallelWithRawLeaves) {
+TEST_F(exchangeFetcher, PullsBlockByBlockInParallelWithRawLeaves) {
   Fixture fx(1);
   FakeHttp gw(good_gateway(fx));
   MemoryStore dest;
@@ -82,7 +82,7 @@ TEST_F(FetcherTest, PullsBlockByBlockInParallelWithRawLeaves) {
   EXPECT_EQ(gw.requests(), static_cast<int>(fx.blocks.size()));
 }
 
-TEST_F(FetcherTest, ResumesWithoutRefetchingPresentBlocks) {
+TEST_F(exchangeFetcher, ResumesWithoutRefetchingPresentBlocks) {
   Fixture fx;
   FakeHttp gw(good_gateway(fx));
   MemoryStore dest;
@@ -96,7 +96,7 @@ TEST_F(FetcherTest, ResumesWithoutRefetchingPresentBlocks) {
   EXPECT_EQ(gw.requests(), static_cast<int>(r.fetched_blocks));
 }
 
-TEST_F(FetcherTest, WrongBytesAreRejectedAndAnotherSourceIsUsed) {
+TEST_F(exchangeFetcher, WrongBytesAreRejectedAndAnotherSourceIsUsed) {
   Fixture fx;
   FakeHttp liar([&](const HttpHead& h, int fd) {
     Cid cid = testing::cid_in(h.target);
@@ -115,7 +115,7 @@ TEST_F(FetcherTest, WrongBytesAreRejectedAndAnotherSourceIsUsed) {
   EXPECT_LT(liar.requests(), static_cast<int>(fx.blocks.size()));
 }
 
-TEST_F(FetcherTest, TruncatedCarKeepsGoodBlocksAndFetchesTheRest) {
+TEST_F(exchangeFetcher, TruncatedCarKeepsGoodBlocksAndFetchesTheRest) {
   Fixture fx;
   FakeHttp gw([&](const HttpHead& h, int fd) {
     Cid cid = testing::cid_in(h.target);
@@ -141,7 +141,7 @@ TEST_F(FetcherTest, TruncatedCarKeepsGoodBlocksAndFetchesTheRest) {
   EXPECT_EQ(r.blocks, fx.blocks.size());
 }
 
-TEST_F(FetcherTest, PaddedCarIsRejectedAtTheGarbage) {
+TEST_F(exchangeFetcher, PaddedCarIsRejectedAtTheGarbage) {
   Fixture fx;
   FakeHttp gw([&](const HttpHead& h, int fd) {
     Cid cid = testing::cid_in(h.target);
@@ -159,7 +159,7 @@ TEST_F(FetcherTest, PaddedCarIsRejectedAtTheGarbage) {
   EXPECT_EQ(count_blocks(dest), fx.blocks.size());
 }
 
-TEST_F(FetcherTest, CarMissingBlocksIsCompletedBlockByBlock) {
+TEST_F(exchangeFetcher, CarMissingBlocksIsCompletedBlockByBlock) {
   Fixture fx;
   Cid dropped = fx.blocks[3];
   FakeHttp gw([&](const HttpHead& h, int fd) {
@@ -185,7 +185,7 @@ TEST_F(FetcherTest, CarMissingBlocksIsCompletedBlockByBlock) {
   expect_complete_and_sound(dest, fx);
 }
 
-TEST_F(FetcherTest, CarAddingUnlinkedBlocksIsCutOffAndTheStrangerNotStored) {
+TEST_F(exchangeFetcher, CarAddingUnlinkedBlocksIsCutOffAndTheStrangerNotStored) {
   Fixture fx;
   Fixture other(1, 1000, 1);  // a valid block that is not part of fx's DAG
   Cid stranger = other.root;
@@ -214,7 +214,7 @@ TEST_F(FetcherTest, CarAddingUnlinkedBlocksIsCutOffAndTheStrangerNotStored) {
   EXPECT_EQ(count_blocks(dest), fx.blocks.size());
 }
 
-TEST_F(FetcherTest, HangingSourceTimesOutAndAnotherIsUsed) {
+TEST_F(exchangeFetcher, HangingSourceTimesOutAndAnotherIsUsed) {
   Fixture fx(1, 1000, 2);
   FakeHttp* self = nullptr;
   FakeHttp hanging([&](const HttpHead&, int) { self->hang(); });
@@ -229,7 +229,7 @@ TEST_F(FetcherTest, HangingSourceTimesOutAndAnotherIsUsed) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
 
-TEST_F(FetcherTest, SlowDripIsCutByTheStallLimit) {
+TEST_F(exchangeFetcher, SlowDripIsCutByTheStallLimit) {
   Fixture fx(1, 1000, 1);
   FakeHttp slow([&](const HttpHead& h, int fd) {
     Cid cid = testing::cid_in(h.target);
@@ -260,7 +260,7 @@ TEST_F(FetcherTest, SlowDripIsCutByTheStallLimit) {
   EXPECT_FALSE(dest.has(fx.root));
 }
 
-TEST_F(FetcherTest, HttpErrorsAndRedirectsAreNotFollowed) {
+TEST_F(exchangeFetcher, HttpErrorsAndRedirectsAreNotFollowed) {
   Fixture fx(1, 1000, 2);
   FakeHttp elsewhere(good_gateway(fx));
   FakeHttp failing([&](const HttpHead&, int fd) { send_response(fd, 500, "text/plain", "boom"); });
@@ -290,7 +290,7 @@ TEST_F(FetcherTest, HttpErrorsAndRedirectsAreNotFollowed) {
   EXPECT_EQ(count_blocks(dest), 0u);
 }
 
-TEST_F(FetcherTest, EnormousBlockIsRefused) {
+TEST_F(exchangeFetcher, EnormousBlockIsRefused) {
   Fixture fx(1, 1000, 1);
   FakeHttp huge([&](const HttpHead&, int fd) {
     send_response(fd, 200, "application/vnd.ipld.raw", std::string(3 * 1024 * 1024, 'x'));
@@ -322,7 +322,7 @@ TEST_F(FetcherTest, EnormousBlockIsRefused) {
   EXPECT_EQ(count_blocks(dest), 0u);
 }
 
-TEST_F(FetcherTest, KuboRpcSourceUsesPostBlockGetAndDagExport) {
+TEST_F(exchangeFetcher, KuboRpcSourceUsesPostBlockGetAndDagExport) {
   Fixture fx;
   std::atomic<int> gets{0}, non_post{0};
   FakeHttp kubo([&](const HttpHead& h, int fd) {

@@ -23,7 +23,7 @@ void le64(Bytes& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
 
-TEST(CarStreamParser, AcceptsAnyChunkingAndRejectsTruncation) {
+TEST(exchangeCarStream, AcceptsAnyChunkingAndRejectsTruncation) {
   Fixture fx(1, 300000, 2);
   std::string car = fx.car(fx.root);
   std::vector<Cid> got;
@@ -36,7 +36,7 @@ TEST(CarStreamParser, AcceptsAnyChunkingAndRejectsTruncation) {
   EXPECT_THROW(t.finish(), Error);
 }
 
-TEST(FileSources, CarV1AndV2FilesServeVerifiedBlocks) {
+TEST(exchangeFileSources, CarV1AndV2FilesServeVerifiedBlocks) {
   Fixture fx;
   std::string v1 = fx.dir.path + "/dag.car";
   std::string car = fx.car(fx.root);
@@ -58,7 +58,7 @@ TEST(FileSources, CarV1AndV2FilesServeVerifiedBlocks) {
   }
 }
 
-TEST(FileSources, FlatfsSourceRejectsACorruptedBlockFile) {
+TEST(exchangeFileSources, FlatfsSourceRejectsACorruptedBlockFile) {
   Fixture fx;
   testing::TempDir d;
   FlatfsStore flat(d.path + "/blocks", true);
@@ -81,14 +81,14 @@ TEST(FileSources, FlatfsSourceRejectsACorruptedBlockFile) {
   EXPECT_FALSE(dest.has(fx.blocks[2]));
 }
 
-TEST(FileSources, UnknownSchemesAndKuboMultiaddrs) {
+TEST(exchangeFileSources, UnknownSchemesAndKuboMultiaddrs) {
   EXPECT_THROW(open_source("ftp://x"), Error);
   EXPECT_EQ(multiaddr_to_http("/ip4/127.0.0.1/tcp/5001"), "http://127.0.0.1:5001");
   EXPECT_EQ(multiaddr_to_http("/ip6/::1/tcp/5001"), "http://[::1]:5001");
   EXPECT_EQ(open_source("/ip4/127.0.0.1/tcp/5001")->url(), "/ip4/127.0.0.1/tcp/5001");
 }
 
-TEST(SourceConfig, FlagsThenEnvironmentThenConfigFileThenLocalKubo) {
+TEST(exchangeSourceConfig, FlagsThenEnvironmentThenConfigFileThenLocalKubo) {
   testing::TempDir d;
   auto repo = Repo::open(d.path + "/repo");
   testing::write_text(repo->path() + "/config.json",
@@ -112,7 +112,7 @@ TEST(SourceConfig, FlagsThenEnvironmentThenConfigFileThenLocalKubo) {
   ::unsetenv("CIDRUN_KUBO_AUTO");
 }
 
-TEST(FetchingStore, ReadersFetchMissingBlocksByThemselves) {
+TEST(exchangeFetchingStore, ReadersFetchMissingBlocksByThemselves) {
   Fixture fx;
   testing::FakeHttp gw([&](const testing::HttpHead& h, int fd) {
     auto b = fx.store.get(testing::cid_in(h.target));
@@ -138,7 +138,7 @@ TEST(FetchingStore, ReadersFetchMissingBlocksByThemselves) {
   }
 }
 
-TEST(FetchingStore, WithoutSourcesItIsTheLocalStore) {
+TEST(exchangeFetchingStore, WithoutSourcesItIsTheLocalStore) {
   Fixture fx;
   FetchingStore store(fx.store,
                       std::make_shared<SourceSet>(std::vector<std::unique_ptr<BlockSource>>{}));

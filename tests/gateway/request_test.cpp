@@ -28,14 +28,14 @@ int status_of(const std::variant<TrustlessRequest, Rejection>& v) {
   return 200;
 }
 
-TEST(GatewayRequest, FormatQueryBeatsAccept) {
+TEST(gatewayRequest, FormatQueryBeatsAccept) {
   auto v = parse(std::string("/ipfs/") + kCid, {{"format", "car"}}, "application/vnd.ipld.raw");
   ASSERT_EQ(status_of(v), 200);
   EXPECT_EQ(std::get<TrustlessRequest>(v).format, Format::kCar);
   EXPECT_TRUE(std::get<TrustlessRequest>(v).format_from_query);
 }
 
-TEST(GatewayRequest, AcceptChoosesRawOrCar) {
+TEST(gatewayRequest, AcceptChoosesRawOrCar) {
   auto raw = parse(std::string("/ipfs/") + kCid, {}, "application/vnd.ipld.raw");
   EXPECT_EQ(std::get<TrustlessRequest>(raw).format, Format::kRaw);
   auto car = parse(std::string("/ipfs/") + kCid, {},
@@ -43,12 +43,12 @@ TEST(GatewayRequest, AcceptChoosesRawOrCar) {
   EXPECT_EQ(std::get<TrustlessRequest>(car).format, Format::kCar);
 }
 
-TEST(GatewayRequest, StrictTrustlessRefusesRequestsWithoutAFormat) {
+TEST(gatewayRequest, StrictTrustlessRefusesRequestsWithoutAFormat) {
   EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {}, "")), 400);
   EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {}, "*/*")), 400);
 }
 
-TEST(GatewayRequest, UnservableAcceptIs406) {
+TEST(gatewayRequest, UnservableAcceptIs406) {
   EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {}, "text/html")), 406);
   EXPECT_EQ(
       status_of(parse(std::string("/ipfs/") + kCid, {}, "application/vnd.ipld.car; version=2")),
@@ -57,7 +57,7 @@ TEST(GatewayRequest, UnservableAcceptIs406) {
             406);
 }
 
-TEST(GatewayRequest, BadInputsAre400) {
+TEST(gatewayRequest, BadInputsAre400) {
   EXPECT_EQ(status_of(parse("/ipfs/notacid", {{"format", "raw"}}, "")), 400);
   EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid + "/a", {{"format", "raw"}}, "")), 400);
   EXPECT_EQ(status_of(parse(std::string("/ipfs/") + kCid, {{"format", "tar"}}, "")), 400);
@@ -74,7 +74,7 @@ TEST(GatewayRequest, BadInputsAre400) {
   EXPECT_EQ(status_of(parse("/ipns/k51", {{"format", "car"}}, "")), 501);
 }
 
-TEST(GatewayRequest, CarPathScopeAndEntityBytes) {
+TEST(gatewayRequest, CarPathScopeAndEntityBytes) {
   auto v = parse(std::string("/ipfs/") + kCid + "/a/b/",
                  {{"format", "car"}, {"entity-bytes", "-1024:*"}}, "");
   ASSERT_EQ(status_of(v), 200);
@@ -85,7 +85,7 @@ TEST(GatewayRequest, CarPathScopeAndEntityBytes) {
   EXPECT_FALSE(r.entity_bytes->to);
 }
 
-TEST(GatewayRequest, EntityBytesRangesResolveLikeTheSpecSays) {
+TEST(gatewayRequest, EntityBytesRangesResolveLikeTheSpecSays) {
   auto r = [](const char* t, uint64_t size) { return resolve_range(*parse_entity_bytes(t), size); };
   EXPECT_EQ(r("0:*", 100), std::make_pair(uint64_t{0}, uint64_t{99}));
   EXPECT_EQ(r("-10:*", 100), std::make_pair(uint64_t{90}, uint64_t{99}));

@@ -57,7 +57,7 @@ std::vector<Cid> car_blocks(const http::Response& r) {
   return out;
 }
 
-TEST(GatewayServer, RawBlockWithSpecHeaders) {
+TEST(gatewayServer, RawBlockWithSpecHeaders) {
   Fixture fx;
   RunningServer s(fx.store);
   auto r = get(s.url() + "/ipfs/" + fx.root.str(), {"Accept: application/vnd.ipld.raw"});
@@ -66,7 +66,7 @@ TEST(GatewayServer, RawBlockWithSpecHeaders) {
   EXPECT_EQ(r.body, fx.block(fx.root));
 }
 
-TEST(GatewayServer, StatusCodesForMissingAndUnacceptable) {
+TEST(gatewayServer, StatusCodesForMissingAndUnacceptable) {
   Fixture fx;
   RunningServer s(fx.store);
   Cid absent = Cid::of(1, kCodecRaw, as_bytes("absent"));
@@ -81,7 +81,7 @@ TEST(GatewayServer, StatusCodesForMissingAndUnacceptable) {
   EXPECT_EQ(get(s.url() + "/").status, 404);
 }
 
-TEST(GatewayServer, ProbeCidAnswersEmpty) {
+TEST(gatewayServer, ProbeCidAnswersEmpty) {
   MemoryStore empty;
   RunningServer s(empty);
   auto raw = get(s.url() + "/ipfs/bafkqaaa?format=raw");
@@ -94,7 +94,7 @@ TEST(GatewayServer, ProbeCidAnswersEmpty) {
   EXPECT_TRUE(car_blocks(car).empty());  // identity blocks are never sent
 }
 
-TEST(GatewayServer, CarAllIsTheWholeDagInDfsOrder) {
+TEST(gatewayServer, CarAllIsTheWholeDagInDfsOrder) {
   Fixture fx;
   RunningServer s(fx.store);
   auto r = get(s.url() + "/ipfs/" + fx.root.str(), {"Accept: application/vnd.ipld.car"});
@@ -103,7 +103,7 @@ TEST(GatewayServer, CarAllIsTheWholeDagInDfsOrder) {
   EXPECT_EQ(car_blocks(r), fx.blocks);
 }
 
-TEST(GatewayServer, CarPathScopes) {
+TEST(gatewayServer, CarPathScopes) {
   Fixture fx;
   RunningServer s(fx.store);
   unixfs::Dag dag(fx.store);
@@ -130,7 +130,7 @@ TEST(GatewayServer, CarPathScopes) {
   EXPECT_EQ(tail[1], big);
 }
 
-TEST(GatewayServer, PathsResolveThroughHamtShards) {
+TEST(gatewayServer, PathsResolveThroughHamtShards) {
   testing::TempDir d;
   std::string t = d.path + "/dir";
   std::filesystem::create_directories(t);
@@ -158,7 +158,7 @@ TEST(GatewayServer, PathsResolveThroughHamtShards) {
   }
 }
 
-TEST(GatewayServer, FetcherPullsFromServeBothWays) {
+TEST(gatewayServer, FetcherPullsFromServeBothWays) {
   Fixture fx(1);
   RunningServer s(fx.store);
   for (bool use_car : {true, false}) {
@@ -171,7 +171,7 @@ TEST(GatewayServer, FetcherPullsFromServeBothWays) {
   }
 }
 
-TEST(GatewayServer, ManyConcurrentClients) {
+TEST(gatewayServer, ManyConcurrentClients) {
   Fixture fx;
   RunningServer s(fx.store);
   std::vector<std::future<http::Response>> inflight;
@@ -184,7 +184,7 @@ TEST(GatewayServer, ManyConcurrentClients) {
   for (auto& f : inflight) EXPECT_EQ(f.get().status, 200);
 }
 
-TEST(GatewayServer, MissingChildAbortsTheStream) {
+TEST(gatewayServer, MissingChildAbortsTheStream) {
   Fixture fx;
   MemoryStore partial;
   for (const auto& c : fx.blocks) {

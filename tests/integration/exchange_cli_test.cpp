@@ -1,0 +1,129 @@
+// pull / serve / push through the real binary: serve on an ephemeral loopback port, pull from it
+// into another repo, push to a CAR file and pull from that; errors name the missing CID.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "integration/content_helpers.h"
+
+namespace cidrun::testing {
+namespace {
+
+// `cidrun serve` as a child process; its first stdout line is {"gateway": URL}.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& repo, const std::string& listen) {
+    int p[2];
+    if (::pipe(p) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(p[1], 1);
+      ::close(p[0]);
+      ::close(p[1]);
+      ::execl(CIDRUN_BINARY, CIDRUN_BINARY, "--repo-dir", repo.c_str(), "serve", "--listen",
+              listen.c_str(), "-q", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(p[1]);
+    std::string line;
+    char c;
+    while (::read(p[0], &c, 1) == 1 && c != '\n') line += c;
+    ::close(p[0]);
+    url_ = nlohmann::json::parse(line).at("gateway").get<std::string>();
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) stop();
+  }
+  // SIGTERM; returns the exit status.
+  int stop() {
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string url_;
+};
+
+class exchangeCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("CIDRUN_KUBO_AUTO", "0", 1);
+    ::unsetenv("CIDRUN_SOURCES");
+    fs::create_directories(sb.path("tree/sub"));
+    std::string big(1500000, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
+    std::ofstream(sb.path("tree/big.bin"), std::ios::binary) << big;
+    std::ofstream(sb.path("tree/sub/a.txt")) << "hello\n";
+    root = sb.ok("add -r -Q " + shell_quote(sb.path("tree")));
+  }
+  bool same_tree(const std::string& repo, const std::string& out) {
+    sb.ok("get " + root + " -o " + shell_quote(out), repo);
+    return std::system(
+               ("diff -r " + shell_quote(sb.path("tree")) + " " + shell_quote(out)).c_str()) == 0;
+  }
+  Sandbox sb;
+  std::string root;
+};
+
+TEST_F(exchangeCli, ServeBindsLoopbackAndPullFetchesAndPins) {
+  ServeProcess serve(sb.repo(), ":0");
+  EXPECT_EQ(serve.url().rfind("http://127.0.0.1:", 0), 0u) << serve.url();
+  std::string repo2 = sb.path("repo2");
+  RunResult r = sb.run("pull " + root + " --from " + serve.url(), repo2);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("pulled " + root), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(repo2 + "/pins/recursive/" + root));
+  EXPECT_TRUE(same_tree(repo2, sb.path("out2")));
+  // Resumable: a second pull fetches nothing.
+  RunResult again = sb.run("pull " + root + " --json --from " + serve.url(), repo2);
+  ASSERT_EQ(again.status, 0) << again.err;
+  auto last = nlohmann::json::parse(again.out.substr(again.out.rfind('{')));
+  EXPECT_EQ(last.at("event"), "done");
+  EXPECT_EQ(last.at("fetched_blocks"), 0);
+  EXPECT_EQ(serve.stop(), 0);  // SIGTERM ends serve cleanly
+}
+
+TEST_F(exchangeCli, PushToCarFileAndPullFromIt) {
+  std::string car = sb.path("dag.car");
+  RunResult r = sb.run("push " + root + " --to car:" + shell_quote(car));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string repo3 = sb.path("repo3");
+  ASSERT_EQ(sb.run("pull -q " + root + " --from car:" + shell_quote(car), repo3).status, 0);
+  EXPECT_TRUE(same_tree(repo3, sb.path("out3")));
+}
+
+TEST_F(exchangeCli, NoGoodSourceIsOneClearErrorNamingTheCid) {
+  std::string repo4 = sb.path("repo4");
+  RunResult none = sb.run("pull " + root, repo4);
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.err.find("no block sources"), std::string::npos) << none.err;
+  ::setenv("CIDRUN_STALL_TIMEOUT", "1", 1);
+  RunResult dead = sb.run("pull " + root + " --from http://127.0.0.1:1", repo4);
+  ::unsetenv("CIDRUN_STALL_TIMEOUT");
+  EXPECT_EQ(dead.status, 1);
+  EXPECT_NE(dead.err.find("cidrun: error: block " + root + " not found"), std::string::npos)
+      << dead.err;
+  EXPECT_FALSE(fs::exists(repo4 + "/pins/recursive/" + root));
+}
+
+TEST_F(exchangeCli, SourcesFromTheRepoConfigFile) {
+  ServeProcess serve(sb.repo(), "127.0.0.1:0");
+  std::string repo5 = sb.path("repo5");
+  fs::create_directories(repo5);
+  std::ofstream(repo5 + "/config.json") << R"({"sources": [")" << serve.url() << R"("]})";
+  RunResult r = sb.run("pull -q " + root, repo5);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(same_tree(repo5, sb.path("out5")));
+}
+
+}  // namespace
+}  // namespace cidrun::testing
