@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "ipld/dagpb.h"
 #include "util/fd.h"
 
 namespace cidrun::exchange {
@@ -30,13 +31,96 @@ std::vector<std::string> split_commas(std::string_view s) {
 FetchingStore::FetchingStore(BlockStore& local, std::shared_ptr<SourceSet> sources)
     : local_(local), sources_(std::move(sources)) {}
 
+FetchingStore::~FetchingStore() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  work_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
 std::optional<Bytes> FetchingStore::get(const Cid& cid) {
-  if (auto b = local_.get(cid)) return b;
+  if (auto b = local_.get(cid)) {
+    if (!sources_->empty()) read_ahead(cid, *b);
+    return b;
+  }
   if (sources_->empty()) return std::nullopt;
   // Throws NotFound naming the CID and each source's answer: better than a bare "missing".
-  Bytes data = sources_->get(cid);
-  local_.put(cid, data);
+  Bytes data = fetch(cid);
+  read_ahead(cid, data);
   return data;
+}
+
+Bytes FetchingStore::fetch(const Cid& cid) {
+  std::string key(as_string(cid.multihash()));
+  std::promise<Bytes> promise;
+  {
+    std::unique_lock l(mu_);
+    if (auto it = inflight_.find(key); it != inflight_.end()) {
+      auto f = it->second;
+      l.unlock();
+      return f.get();  // someone else is fetching it: share the answer (or the error)
+    }
+    inflight_.emplace(key, promise.get_future().share());
+  }
+  try {
+    Bytes data = sources_->get(cid);
+    local_.put(cid, data);
+    promise.set_value(data);
+    std::lock_guard l(mu_);
+    fetched_.insert(key);
+    inflight_.erase(key);
+    return data;
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+    std::lock_guard l(mu_);
+    inflight_.erase(key);
+    throw;
+  }
+}
+
+void FetchingStore::read_ahead(const Cid& cid, ByteView block) {
+  if (cid.codec() != kCodecDagPb) return;
+  std::string key(as_string(cid.multihash()));
+  {
+    std::lock_guard l(mu_);
+    if (!fetched_.count(key) || !expanded_.insert(key).second) return;
+  }
+  std::vector<Cid> children;
+  try {
+    for (auto& link : dagpb::decode(block).links) children.push_back(std::move(link.hash));
+  } catch (const Error&) {
+    return;  // the reader reports malformed nodes itself
+  }
+  std::lock_guard l(mu_);
+  if (workers_.empty()) {
+    for (size_t i = 0; i < kPrefetchThreads; ++i)
+      workers_.emplace_back([this] { prefetch_loop(); });
+  }
+  for (auto& c : children) {
+    if (queue_.size() >= kMaxQueued) break;
+    queue_.push_back(std::move(c));
+  }
+  work_.notify_all();
+}
+
+void FetchingStore::prefetch_loop() {
+  std::unique_lock l(mu_);
+  for (;;) {
+    work_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Cid cid = std::move(queue_.front());
+    queue_.pop_front();
+    l.unlock();
+    try {
+      if (!cid.is_identity() && !local_.has(cid)) fetch(cid);
+    } catch (const Error&) {
+      // Read-ahead is a guess: the reader will ask again and get the error itself.
+    }
+    l.lock();
+  }
 }
 
 std::optional<uint64_t> FetchingStore::size(const Cid& cid) {

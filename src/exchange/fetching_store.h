@@ -16,8 +16,15 @@
 // behaves exactly like the repo's store; a block no source has throws NotFound naming its CID.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "exchange/fetcher.h"
@@ -27,9 +34,16 @@
 
 namespace cidrun::exchange {
 
+// Reading ahead: when a reader asks for a dag-pb node that came from the network, its children
+// are fetched in the background (kPrefetchThreads in flight), so `cat` of a big file or `get` of
+// a tree streams instead of paying one round trip per block. Only nodes a reader actually
+// visits are expanded, so `ls` of a directory never downloads the files below it.
 class FetchingStore : public BlockStore {
  public:
   FetchingStore(BlockStore& local, std::shared_ptr<SourceSet> sources);
+  ~FetchingStore() override;
+  FetchingStore(const FetchingStore&) = delete;
+  FetchingStore& operator=(const FetchingStore&) = delete;
 
   // Only the local store: asking has() must stay cheap and never touch the network.
   bool has(const Cid& cid) override { return local_.has(cid); }
@@ -46,8 +60,23 @@ class FetchingStore : public BlockStore {
   SourceSet& sources() { return *sources_; }
 
  private:
+  static constexpr size_t kPrefetchThreads = 16;
+  static constexpr size_t kMaxQueued = 4096;
+  // Fetches cid once even when several readers (or the prefetcher) ask at the same time.
+  Bytes fetch(const Cid& cid);
+  void read_ahead(const Cid& cid, ByteView block);
+  void prefetch_loop();
+
   BlockStore& local_;
   std::shared_ptr<SourceSet> sources_;
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::unordered_map<std::string, std::shared_future<Bytes>> inflight_;
+  std::unordered_set<std::string> fetched_;   // came from the network: worth reading ahead
+  std::unordered_set<std::string> expanded_;  // children already queued
+  std::deque<Cid> queue_;
+  std::vector<std::thread> workers_;
+  bool stopping_ = false;
 };
 
 // Every source URL configured for this repo, in the order described above.

@@ -2,7 +2,9 @@
 // network-aware.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 
 #include "exchange/car_stream.h"
 #include "exchange/fake_http.h"
@@ -136,6 +138,29 @@ TEST(exchangeFetchingStore, ReadersFetchMissingBlocksByThemselves) {
   } catch (const NotFound& e) {
     EXPECT_NE(std::string(e.what()).find(absent.str()), std::string::npos);
   }
+}
+
+TEST(exchangeFetchingStore, ReadsAheadChildrenOfFetchedNodesInParallel) {
+  Fixture fx;
+  std::atomic<int> active{0}, most{0};
+  testing::FakeHttp gw([&](const testing::HttpHead& h, int fd) {
+    int now = ++active;
+    for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // a link with latency
+    auto b = fx.store.get(testing::cid_in(h.target));
+    --active;
+    if (!b) return testing::send_response(fd, 404, "text/plain", "");
+    testing::send_response(fd, 200, "application/vnd.ipld.raw", as_string(*b));
+  });
+  MemoryStore local;
+  FetchingStore store(local, SourceSet::open({gw.url()}));
+  unixfs::Dag dag(store);
+  unixfs::FileReader reader(dag, dag.resolve(fx.root, "big.bin"));
+  uint64_t n = 0;
+  reader.stream([&](ByteView piece) { n += piece.size(); });
+  EXPECT_EQ(n, reader.size());
+  EXPECT_GT(most.load(), 1);  // leaves were requested while the reader was still on earlier ones
 }
 
 TEST(exchangeFetchingStore, WithoutSourcesItIsTheLocalStore) {
