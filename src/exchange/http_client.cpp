@@ -26,9 +26,10 @@ struct Transfer {
   char errbuf[CURL_ERROR_SIZE] = {};
 
   ~Transfer() {
+    // The handle first: it still points at the mime body and the header list.
+    if (easy) curl_easy_cleanup(easy);
     if (mime) curl_mime_free(mime);
     if (headers) curl_slist_free_all(headers);
-    if (easy) curl_easy_cleanup(easy);
   }
 };
 
