@@ -87,10 +87,11 @@ const Registrar reg("exec", [](CLI::App& app, Globals& g) {
   sub->add_flag("-t,--tty", f->tty, "Allocate a terminal");
   sub->add_option("--console-socket", f->console_socket, "Unix socket for the pty master");
   sub->add_option("--pid-file", f->pid_file, "Write the process's pid here");
-  sub->add_option("-e,--env", f->env, "NAME=VALUE");
+  sub->add_option("-e,--env", f->env, "NAME=VALUE")->allow_extra_args(false);
   sub->add_option("--cwd", f->cwd, "Working directory");
   sub->add_option("-u,--user", f->user, "uid[:gid]");
-  sub->add_option("-g,--additional-gids", f->additional_gids, "Supplementary group");
+  sub->add_option("-g,--additional-gids", f->additional_gids, "Supplementary group")
+      ->allow_extra_args(false);
   sub->add_flag("--no-new-privs", f->no_new_privs, "Set no_new_privs");
   sub->add_option("--preserve-fds", f->preserve_fds, "Pass N extra fds (3..)");
   sub->add_option("--process-label", f->process_label, "Accepted (no SELinux here)");

@@ -127,14 +127,16 @@ const Registrar reg("run", [](CLI::App& app, Globals& g) {
   sub->add_flag("-i,--interactive", f->interactive, "Keep stdin attached");
   sub->add_flag("--rm", f->rm, "Remove the container's state and writable layer on exit");
   sub->add_option("--name", f->name, "Container id (default: random)");
-  sub->add_option("-e,--env", f->o.env, "NAME=VALUE (or NAME from this environment)");
+  sub->add_option("-e,--env", f->o.env, "NAME=VALUE (or NAME from this environment)")
+      ->allow_extra_args(false);
   sub->add_option("--hostname", f->o.hostname, "Container hostname");
   sub->add_option("-w,--workdir", f->o.workdir, "Working directory inside the container");
   sub->add_option("-u,--user", f->o.user, "uid[:gid]");
   sub->add_flag("--read-only", f->o.read_only, "Mount the root read-only");
   sub->add_option("--network", f->o.network, "none (own namespace with lo) or host")
       ->check(CLI::IsMember({"none", "host"}));
-  sub->add_option("--mount", f->o.mounts, "type=bind,src=PATH,dst=PATH[,ro]");
+  sub->add_option("--mount", f->o.mounts, "type=bind,src=PATH,dst=PATH[,ro]")
+      ->allow_extra_args(false);
   sub->add_option("--memory", f->o.memory, "Memory limit (e.g. 64m)");
   sub->add_option("--pids-limit", f->o.pids_limit, "Maximum number of processes");
   sub->add_option("--cpus", f->o.cpus, "CPU quota in CPUs (e.g. 0.5)");

@@ -119,10 +119,10 @@ void set_hostname(const Spec& s) {
       pty_slave = std::move(pty.slave);
     }
     finish_rootfs(spec);
+    // From "ready" on the container lives on its own: `create` exits as soon as it reads it.
+    if (plan.mode == Mode::kCreate) ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     sock.send("ready");
     if (plan.mode == Mode::kCreate) {
-      // From here the container lives on its own: `create` exits and `start` releases us.
-      ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
       int w;
       do {
         w = ::open(("/proc/self/fd/" + std::to_string(fifo.get())).c_str(), O_WRONLY | O_CLOEXEC);

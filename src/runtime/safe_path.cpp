@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <vector>
 
 #include "util/error.h"
@@ -50,6 +51,9 @@ std::string join(const std::vector<std::string>& parts, size_t n) {
 
 }  // namespace
 
+UniqueFd make_path_in_root_depth(int root_fd, const std::string& path, bool last_is_file,
+                                 mode_t mode, int depth);
+
 std::string fd_path(int fd) {
   return "/proc/self/fd/" + std::to_string(fd);
 }
@@ -66,7 +70,8 @@ UniqueFd open_in_root(int root_fd, const std::string& path, int flags) {
   return UniqueFd(fd);
 }
 
-UniqueFd make_path_in_root(int root_fd, const std::string& path, bool last_is_file, mode_t mode) {
+UniqueFd make_path_in_root_depth(int root_fd, const std::string& path, bool last_is_file,
+                                 mode_t mode, int depth) {
   auto parts = components(path);
   // Each prefix is resolved again from the root, so a symlink met on the way (an existing one, or
   // one raced in after mkdirat) is followed inside the root, never relative to a host directory.
@@ -86,11 +91,26 @@ UniqueFd make_path_in_root(int root_fd, const std::string& path, bool last_is_fi
       }
       if (rc < 0 && errno != EEXIST) throw_errno("create " + prefix + " inside the root");
       next = UniqueFd(openat2_in_root(root_fd, prefix, O_PATH));
+      if (!next.valid() && errno == ENOENT && depth < 40) {
+        // A dangling symlink: create what it points to, read as a path inside the root.
+        char target[PATH_MAX];
+        ssize_t n = ::readlinkat(cur.get(), parts[i].c_str(), target, sizeof target - 1);
+        if (n > 0) {
+          target[n] = '\0';
+          std::string t = target[0] == '/' ? std::string(target) : join(parts, i) + "/" + target;
+          make_path_in_root_depth(root_fd, t, file, mode, depth + 1);
+          next = UniqueFd(openat2_in_root(root_fd, prefix, O_PATH));
+        }
+      }
       if (!next.valid()) throw_errno("resolve " + prefix + " inside the root");
     }
     cur = std::move(next);
   }
   return cur;
+}
+
+UniqueFd make_path_in_root(int root_fd, const std::string& path, bool last_is_file, mode_t mode) {
+  return make_path_in_root_depth(root_fd, path, last_is_file, mode, 0);
 }
 
 ParentAndName open_parent_in_root(int root_fd, const std::string& path) {

@@ -1,0 +1,83 @@
+// Shared by the runtime integration tests: a busybox root made once per test process, a private
+// state root, and a way to run a shell command line and capture its output and status.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace rt_test {
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline const std::string& work_dir() {
+  static const std::string dir = [] {
+    std::string d = "/tmp/cidrun-rt-" + std::to_string(::getpid());
+    std::system(("rm -rf " + d + " && mkdir -p " + d).c_str());
+    return d;
+  }();
+  return dir;
+}
+
+inline std::string cidrun() {
+  return std::string(CIDRUN_BINARY) + " --root " + work_dir() + "/state";
+}
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs `cmd` with /bin/sh; stdin is /dev/null unless the command redirects it.
+inline Result sh(const std::string& cmd) {
+  std::string o = work_dir() + "/out", e = work_dir() + "/err";
+  int st = std::system(("(" + cmd + ") </dev/null >" + o + " 2>" + e).c_str());
+  Result r;
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.out = slurp(o);
+  r.err = slurp(e);
+  return r;
+}
+
+// A fresh busybox root (scripts/make-busybox-root.sh) under this test's work dir.
+inline std::string make_root(const std::string& name = "root") {
+  std::string dir = work_dir() + "/" + name;
+  std::string cmd = std::string(CIDRUN_SOURCE_DIR) + "/scripts/make-busybox-root.sh " + dir;
+  if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) std::abort();
+  return dir;
+}
+
+inline const std::string& busybox_root() {
+  static const std::string root = make_root();
+  return root;
+}
+
+// `cidrun run --rm ROOT -- sh -c SCRIPT` with extra run options.
+inline Result run_sh(const std::string& script, const std::string& opts = "",
+                     const std::string& root = busybox_root()) {
+  std::string q;
+  for (char c : script) {
+    if (c == '\'')
+      q += "'\\''";
+    else
+      q += c;
+  }
+  return sh(cidrun() + " run --rm " + opts + " " + root + " -- /bin/sh -c '" + q + "'");
+}
+
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+}  // namespace rt_test
