@@ -1,0 +1,165 @@
+// config.json parsing: valid configs load, and every kind of mistake is one line naming the field.
+#include "runtime/spec.h"
+
+#include <gtest/gtest.h>
+
+#include "runtime/default_spec.h"
+#include "util/error.h"
+
+namespace cidrun::runtime {
+namespace {
+
+using nlohmann::json;
+
+json minimal() {
+  return json::parse(R"({"ociVersion":"1.1.0","root":{"path":"rootfs"},
+    "process":{"args":["sh"],"cwd":"/"},"linux":{"namespaces":[{"type":"mount"}]}})");
+}
+
+std::string error_of(const json& j) {
+  try {
+    parse_spec(j);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Spec, DefaultConfigParses) {
+  Spec s = parse_spec(default_spec({}));
+  EXPECT_EQ(s.process.args, std::vector<std::string>{"sh"});
+  EXPECT_TRUE(s.root_readonly);
+  EXPECT_TRUE(s.has_namespace("pid"));
+  EXPECT_TRUE(s.has_namespace("network"));
+  EXPECT_FALSE(s.has_namespace("user"));
+  EXPECT_EQ(s.hostname, "cidrun");
+  EXPECT_TRUE(s.process.no_new_privileges);
+  EXPECT_FALSE(s.masked_paths.empty());
+  EXPECT_NE(std::find(s.readonly_paths.begin(), s.readonly_paths.end(), "/proc/sys"),
+            s.readonly_paths.end());
+}
+
+TEST(Spec, RootlessDefaultHasUserNamespaceAndMappings) {
+  DefaultSpecOptions o;
+  o.rootless = true;
+  o.host_uid = 1000;
+  o.host_gid = 1000;
+  o.args = {"/bin/echo", "hi"};
+  o.terminal = true;
+  Spec s = parse_spec(default_spec(o));
+  EXPECT_TRUE(s.has_namespace("user"));
+  EXPECT_FALSE(s.has_namespace("network"));
+  ASSERT_EQ(s.uid_mappings.size(), 1u);
+  EXPECT_EQ(s.uid_mappings[0].host_id, 1000u);
+  EXPECT_TRUE(s.process.terminal);
+  EXPECT_EQ(s.process.args.size(), 2u);
+}
+
+TEST(Spec, BadJsonIsOneLine) {
+  try {
+    parse_spec_text("{\"ociVersion\": ", "cfg.json");
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_EQ(m.rfind("cfg.json: invalid JSON: ", 0), 0u) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos);
+  }
+}
+
+TEST(Spec, MissingArgs) {
+  json j = minimal();
+  j["process"].erase("args");
+  EXPECT_EQ(error_of(j), "config.json.process.args: required: at least the program to run");
+}
+
+TEST(Spec, WrongTypesNameTheField) {
+  json j = minimal();
+  j["process"]["args"] = "sh";
+  EXPECT_EQ(error_of(j), "config.json.process.args: must be an array, not a string");
+  j = minimal();
+  j["process"]["user"] = {{"uid", "0"}};
+  EXPECT_EQ(error_of(j), "config.json.process.user.uid: must be an integer, not a string");
+  j = minimal();
+  j["root"]["readonly"] = 1;
+  EXPECT_EQ(error_of(j), "config.json.root.readonly: must be a boolean, not an integer");
+  j = minimal();
+  j["process"]["env"] = {"NOEQUALS"};
+  EXPECT_NE(error_of(j).find("process.env[0]: must be NAME=VALUE"), std::string::npos);
+}
+
+TEST(Spec, RelativePathsAreRefused) {
+  json j = minimal();
+  j["process"]["cwd"] = "tmp";
+  EXPECT_EQ(error_of(j), "config.json.process.cwd: must be an absolute path: \"tmp\"");
+  j = minimal();
+  j["mounts"] = {{{"destination", "proc"}, {"type", "proc"}, {"source", "proc"}}};
+  EXPECT_EQ(error_of(j), "config.json.mounts[0].destination: must be an absolute path: \"proc\"");
+  j = minimal();
+  j["linux"]["maskedPaths"] = {"proc/kcore"};
+  EXPECT_NE(error_of(j).find("maskedPaths: must be an absolute path"), std::string::npos);
+}
+
+TEST(Spec, UnknownOrDuplicateNamespace) {
+  json j = minimal();
+  j["linux"]["namespaces"].push_back({{"type", "net"}});
+  EXPECT_NE(error_of(j).find("unknown namespace type \"net\""), std::string::npos) << error_of(j);
+  j = minimal();
+  j["linux"]["namespaces"].push_back({{"type", "mount"}});
+  EXPECT_NE(error_of(j).find("duplicate namespace"), std::string::npos);
+}
+
+TEST(Spec, UserNamespaceNeedsMappingsAndHostnameNeedsUts) {
+  json j = minimal();
+  j["linux"]["namespaces"].push_back({{"type", "user"}});
+  EXPECT_NE(error_of(j).find("needs uidMappings and gidMappings"), std::string::npos);
+  j = minimal();
+  j["hostname"] = "x";
+  EXPECT_NE(error_of(j).find("needs a uts namespace"), std::string::npos);
+}
+
+TEST(Spec, VersionAndRootRequired) {
+  json j = minimal();
+  j.erase("ociVersion");
+  EXPECT_EQ(error_of(j), "config.json.ociVersion: required");
+  j = minimal();
+  j["ociVersion"] = "2.0.0";
+  EXPECT_NE(error_of(j).find("unsupported version"), std::string::npos);
+  j = minimal();
+  j.erase("root");
+  EXPECT_EQ(error_of(j), "config.json.root: required");
+}
+
+TEST(Spec, DevicesHooksAndMappingsParse) {
+  json j = minimal();
+  j["linux"]["devices"] = {{{"path", "/dev/fuse"}, {"type", "c"}, {"major", 10}, {"minor", 229}}};
+  j["hooks"] = {{"prestart", {{{"path", "/bin/true"}, {"timeout", 5}}}}};
+  Spec s = parse_spec(j);
+  ASSERT_EQ(s.devices.size(), 1u);
+  EXPECT_EQ(s.devices[0].minor, 229);
+  EXPECT_EQ(s.devices[0].file_mode, 0666u);
+  ASSERT_EQ(s.hooks.prestart.size(), 1u);
+  EXPECT_EQ(s.hooks.prestart[0].timeout, 5);
+  j["linux"]["devices"][0]["type"] = "x";
+  EXPECT_NE(error_of(j).find("devices[0].type: must be c, b, u or p"), std::string::npos);
+  j = minimal();
+  j["hooks"] = {{"poststop", {{{"path", "true"}}}}};
+  EXPECT_NE(error_of(j).find("hooks.poststop[0].path: must be an absolute path"),
+            std::string::npos);
+}
+
+TEST(Spec, ProcessForExec) {
+  ProcessSpec p =
+      parse_process(json::parse(R"({"args":["ls"],"cwd":"/tmp","user":{"uid":5,"gid":6,"umask":18,
+      "additionalGids":[7]},"terminal":true,"oomScoreAdj":100})"),
+                    "process.json");
+  EXPECT_EQ(p.uid, 5u);
+  EXPECT_EQ(p.gid, 6u);
+  EXPECT_EQ(*p.umask, 022u);
+  EXPECT_EQ(p.additional_gids, std::vector<uint32_t>{7});
+  EXPECT_EQ(*p.oom_score_adj, 100);
+  EXPECT_TRUE(p.terminal);
+  EXPECT_THROW(parse_process(json::parse(R"({"args":[],"cwd":"/"})"), "p"), Error);
+}
+
+}  // namespace
+}  // namespace cidrun::runtime
