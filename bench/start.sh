@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Container start time: cidrun run vs crun vs runc (and the unshare+chroot floor) on the same
+# busybox bundle running /bin/true, RUNS times each in one invocation; prints min and median (ms)
+# and ratios. Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
+#   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+CIDRUN=${1:-${CIDRUN:-$here/build/cidrun}}
+RUNS=${RUNS:-50}
+[ "$(id -u)" -eq 0 ] || { echo "bench/start.sh: run as root" >&2; exit 1; }
+work=$(mktemp -d /tmp/cidrun-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+"$here/scripts/make-busybox-root.sh" "$work/bundle/rootfs" >/dev/null
+(cd "$work/bundle" && "$CIDRUN" spec && sed -i 's/"sh"/"\/bin\/true"/' config.json)
+B=$work/bundle
+
+# time_loop NAME CMD... : runs CMD RUNS times (with $i set), prints the per-run ms, one a line.
+time_loop() {
+  local name=$1; shift
+  local i t0 t1
+  for ((i = 0; i < RUNS; i++)); do
+    t0=$EPOCHREALTIME
+    eval "$@" >/dev/null 2>&1 || { echo "bench: $name failed: $*" >&2; return 1; }
+    t1=$EPOCHREALTIME
+    echo "$t0 $t1" | awk '{printf "%.3f\n", ($2 - $1) * 1000}'
+  done > "$work/$name.ms"
+}
+export -f time_loop
+export RUNS work B CIDRUN
+
+time_loop cidrun '"$CIDRUN" --root $work/cidrun-state run --rm --seccomp unconfined --name b$i $B'
+time_loop cidrun-seccomp '"$CIDRUN" --root $work/cidrun-state run --rm --name s$i $B'
+time_loop cidrun-nocgroup '"$CIDRUN" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name n$i $B'
+time_loop runc 'runc --root $work/runc-state run -b $B r$i'
+# crun refuses hybrid cgroups: hide the unified mount in a private mount namespace.
+unshare -m --propagation private bash -c '
+  umount /sys/fs/cgroup/unified 2>/dev/null || true
+  time_loop crun "crun --root $work/crun-state run -b \$B c\$i"
+  time_loop crun-nocgroup "crun --root $work/crun-state --cgroup-manager=disabled run -b \$B d\$i"'
+time_loop floor 'unshare -m -u -i -n -p -f chroot $B/rootfs /bin/true'
+
+stats() { sort -n "$work/$1.ms" | awk '{a[NR]=$1} END {printf "%.1f %.1f", a[1], (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+printf '%-18s %9s %9s\n' runtime "min ms" "median ms"
+for n in cidrun cidrun-seccomp cidrun-nocgroup crun crun-nocgroup runc floor; do
+  read -r mn md <<<"$(stats $n)"
+  printf '%-18s %9s %9s\n' "$n" "$mn" "$md"
+  declare "min_${n//-/_}=$mn"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+echo
+echo "cidrun / crun (cgroups, min):            $(ratio "$min_cidrun" "$min_crun")   (goal <= 1.0)"
+echo "cidrun / runc (min):                     $(ratio "$min_cidrun" "$min_runc")"
+echo "cidrun no-cgroup / unshare+chroot (min): $(ratio "$min_cidrun_nocgroup" "$min_floor")   (goal <= 1.5)"
+echo "cidrun no-cgroup / crun no-cgroup (min): $(ratio "$min_cidrun_nocgroup" "$min_crun_nocgroup")"
