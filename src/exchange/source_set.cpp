@@ -50,6 +50,11 @@ std::vector<size_t> SourceSet::order() {
   std::stable_sort(waiting.begin(), waiting.end(), [&](size_t a, size_t b) {
     return entries_[a].retry_after < entries_[b].retry_after;
   });
+  // Healthy sources take turns being asked first, so a parallel fetch spreads over all of them.
+  if (ready.size() > 1) {
+    std::rotate(ready.begin(), ready.begin() + static_cast<std::ptrdiff_t>(next_++ % ready.size()),
+                ready.end());
+  }
   ready.insert(ready.end(), waiting.begin(), waiting.end());
   return ready;
 }

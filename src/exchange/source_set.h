@@ -1,7 +1,8 @@
-// Several block sources used as one: ask them in order of health, the first verified answer
-// wins. A source that fails is backed off (exponentially, so a dead gateway stops costing a
-// timeout per block) and one that sends wrong bytes is marked bad for much longer; both remain a
-// last resort, because one bad answer can be a transient fault.
+// Several block sources used as one: healthy sources take turns being asked first (so parallel
+// requests spread over all of them), the first verified answer wins. A source that fails is backed
+// off (exponentially, so a dead gateway stops costing a timeout per block) and one that sends wrong
+// bytes is marked bad for much longer; both remain a last resort, because one bad answer can be a
+// transient fault.
 #pragma once
 
 #include <chrono>
@@ -42,12 +43,14 @@ class SourceSet {
     int failures = 0;
     std::chrono::steady_clock::time_point retry_after{};
   };
-  // Indexes in the order to try: sources not backing off first (in configured order).
+  // Indexes in the order to try: sources not backing off first (rotated), then the others by
+  // the time their back-off ends.
   std::vector<size_t> order();
   void record(size_t i, bool ok, bool lied, const std::string& why);
 
   std::vector<Entry> entries_;
   int retries_;
+  size_t next_ = 0;  // rotation among healthy sources (under mu_)
   std::mutex mu_;
 };
 

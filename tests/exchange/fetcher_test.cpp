@@ -82,6 +82,20 @@ TEST_F(exchangeFetcher, PullsBlockByBlockInParallelWithRawLeaves) {
   EXPECT_EQ(gw.requests(), static_cast<int>(fx.blocks.size()));
 }
 
+TEST_F(exchangeFetcher, SeveralGoodSourcesShareTheWork) {
+  Fixture fx(1);
+  FakeHttp a(good_gateway(fx));
+  FakeHttp b(good_gateway(fx));
+  MemoryStore dest;
+  auto src = sources({a.url(), b.url()});
+  Fetcher f(dest, *src, {.parallel = 4, .use_car = false});
+  f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_GT(a.requests(), 0);
+  EXPECT_GT(b.requests(), 0);
+  EXPECT_EQ(a.requests() + b.requests(), static_cast<int>(fx.blocks.size()));
+}
+
 TEST_F(exchangeFetcher, ResumesWithoutRefetchingPresentBlocks) {
   Fixture fx;
   FakeHttp gw(good_gateway(fx));
