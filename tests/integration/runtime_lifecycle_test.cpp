@@ -129,8 +129,14 @@ TEST(RuntimeLifecycle, HooksGetStateOnStdin) {
     return json{{"path", "/bin/sh"},
                 {"args", {"sh", "-c", "read s; echo " + name + " \"$s\" >>" + log}}};
   };
+  // startContainer runs inside the container (after pivot_root): it logs into the rootfs.
+  json start = {{"path", "/bin/sh"},
+                {"args", {"sh", "-c", "read s; echo startContainer \"$s\" >/start.log"}}};
+  c["root"]["readonly"] = false;
   c["hooks"] = {{"prestart", {hook("prestart")}},
                 {"createRuntime", {hook("createRuntime")}},
+                {"createContainer", {hook("createContainer")}},
+                {"startContainer", {start}},
                 {"poststart", {hook("poststart")}},
                 {"poststop", {hook("poststop")}}};
   write_file(b + "/config.json", c.dump());
@@ -143,7 +149,22 @@ TEST(RuntimeLifecycle, HooksGetStateOnStdin) {
   EXPECT_NE(text.find("createRuntime {"), std::string::npos) << text;
   EXPECT_NE(text.find("poststart {"), std::string::npos) << text;
   EXPECT_NE(text.find("poststop {"), std::string::npos) << text;
+  EXPECT_NE(text.find("createContainer {"), std::string::npos) << text;
   EXPECT_NE(text.find("\"id\":\"h1\""), std::string::npos) << text;
+  EXPECT_NE(slurp(b + "/rootfs/start.log").find("startContainer {"), std::string::npos);
+}
+
+TEST(RuntimeLifecycle, HookTimeoutAbortsCreate) {
+  std::string b = make_bundle("b8", {"true"});
+  json c = json::parse(slurp(b + "/config.json"));
+  c["hooks"] = {
+      {"createRuntime", {{{"path", "/bin/sleep"}, {"args", {"sleep", "5"}}, {"timeout", 1}}}}};
+  write_file(b + "/config.json", c.dump());
+  Result r = sh(cidrun() + " create -b " + b + " h3");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("createRuntime hook /bin/sleep timed out after 1s"), std::string::npos)
+      << r.err;
+  EXPECT_NE(status_of("h3").find("does not exist"), std::string::npos);
 }
 
 TEST(RuntimeLifecycle, FailingHookAbortsCreate) {

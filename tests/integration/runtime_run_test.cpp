@@ -210,3 +210,30 @@ TEST(RuntimeRun, PlainDirectoryRootIsTheContainersOwn) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(slurp(dir + "/new"), "hi\n");
 }
+
+TEST(RuntimeRun, ProcessSettingsSysctlAndDomainname) {
+  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  c["root"]["readonly"] = false;
+  c["process"]["oomScoreAdj"] = 500;
+  c["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"hard", 200}, {"soft", 100}}};
+  c["process"]["user"] = {{"uid", 0}, {"gid", 0}, {"additionalGids", {10, 20}}, {"umask", 077}};
+  c["linux"]["sysctl"] = {{"net.ipv4.ip_forward", "1"}};
+  c["domainname"] = "example.org";
+  std::string cfg = work_dir() + "/proc.json";
+  write_file(cfg, c.dump());
+  Result r = run_sh(
+      "cat /proc/self/oom_score_adj; ulimit -n; ulimit -Hn; id -G; umask; "
+      "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname",
+      "--config " + cfg);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "500\n100\n200\n0 10 20\n0077\n1\nexample.org\n");
+}
+
+TEST(RuntimeRun, InteractiveStdinIsForwarded) {
+  Result r = sh("echo piped | " + cidrun() + " run --rm -i " + busybox_root() + " -- /bin/cat");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "piped\n");
+  // Without -i the container's stdin is empty, as with docker/podman.
+  Result n = sh("echo piped | " + cidrun() + " run --rm " + busybox_root() + " -- /bin/cat");
+  EXPECT_EQ(n.out, "");
+}
