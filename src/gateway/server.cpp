@@ -47,8 +47,16 @@ void reject(httplib::Response& res, int status, const std::string& message) {
   res.set_content(message + "\n", "text/plain; charset=utf-8");
 }
 
-bool has_block(BlockStore& store, const Cid& cid) {
-  return cid.is_identity() || store.has(cid);
+// Whether the block can be served. has() is local only; get() may fetch (serve --from wraps the
+// store in a FetchingStore), except for only-if-cached requests, which must not wait for that.
+bool available(BlockStore& store, const Cid& cid, bool only_if_cached) {
+  if (cid.is_identity() || store.has(cid)) return true;
+  if (only_if_cached) return false;
+  try {
+    return store.get(cid).has_value();
+  } catch (const NotFound&) {
+    return false;
+  }
 }
 
 }  // namespace
@@ -104,7 +112,9 @@ struct Server::Impl {
     res.set_header("X-Ipfs-Path", req.path);
     res.set_header("Vary", "Accept");
 
-    if (!has_block(store, tr.cid)) return reject(res, missing, "block " + root + " not found");
+    if (!available(store, tr.cid, only_if_cached)) {
+      return reject(res, missing, "block " + root + " not found");
+    }
 
     if (tr.format == Format::kRaw) {
       std::string etag = "\"" + root + ".raw\"";
@@ -143,8 +153,9 @@ struct Server::Impl {
         return reject(res, 404, std::string("cannot resolve path: ") + e.what());
       }
       path_blocks = rec.read();
-      if (!has_block(store, target))
+      if (!available(store, target, only_if_cached)) {
         return reject(res, missing, "block " + target.str() + " not found");
+      }
     }
     // The Etag names everything that shapes the response (spec: scope and entity-bytes).
     std::string shape = tr.path + "|" + std::to_string(static_cast<int>(tr.scope));

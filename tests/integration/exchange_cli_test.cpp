@@ -16,7 +16,7 @@ namespace {
 // `cidrun serve` as a child process; its first stdout line is {"gateway": URL}.
 class ServeProcess {
  public:
-  ServeProcess(const std::string& repo, const std::string& listen) {
+  ServeProcess(const std::string& repo, const std::string& listen, const std::string& from = "") {
     int p[2];
     if (::pipe(p) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -24,8 +24,13 @@ class ServeProcess {
       ::dup2(p[1], 1);
       ::close(p[0]);
       ::close(p[1]);
-      ::execl(CIDRUN_BINARY, CIDRUN_BINARY, "--repo-dir", repo.c_str(), "serve", "--listen",
-              listen.c_str(), "-q", static_cast<char*>(nullptr));
+      if (from.empty()) {
+        ::execl(CIDRUN_BINARY, CIDRUN_BINARY, "--repo-dir", repo.c_str(), "serve", "--listen",
+                listen.c_str(), "-q", static_cast<char*>(nullptr));
+      } else {
+        ::execl(CIDRUN_BINARY, CIDRUN_BINARY, "--repo-dir", repo.c_str(), "serve", "--listen",
+                listen.c_str(), "-q", "--from", from.c_str(), static_cast<char*>(nullptr));
+      }
       ::_exit(127);
     }
     ::close(p[1]);
@@ -113,6 +118,16 @@ TEST_F(exchangeCli, NoGoodSourceIsOneClearErrorNamingTheCid) {
   EXPECT_NE(dead.err.find("cidrun: error: block " + root + " not found"), std::string::npos)
       << dead.err;
   EXPECT_FALSE(fs::exists(repo4 + "/pins/recursive/" + root));
+}
+
+TEST_F(exchangeCli, ServeFromSourcesIsARecursiveGateway) {
+  ServeProcess origin(sb.repo(), "127.0.0.1:0");
+  // A relay with an empty store that fetches (and verifies) what it lacks from the origin.
+  ServeProcess relay(sb.path("relay-repo"), "127.0.0.1:0", origin.url());
+  std::string repo6 = sb.path("repo6");
+  RunResult r = sb.run("pull -q " + root + " --from " + relay.url(), repo6);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(same_tree(repo6, sb.path("out6")));
 }
 
 TEST_F(exchangeCli, SourcesFromTheRepoConfigFile) {
