@@ -25,6 +25,11 @@ inline const std::string& work_dir() {
   static const std::string dir = [] {
     std::string d = "/tmp/cidrun-rt-" + std::to_string(::getpid());
     std::system(("rm -rf " + d + " && mkdir -p " + d).c_str());
+    // Each test runs in its own process (gtest_discover_tests): leave nothing behind in /tmp.
+    std::atexit([] {
+      std::string cmd = "rm -rf /tmp/cidrun-rt-" + std::to_string(::getpid());
+      if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "cleanup failed: %s\n", cmd.c_str());
+    });
     return d;
   }();
   return dir;
