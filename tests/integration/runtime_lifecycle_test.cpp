@@ -18,6 +18,8 @@ std::string make_bundle(const std::string& name, const json& args) {
   sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
   json c = json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
   c["process"]["args"] = args;
+  // Unique per test process: other runs of these tests may use the same container ids at once.
+  c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-" + name;
   write_file(b + "/config.json", c.dump());
   return b;
 }

@@ -54,6 +54,7 @@ TEST(RuntimeSecurity, RuntimeBinaryCannotBeWrittenFromInside) {
   sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
   json c = json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
   c["process"]["args"] = {"true"};
+  c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-exe";
   // Root with every capability: the strongest position an attacker inside could have.
   c["process"]["capabilities"] = json::parse(R"({"bounding":["CAP_SYS_ADMIN","CAP_SYS_PTRACE",
     "CAP_DAC_OVERRIDE"],"effective":["CAP_SYS_ADMIN","CAP_SYS_PTRACE","CAP_DAC_OVERRIDE"],
