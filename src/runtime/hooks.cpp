@@ -36,6 +36,10 @@ void run_one(const HookSpec& hook, const std::string& state_text, const std::str
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork " + phase + " hook");
   if (pid == 0) {
+    // `run` blocks the signals it forwards; a hook starts with none blocked, like any program.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::dup2(rd.get(), STDIN_FILENO);
     // A hook's stdout would mix into the container's output stream: send it to stderr as runc does.
     ::dup2(STDERR_FILENO, STDOUT_FILENO);
