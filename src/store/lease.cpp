@@ -103,4 +103,12 @@ size_t Lease::remove_stale(const Repo& repo) {
   return n;
 }
 
+size_t Lease::remove_owned_by(const Repo& repo, pid_t pid) {
+  size_t n = 0;
+  for (const auto& l : list(repo)) {
+    if (l.pid == pid && ::unlink(l.file.c_str()) == 0) ++n;
+  }
+  return n;
+}
+
 }  // namespace cidrun

@@ -40,6 +40,8 @@ class Lease {
   static std::vector<LeaseInfo> list(const Repo& repo);
   // Removes leases whose owner is gone; returns how many.
   static size_t remove_stale(const Repo& repo);
+  // Removes the leases owned by pid (a detached lease handed to a container, at its delete).
+  static size_t remove_owned_by(const Repo& repo, pid_t pid);
 
  private:
   std::string path_;

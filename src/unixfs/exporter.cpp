@@ -8,10 +8,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <vector>
 
+#include "ipld/protobuf.h"
+#include "store/flatfs.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -94,6 +99,171 @@ std::pair<std::string, std::string> split_parent(std::string p) {
   if (slash == std::string::npos) return {".", p};
   return {slash == 0 ? "/" : p.substr(0, slash), p.substr(slash + 1)};
 }
+
+// The parts of a file node the copier needs, as views into the block: no copy of the data.
+struct FileNodeView {
+  std::vector<Cid> links;
+  ByteView data;
+  std::optional<uint64_t> filesize;
+  std::vector<uint64_t> blocksizes;
+};
+
+FileNodeView parse_file_node(const Cid& cid, ByteView block) {
+  FileNodeView v;
+  ByteView unixfs;
+  bool have_data = false;
+  pb::Reader node(block);
+  while (!node.done()) {
+    auto [field, wt] = node.tag();
+    if (field == 2 && wt == pb::kLen) {
+      pb::Reader link(node.bytes());
+      bool have_hash = false;
+      while (!link.done()) {
+        auto [lf, lwt] = link.tag();
+        if (lf == 1 && lwt == pb::kLen) {
+          v.links.push_back(Cid::from_bytes(link.bytes()));
+          have_hash = true;
+        } else {
+          link.skip(lwt);
+        }
+      }
+      if (!have_hash) throw Error(cid.str() + ": link without a hash");
+    } else if (field == 1 && wt == pb::kLen && !have_data) {
+      unixfs = node.bytes();
+      have_data = true;
+    } else {
+      throw Error(cid.str() + ": not a dag-pb file node");
+    }
+  }
+  if (!have_data) throw Error(cid.str() + ": dag-pb node without UnixFS data");
+  pb::Reader d(unixfs);
+  std::optional<uint64_t> type;
+  while (!d.done()) {
+    auto [field, wt] = d.tag();
+    if (field == 1 && wt == pb::kVarint) {
+      type = d.varint();
+    } else if (field == 2 && wt == pb::kLen) {
+      v.data = d.bytes();
+    } else if (field == 3 && wt == pb::kVarint) {
+      v.filesize = d.varint();
+    } else if (field == 4 && wt == pb::kVarint) {
+      v.blocksizes.push_back(d.varint());
+    } else if (field == 4 && wt == pb::kLen) {
+      // Packed blocksizes (proto2 allows both encodings on read).
+      pb::Reader packed(d.bytes());
+      while (!packed.done()) v.blocksizes.push_back(packed.varint());
+    } else {
+      d.skip(wt);
+    }
+  }
+  auto t = static_cast<unixfs_pb::Type>(type.value_or(99));
+  if (t != unixfs_pb::Type::kFile && t != unixfs_pb::Type::kRaw) {
+    throw Error(cid.str() + ": a file links to a node that is not file data");
+  }
+  if (v.blocksizes.size() != v.links.size()) {
+    throw Error(cid.str() + ": " + std::to_string(v.links.size()) + " links but " +
+                std::to_string(v.blocksizes.size()) + " blocksizes");
+  }
+  return v;
+}
+
+// Copies a file's bytes from a flatfs store into out_fd with copy_file_range, straight from the
+// block files: the data of a leaf is a byte range of its block file (all of it for a raw leaf),
+// so the kernel copies page cache to page cache as `cp` does, and the file's bytes never pass
+// through our memory. Every size claim is checked as FileReader checks it: each child must yield
+// exactly its blocksize, each node exactly its filesize.
+class FlatfsFileCopier {
+ public:
+  FlatfsFileCopier(FlatfsStore& store, int out_fd) : store_(store), out_(out_fd) {}
+
+  uint64_t copy(const Cid& root) { return copy_node(root, std::nullopt, 0); }
+
+ private:
+  uint64_t copy_node(const Cid& cid, std::optional<uint64_t> expected, int depth) {
+    if (depth > kMaxDagDepth) throw Error(cid.str() + ": file DAG nested too deeply");
+    if (cid.is_identity() || (cid.codec() != kCodecRaw && cid.codec() != kCodecDagPb)) {
+      throw Error(cid.str() + ": unsupported block in a file");
+    }
+    std::string path = store_.path_of(cid.multihash());
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) throw NotFound("block " + cid.str() + " not found");
+      throw_errno("open block " + path);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw_errno("stat block " + path);
+    auto size = static_cast<uint64_t>(st.st_size);
+    if (cid.codec() == kCodecRaw) {
+      check(cid, size, expected);
+      copy_range(fd.get(), 0, size, path);
+      return size;
+    }
+    if (size > kMaxBlock) throw Error(cid.str() + ": block of " + std::to_string(size) + " bytes");
+    buf_.resize(size);
+    if (read_full(fd.get(), buf_.data(), size, path) != size) throw Error(path + ": short read");
+    FileNodeView v = parse_file_node(cid, buf_);
+    uint64_t total = v.data.size();
+    for (uint64_t b : v.blocksizes) {
+      if (__builtin_add_overflow(total, b, &total))
+        throw Error(cid.str() + ": blocksizes overflow");
+    }
+    if (v.filesize && *v.filesize != total) {
+      throw Error(cid.str() + ": filesize " + std::to_string(*v.filesize) + " disagrees with its " +
+                  std::to_string(total) + " bytes of data and blocksizes");
+    }
+    check(cid, total, expected);
+    if (!v.data.empty())
+      copy_range(fd.get(), static_cast<uint64_t>(v.data.data() - buf_.data()), v.data.size(), path);
+    fd.reset();
+    // buf_ is reused below: keep what we still need from this node.
+    std::vector<Cid> links = std::move(v.links);
+    std::vector<uint64_t> sizes = std::move(v.blocksizes);
+    for (size_t i = 0; i < links.size(); ++i) copy_node(links[i], sizes[i], depth + 1);
+    return total;
+  }
+
+  static void check(const Cid& cid, uint64_t got, std::optional<uint64_t> expected) {
+    if (expected && *expected != got) {
+      throw Error(cid.str() + ": holds " + std::to_string(got) + " bytes but its parent claims " +
+                  std::to_string(*expected));
+    }
+  }
+
+  void copy_range(int in, uint64_t offset, uint64_t len, const std::string& path) {
+    auto off = static_cast<loff_t>(offset);
+    while (len > 0) {
+      ssize_t n = use_cfr_ ? ::copy_file_range(in, &off, out_, nullptr, len, 0) : -1;
+      if (n < 0 && use_cfr_ &&
+          (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        use_cfr_ = false;  // e.g. another filesystem on an old kernel: copy through memory
+      }
+      if (!use_cfr_) {
+        uint8_t tmp[1 << 16];
+        size_t want = static_cast<size_t>(std::min<uint64_t>(len, sizeof tmp));
+        ssize_t r = ::pread(in, tmp, want, off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) throw Error(path + ": block file ends early");
+        write_full(out_, tmp, static_cast<size_t>(r), "file");
+        n = r;
+        off += r;
+      } else if (n < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("copy from " + path);
+      } else if (n == 0) {
+        throw Error(path + ": block file ends early");
+      }
+      len -= static_cast<uint64_t>(n);
+      written_ += static_cast<uint64_t>(n);
+    }
+  }
+
+  static constexpr uint64_t kMaxBlock = 8u << 20;
+  FlatfsStore& store_;
+  int out_;
+  Bytes buf_;
+  bool use_cfr_ = true;
+  uint64_t written_ = 0;
+};
 
 class TreeWriter {
  public:
@@ -178,11 +348,16 @@ class TreeWriter {
     UniqueFd fd(open_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, st.mode ? 0600 : 0644));
     if (!fd.valid()) create_failed("file");
     uint64_t written = 0;
-    reader.stream([&](ByteView chunk) {
-      write_full(fd.get(), chunk.data(), chunk.size(), "file");
-      written += chunk.size();
-      if (opts_.on_bytes) opts_.on_bytes(chunk.size());
-    });
+    if (auto* flatfs = dynamic_cast<FlatfsStore*>(&dag_.store())) {
+      written = FlatfsFileCopier(*flatfs, fd.get()).copy(st.cid);
+      if (opts_.on_bytes) opts_.on_bytes(written);
+    } else {
+      reader.stream([&](ByteView chunk) {
+        write_full(fd.get(), chunk.data(), chunk.size(), "file");
+        written += chunk.size();
+        if (opts_.on_bytes) opts_.on_bytes(chunk.size());
+      });
+    }
     if (written != size) {
       throw Error("file content is " + std::to_string(written) + " bytes but its node claims " +
                   std::to_string(size));
@@ -282,6 +457,10 @@ ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
   UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dfd.valid()) throw_errno("open " + dir);
   std::string display = dir == "." ? entry : dir + "/" + entry;
+  struct stat existing {};
+  if (::fstatat(dfd.get(), entry.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
+    throw Error(printable(display) + " already exists; refusing to overwrite it");
+  }
   writer.write_entry(dfd.get(), entry, root, display, 0);
   writer.stats().written_path = display;
   return writer.stats();

@@ -110,6 +110,17 @@ TEST_F(StoreTest, StaleLeaseOfADeadProcessIsIgnoredAndRemoved) {
   EXPECT_TRUE(Lease::list(*repo_).empty());
 }
 
+TEST_F(StoreTest, DetachedLeaseLastsUntilItsOwnerRemovesIt) {
+  Cid leaf = put_raw("held by a container");
+  {
+    Lease lease(*repo_, leaf);  // this process stands in for a container's init
+    lease.detach();
+  }
+  EXPECT_TRUE(removed_by_gc().empty());
+  EXPECT_EQ(Lease::remove_owned_by(*repo_, ::getpid()), 1u);
+  EXPECT_EQ(removed_by_gc().size(), 1u);
+}
+
 TEST_F(StoreTest, GcRefusesWhenAPinnedDagIsIncomplete) {
   Cid loose = put_raw("loose");
   Cid absent = Cid::of(1, kCodecRaw, to_bytes("absent"));

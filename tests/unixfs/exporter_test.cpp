@@ -10,7 +10,9 @@
 
 #include "ipld/dagpb.h"
 #include "ipld/unixfs_pb.h"
+#include "store/flatfs.h"
 #include "store/memstore.h"
+#include "store/reachable.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -69,7 +71,16 @@ class ExporterTest : public ::testing::Test {
   }
 
   ExportStats get(const Cid& root, const std::string& out = "out", const std::string& name = "x") {
-    Dag dag(store_);
+    if (!use_flatfs_) {
+      Dag dag(store_);
+      return export_tree(dag, root, dir_ + "/" + out, name);
+    }
+    // The same blocks in an on-disk store: files are then copied by the copy_file_range path.
+    FlatfsStore flatfs(dir_ + "/.blocks", true);
+    std::vector<Cid> cids;  // collected first: MemoryStore::for_each holds its lock
+    store_.for_each([&](ByteView mh) { cids.push_back(cid_of_multihash(mh)); });
+    for (const auto& c : cids) flatfs.put(c, *store_.get(c));
+    Dag dag(flatfs);
     return export_tree(dag, root, dir_ + "/" + out, name);
   }
   std::string get_error(const Cid& root, const std::string& out = "out") {
@@ -85,13 +96,75 @@ class ExporterTest : public ::testing::Test {
     EXPECT_TRUE(fs::is_empty(dir_ + "/victim"));
     for (const auto& e : fs::directory_iterator(dir_)) {
       std::string n = e.path().filename();
-      EXPECT_TRUE(n == "victim" || n == "out") << "escaped: " << n;
+      EXPECT_TRUE(n == "victim" || n == "out" || n == ".blocks") << "escaped: " << n;
     }
   }
 
   std::string dir_;
   MemoryStore store_;
+  bool use_flatfs_ = false;
 };
+
+class FlatfsExporterTest : public ExporterTest {
+ protected:
+  void SetUp() override {
+    ExporterTest::SetUp();
+    use_flatfs_ = true;
+  }
+  Cid raw(std::string_view content) {
+    Bytes b = to_bytes(content);
+    Cid c = Cid::of(1, kCodecRaw, b);
+    store_.put(c, b);
+    return c;
+  }
+  Cid file_of(const std::vector<std::pair<Cid, uint64_t>>& children,
+              std::string_view inline_data = "", std::optional<uint64_t> filesize = std::nullopt) {
+    unixfs_pb::Data d;
+    d.type = unixfs_pb::Type::kFile;
+    if (!inline_data.empty()) d.data = to_bytes(inline_data);
+    uint64_t total = inline_data.size();
+    dagpb::Node n;
+    for (const auto& [cid, size] : children) {
+      n.links.push_back({cid, std::string(""), size});
+      d.blocksizes.push_back(size);
+      total += size;
+    }
+    d.filesize = filesize.value_or(total);
+    n.data = unixfs_pb::encode(d);
+    return put(n);
+  }
+};
+
+TEST_F(FlatfsExporterTest, CopiesMultiLevelFilesWithRawAndDagPbLeaves) {
+  Cid inner = file_of({{raw("bb"), 2}, {file("ccc"), 3}});
+  Cid f = file_of({{raw("a"), 1}, {inner, 5}, {raw(""), 0}}, "head-");
+  get(dir({{"f", f}, {"single", file("one block")}, {"rawfile", raw("raw root")}}));
+  EXPECT_EQ(read_text_file(dir_ + "/out/f"), "head-abbccc");
+  EXPECT_EQ(read_text_file(dir_ + "/out/single"), "one block");
+  EXPECT_EQ(read_text_file(dir_ + "/out/rawfile"), "raw root");
+}
+
+TEST_F(FlatfsExporterTest, ChildThatHoldsLessThanItsBlocksizeIsRefused) {
+  Cid f = file_of({{raw("abc"), 3}, {raw("de"), 5}});
+  EXPECT_NE(get_error(dir({{"f", f}})), "");
+}
+
+TEST_F(FlatfsExporterTest, FilesizeThatDisagreesIsRefused) {
+  Cid f = file_of({{raw("abc"), 3}}, "", 1000);
+  EXPECT_NE(get_error(dir({{"f", f}})), "");
+}
+
+TEST_F(FlatfsExporterTest, AbsurdBlocksizesAreRefused) {
+  Cid f = file_of({{raw("abc"), uint64_t{1} << 62}, {raw("d"), uint64_t{1} << 62}});
+  EXPECT_NE(get_error(dir({{"f", f}})), "");
+}
+
+TEST_F(FlatfsExporterTest, MissingLeafNamesItsCid) {
+  Cid absent = Cid::of(1, kCodecRaw, to_bytes("absent"));
+  Cid f = file_of({{raw("x"), 1}, {absent, 6}});
+  std::string err = get_error(dir({{"f", f}}));
+  EXPECT_NE(err.find(absent.str()), std::string::npos) << err;
+}
 
 TEST_F(ExporterTest, WritesFilesDirsSymlinksAndEmptyDirs) {
   Cid root = dir({{"a.txt", file("hello")},
@@ -280,8 +353,12 @@ TEST_F(ExporterTest, FileRootGoesInsideAnExistingDirectoryUnderItsName) {
 
 TEST_F(ExporterTest, FileRootNeverOverwrites) {
   write_file_atomic(dir_ + "/out", as_bytes("mine"));
-  EXPECT_NE(get_error(file("theirs")), "");
+  EXPECT_NE(get_error(file("theirs")).find("already exists"), std::string::npos);
   EXPECT_EQ(read_text_file(dir_ + "/out"), "mine");
+  fs::create_directories(dir_ + "/d");
+  write_file_atomic(dir_ + "/d/x", as_bytes("mine too"));
+  EXPECT_NE(get_error(file("theirs"), "d").find("already exists"), std::string::npos);
+  EXPECT_EQ(read_text_file(dir_ + "/d/x"), "mine too");
 }
 
 TEST(SafeName, Rules) {
