@@ -50,10 +50,11 @@ void kill_at_random_moments(const Sandbox& s, const std::vector<std::string>& ar
   auto full = time_run(args);
   std::mt19937 rng(12345);
   int killed_mid_run = 0;
-  for (int i = 0; i < kKills; ++i) {
+  // Until kKills kills landed mid-run (a loaded machine makes run times vary), at most 3x tries.
+  for (int i = 0; killed_mid_run < kKills && i < 3 * kKills; ++i) {
     // Fresh repo each time half of the runs, so both first writes and re-writes get interrupted.
     if (i % 2 == 0) std::system(("rm -rf " + shell_quote(s.repo())).c_str());
-    std::uniform_int_distribution<long> delay(0, full.count());
+    std::uniform_int_distribution<long> delay(0, full.count() * 3 / 4);
     pid_t pid = spawn(args);
     ASSERT_GT(pid, 0);
     std::this_thread::sleep_for(std::chrono::microseconds(delay(rng)));
@@ -65,7 +66,7 @@ void kill_at_random_moments(const Sandbox& s, const std::vector<std::string>& ar
     RunResult r = s.run("repo verify");
     ASSERT_EQ(r.status, 0) << what << " kill #" << i << ": " << r.out << r.err;
   }
-  EXPECT_GT(killed_mid_run, kKills / 3) << "the kills should mostly land during the run";
+  EXPECT_GE(killed_mid_run, kKills / 2) << "the kills should land during the run";
 }
 
 TEST(ContentCrash, KillDuringAddNeverLeavesACorruptBlock) {
