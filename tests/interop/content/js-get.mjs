@@ -10,9 +10,10 @@ import { exporter, recursive } from 'ipfs-unixfs-exporter'
 const [, , repo, root, out] = process.argv
 
 const store = {
-  async get (cid) {
+  get (cid) {
     const key = base32.baseEncode(cid.multihash.bytes).toUpperCase()
-    return fs.readFileSync(path.join(repo, 'blocks', key.slice(-3, -1), `${key}.data`))
+    // This blockstore interface returns (not a promise) an iterable of chunks: one, the file.
+    return [fs.readFileSync(path.join(repo, 'blocks', key.slice(-3, -1), `${key}.data`))]
   }
 }
 
