@@ -19,6 +19,7 @@
 #include "store/flatfs.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/varint.h"
 
 namespace cidrun::unixfs {
 namespace {
@@ -106,7 +107,40 @@ struct FileNodeView {
   ByteView data;
   std::optional<uint64_t> filesize;
   std::vector<uint64_t> blocksizes;
+  uint64_t data_offset = 0;  // where data starts in the block
+  uint64_t data_len = 0;
 };
+
+void parse_unixfs(const Cid& cid, ByteView unixfs, FileNodeView& v) {
+  pb::Reader d(unixfs);
+  std::optional<uint64_t> type;
+  while (!d.done()) {
+    auto [field, wt] = d.tag();
+    if (field == 1 && wt == pb::kVarint) {
+      type = d.varint();
+    } else if (field == 2 && wt == pb::kLen) {
+      v.data = d.bytes();
+    } else if (field == 3 && wt == pb::kVarint) {
+      v.filesize = d.varint();
+    } else if (field == 4 && wt == pb::kVarint) {
+      v.blocksizes.push_back(d.varint());
+    } else if (field == 4 && wt == pb::kLen) {
+      // Packed blocksizes (proto2 allows both encodings on read).
+      pb::Reader packed(d.bytes());
+      while (!packed.done()) v.blocksizes.push_back(packed.varint());
+    } else {
+      d.skip(wt);
+    }
+  }
+  auto t = static_cast<unixfs_pb::Type>(type.value_or(99));
+  if (t != unixfs_pb::Type::kFile && t != unixfs_pb::Type::kRaw) {
+    throw Error(cid.str() + ": a file links to a node that is not file data");
+  }
+  if (v.blocksizes.size() != v.links.size()) {
+    throw Error(cid.str() + ": " + std::to_string(v.links.size()) + " links but " +
+                std::to_string(v.blocksizes.size()) + " blocksizes");
+  }
+}
 
 FileNodeView parse_file_node(const Cid& cid, ByteView block) {
   FileNodeView v;
@@ -136,34 +170,9 @@ FileNodeView parse_file_node(const Cid& cid, ByteView block) {
     }
   }
   if (!have_data) throw Error(cid.str() + ": dag-pb node without UnixFS data");
-  pb::Reader d(unixfs);
-  std::optional<uint64_t> type;
-  while (!d.done()) {
-    auto [field, wt] = d.tag();
-    if (field == 1 && wt == pb::kVarint) {
-      type = d.varint();
-    } else if (field == 2 && wt == pb::kLen) {
-      v.data = d.bytes();
-    } else if (field == 3 && wt == pb::kVarint) {
-      v.filesize = d.varint();
-    } else if (field == 4 && wt == pb::kVarint) {
-      v.blocksizes.push_back(d.varint());
-    } else if (field == 4 && wt == pb::kLen) {
-      // Packed blocksizes (proto2 allows both encodings on read).
-      pb::Reader packed(d.bytes());
-      while (!packed.done()) v.blocksizes.push_back(packed.varint());
-    } else {
-      d.skip(wt);
-    }
-  }
-  auto t = static_cast<unixfs_pb::Type>(type.value_or(99));
-  if (t != unixfs_pb::Type::kFile && t != unixfs_pb::Type::kRaw) {
-    throw Error(cid.str() + ": a file links to a node that is not file data");
-  }
-  if (v.blocksizes.size() != v.links.size()) {
-    throw Error(cid.str() + ": " + std::to_string(v.links.size()) + " links but " +
-                std::to_string(v.blocksizes.size()) + " blocksizes");
-  }
+  parse_unixfs(cid, unixfs, v);
+  v.data_offset = v.data.empty() ? 0 : static_cast<uint64_t>(v.data.data() - block.data());
+  v.data_len = v.data.size();
   return v;
 }
 
@@ -199,10 +208,13 @@ class FlatfsFileCopier {
       return size;
     }
     if (size > kMaxBlock) throw Error(cid.str() + ": block of " + std::to_string(size) + " bytes");
-    buf_.resize(size);
-    if (read_full(fd.get(), buf_.data(), size, path) != size) throw Error(path + ": short read");
-    FileNodeView v = parse_file_node(cid, buf_);
-    uint64_t total = v.data.size();
+    FileNodeView v;
+    if (!read_leaf_around_data(fd.get(), size, cid, v)) {
+      buf_.resize(size);
+      if (read_full(fd.get(), buf_.data(), size, path) != size) throw Error(path + ": short read");
+      v = parse_file_node(cid, buf_);
+    }
+    uint64_t total = v.data_len;
     for (uint64_t b : v.blocksizes) {
       if (__builtin_add_overflow(total, b, &total))
         throw Error(cid.str() + ": blocksizes overflow");
@@ -212,14 +224,48 @@ class FlatfsFileCopier {
                   std::to_string(total) + " bytes of data and blocksizes");
     }
     check(cid, total, expected);
-    if (!v.data.empty())
-      copy_range(fd.get(), static_cast<uint64_t>(v.data.data() - buf_.data()), v.data.size(), path);
+    if (v.data_len > 0) copy_range(fd.get(), v.data_offset, v.data_len, path);
     fd.reset();
     // buf_ is reused below: keep what we still need from this node.
     std::vector<Cid> links = std::move(v.links);
     std::vector<uint64_t> sizes = std::move(v.blocksizes);
     for (size_t i = 0; i < links.size(); ++i) copy_node(links[i], sizes[i], depth + 1);
     return total;
+  }
+
+  // A big leaf in canonical form is [0a len][08 type][12 len DATA][filesize, mode, mtime...]:
+  // read the few bytes around DATA, never DATA itself, which copy_file_range then moves. Any
+  // other shape (links, unusual field order) returns false and the block is read whole.
+  bool read_leaf_around_data(int fd, uint64_t size, const Cid& cid, FileNodeView& v) {
+    if (size < 4096) return false;
+    uint8_t head[32];
+    if (::pread(fd, head, sizeof head, 0) != static_cast<ssize_t>(sizeof head)) return false;
+    ByteView h(head, sizeof head);
+    size_t pos = 0;
+    if (h[pos++] != 0x0a) return false;
+    auto body = get_varint(h, pos);
+    if (!body || pos + *body != size || h[pos++] != 0x08) return false;
+    size_t type_at = pos;
+    if (!get_varint(h, pos)) return false;
+    size_t type_end = pos;
+    if (pos >= h.size() || h[pos++] != 0x12) return false;
+    auto dlen = get_varint(h, pos);
+    if (!dlen || *dlen > size - pos) return false;
+    uint64_t tail_at = pos + *dlen;
+    uint64_t tail_len = size - tail_at;
+    if (tail_len > 4096) return false;
+    // Everything but DATA, as one message: the type field, then the fields after DATA.
+    Bytes rest(head + type_at - 1, head + type_end);
+    size_t keep = rest.size();
+    rest.resize(keep + tail_len);
+    if (tail_len > 0 && ::pread(fd, rest.data() + keep, tail_len, static_cast<off_t>(tail_at)) !=
+                            static_cast<ssize_t>(tail_len)) {
+      return false;
+    }
+    parse_unixfs(cid, rest, v);
+    v.data_offset = pos;
+    v.data_len = *dlen;
+    return true;
   }
 
   static void check(const Cid& cid, uint64_t got, std::optional<uint64_t> expected) {

@@ -144,6 +144,25 @@ TEST_F(FlatfsExporterTest, CopiesMultiLevelFilesWithRawAndDagPbLeaves) {
   EXPECT_EQ(read_text_file(dir_ + "/out/rawfile"), "raw root");
 }
 
+TEST_F(FlatfsExporterTest, BigLeavesAreCopiedAroundTheirDataAndChecked) {
+  std::string big(300000, 'q');
+  big[0] = 'A';
+  big.back() = 'Z';
+  Cid leaf = file(big, {0640, unixfs_pb::UnixTime{5, 6}});  // fields after DATA: mode, mtime
+  Cid f = file_of({{leaf, big.size()}, {raw("!"), 1}});
+  get(dir({{"f", f}, {"leaf", leaf}}));
+  EXPECT_EQ(read_text_file(dir_ + "/out/f"), big + "!");
+  EXPECT_EQ(read_text_file(dir_ + "/out/leaf"), big);
+  fs::remove_all(dir_ + "/out");
+  // A big leaf whose trailing filesize lies is refused like a small one.
+  unixfs_pb::Data d;
+  d.type = unixfs_pb::Type::kFile;
+  d.data = to_bytes(big);
+  d.filesize = 7;
+  Cid liar = put({{}, unixfs_pb::encode(d)});
+  EXPECT_NE(get_error(dir({{"f", file_of({{liar, big.size()}})}})), "");
+}
+
 TEST_F(FlatfsExporterTest, ChildThatHoldsLessThanItsBlocksizeIsRefused) {
   Cid f = file_of({{raw("abc"), 3}, {raw("de"), 5}});
   EXPECT_NE(get_error(dir({{"f", f}})), "");
