@@ -10,12 +10,19 @@ case "$target" in run|test|build) ;; *) echo "usage: $0 run|test|build" >&2; exi
 if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages)" >&2; exit 1; fi
 
 # Build tools and libraries; the runtime's peers (runc, crun, podman) for tests and benchmarks;
-# nodejs/npm for the interop tests against the JS IPFS reference implementation.
+# tools the tests drive (script, python3, tar, diffutils).
 packages=(build-essential cmake ninja-build pkg-config ccache git make
   clang-format clang-tidy
-  libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-  libbenchmark-dev libfuse3-dev fuse3 libseccomp-dev libcap-dev libarchive-dev libzstd-dev
-  busybox-static runc crun podman iproute2 util-linux curl nodejs npm)
+  libssl-dev libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libfuse3-dev fuse3 libseccomp-dev libcap-dev
+  libarchive-dev libzstd-dev
+  busybox-static runc crun podman iproute2 util-linux bsdutils procps curl tar gzip diffutils
+  python3 file)
+# Node.js and npm run the interop tests against the JS IPFS implementation. A machine may already
+# have a newer Node.js with its own npm (Debian's npm package conflicts with it): install them
+# from Debian only when the commands are missing.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,7 +30,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # npm packages for interop tests (lockfile-pinned).
