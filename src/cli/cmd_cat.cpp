@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/content_store.h"
 #include "store/repo.h"
 #include "unixfs/reader.h"
 #include "util/error.h"
@@ -22,8 +23,9 @@ struct CatFlags {
 int run_cat(const CatFlags& f, const Globals& g) {
   if (f.offset < 0) throw Error("--offset must not be negative");
   if (f.length < -1) throw Error("--length must not be negative");
-  auto repo = Repo::open(repo_path(g), false);
-  unixfs::Dag dag(repo->blocks());
+  auto repo = Repo::open(repo_path(g));
+  std::unique_ptr<exchange::FetchingStore> fetching;
+  unixfs::Dag dag(content_store(*repo, fetching));
   // kubo applies --offset/--length across the concatenation of all arguments.
   auto skip = static_cast<uint64_t>(f.offset);
   uint64_t left = f.length < 0 ? UINT64_MAX : static_cast<uint64_t>(f.length);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/content_store.h"
 #include "store/lease.h"
 #include "store/repo.h"
 #include "unixfs/exporter.h"
@@ -21,8 +22,9 @@ struct GetFlags {
 };
 
 int run_get(const GetFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
-  unixfs::Dag dag(repo->blocks());
+  auto repo = Repo::open(repo_path(g));
+  std::unique_ptr<exchange::FetchingStore> fetching;
+  unixfs::Dag dag(content_store(*repo, fetching));
   auto [root, path] = unixfs::Dag::split_path(f.path);
   Cid cid = path.empty() ? root : dag.resolve(root, path);
   // kubo names the output after the last path component, else the CID as given.

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/content_store.h"
 #include "store/repo.h"
 #include "unixfs/reader.h"
 #include "util/error.h"
@@ -77,8 +78,9 @@ uint64_t display_size(const unixfs::NodeStat& st) {
 }
 
 int run_ls(const LsFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
-  unixfs::Dag dag(repo->blocks());
+  auto repo = Repo::open(repo_path(g));
+  std::unique_ptr<exchange::FetchingStore> fetching;
+  unixfs::Dag dag(content_store(*repo, fetching));
   nlohmann::json objects = nlohmann::json::array();
   for (const auto& p : f.paths) {
     auto [root, path] = unixfs::Dag::split_path(p);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "store/repo_lock.h"
 #include "exchange/fetcher.h"
 #include "exchange/fetching_store.h"
 #include "store/repo.h"
@@ -32,6 +33,8 @@ int run_pull(const PullFlags& f, const Globals& g) {
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   Cid root = Cid::parse(f.cid);
   auto repo = Repo::open(repo_path(g));
+  // Shared with other writers, exclusive against `repo gc`, until the root is pinned.
+  RepoLock lock(*repo, RepoLock::Mode::kShared);
   auto sources = exchange::SourceSet::open(exchange::configured_sources(*repo, f.from));
   if (sources->empty()) {
     throw Error("no block sources: give --from URL, set CIDRUN_SOURCES, or list \"sources\" in " +

@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "exchange/fetching_store.h"
+#include "cli/content_store.h"
 #include "image/checkout.h"
 #include "store/lease.h"
 #include "store/repo.h"
@@ -28,8 +28,8 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
   static std::unique_ptr<Lease> lease;
   repo = Repo::open(repo_path(g));
   // Blocks missing locally come from the configured sources (kubo daemon, gateways, peers).
-  auto store = exchange::open_store_with_sources(*repo, {});
-  unixfs::Dag dag(*store);
+  static std::unique_ptr<exchange::FetchingStore> fetching;
+  unixfs::Dag dag(content_store(*repo, fetching));
   if (!path.empty()) cid = dag.resolve(cid, path);
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
   image::Checkout c = image::checkout(*repo, dag, cid);

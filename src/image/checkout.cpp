@@ -59,7 +59,9 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
   std::string staging = images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
   make_dirs(staging, 0700);
   try {
-    unixfs::export_tree(dag, root, staging + "/tree", cache_name(root));
+    unixfs::ExportOptions opts;
+    opts.guess_executables = true;
+    unixfs::export_tree(dag, root, staging + "/tree", cache_name(root), opts);
     // The staged tree's own mode came from the DAG; the cache entry is renamed into place whole.
     if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);

@@ -73,6 +73,14 @@ timespec to_timespec(const unixfs_pb::UnixTime& t) {
   return ts;
 }
 
+// ELF binaries and scripts with a "#!" line: what a root filesystem needs executable.
+bool looks_executable(int fd) {
+  uint8_t magic[4] = {};
+  ssize_t n = ::pread(fd, magic, sizeof magic, 0);
+  if (n >= 2 && magic[0] == '#' && magic[1] == '!') return true;
+  return n == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+}
+
 mode_t current_umask() {
   mode_t m = ::umask(022);
   ::umask(m);
@@ -391,7 +399,8 @@ class TreeWriter {
     }
     // Without a stored mode the kernel applies the umask to 0644; with one, 0600 until the
     // exact mode is set after writing.
-    UniqueFd fd(open_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, st.mode ? 0600 : 0644));
+    int access = opts_.guess_executables && !st.mode ? O_RDWR : O_WRONLY;
+    UniqueFd fd(open_beneath(dirfd, name, access | O_CREAT | O_EXCL, st.mode ? 0600 : 0644));
     if (!fd.valid()) create_failed("file");
     uint64_t written = 0;
     if (auto* flatfs = dynamic_cast<FlatfsStore*>(&dag_.store())) {
@@ -409,6 +418,9 @@ class TreeWriter {
                   std::to_string(size));
     }
     if (st.mode && ::fchmod(fd.get(), *st.mode & 07777) != 0) throw_errno("chmod file");
+    if (access == O_RDWR && looks_executable(fd.get()) && ::fchmod(fd.get(), 0755 & ~umask_) != 0) {
+      throw_errno("chmod file");
+    }
     if (st.mtime) set_mtime_fd(fd.get(), *st.mtime);
     ++stats_.files;
     stats_.bytes += written;

@@ -38,6 +38,10 @@ namespace cidrun::unixfs {
 struct ExportOptions {
   int max_depth = 256;                     // directory nesting below the root
   std::function<void(uint64_t)> on_bytes;  // progress: file bytes written
+  // For root filesystems imported without --preserve-mode (the old demo's CIDs): a file with no
+  // stored mode that starts like a program (ELF magic or "#!") gets 0755 instead of 0644, which
+  // is the chmod the demo had to do by hand. Stored modes always win.
+  bool guess_executables = false;
 };
 
 struct ExportStats {
