@@ -11,38 +11,11 @@
 #include <functional>
 #include <string>
 
+#include "runtime/in_child.h"
 #include "util/error.h"
 
 namespace cidrun::runtime {
 namespace {
-
-// Runs fn in a child and returns what it returned, or "error: <what>" if it threw.
-std::string in_child(const std::function<std::string()>& fn) {
-  int p[2];
-  if (pipe(p) != 0) return "pipe failed";
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    std::string out;
-    try {
-      out = fn();
-    } catch (const std::exception& e) {
-      out = std::string("error: ") + e.what();
-    }
-    if (write(p[1], out.data(), out.size()) < 0) _exit(2);
-    _exit(0);
-  }
-  close(p[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(p[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
-  return out;
-}
 
 // "CapEff=...,CapPrm=...,..." from /proc/self/status.
 std::string cap_status() {
