@@ -88,10 +88,14 @@ unixfs::ImportOptions resolve_options(const AddFlags& f) {
   o.layout.trickle = f.trickle;
   if (!f.hamt_threshold.empty()) o.dir.threshold = parse_size(f.hamt_threshold);
   if (!f.hamt_estimation.empty()) {
-    if (f.hamt_estimation == "links") o.dir.estimation = unixfs::HamtEstimation::kLinks;
-    else if (f.hamt_estimation == "block") o.dir.estimation = unixfs::HamtEstimation::kBlock;
-    else if (f.hamt_estimation == "disabled") o.dir.estimation = unixfs::HamtEstimation::kDisabled;
-    else throw Error("--hamt-estimation must be links, block or disabled");
+    if (f.hamt_estimation == "links")
+      o.dir.estimation = unixfs::HamtEstimation::kLinks;
+    else if (f.hamt_estimation == "block")
+      o.dir.estimation = unixfs::HamtEstimation::kBlock;
+    else if (f.hamt_estimation == "disabled")
+      o.dir.estimation = unixfs::HamtEstimation::kDisabled;
+    else
+      throw Error("--hamt-estimation must be links, block or disabled");
   }
   o.dir.cid_version = o.layout.cid_version;
 
@@ -121,7 +125,8 @@ unixfs::ImportOptions resolve_options(const AddFlags& f) {
   if (metadata) {
     // UnixFS metadata lives in dag-pb nodes; raw leaves cannot carry it (kubo add.go).
     if (explicit_raw && raw) {
-      throw Error("--raw-leaves cannot be used with --preserve-mode, --preserve-mtime, --mode or --mtime");
+      throw Error(
+          "--raw-leaves cannot be used with --preserve-mode, --preserve-mtime, --mode or --mtime");
     }
     raw = false;
   }
@@ -148,7 +153,8 @@ int run_add(const AddFlags& f, const Globals& g) {
     lock = std::make_unique<RepoLock>(*repo, RepoLock::Mode::kShared);
     store = &repo->blocks();
   }
-  bool show_progress = f.progress || (!f.quiet && !f.quieter && !f.silent && Progress::stderr_is_tty());
+  bool show_progress =
+      f.progress || (!f.quiet && !f.quieter && !f.silent && Progress::stderr_is_tty());
   Progress progress("adding", 0, show_progress && !f.silent);
 
   std::vector<unixfs::AddedEntry> roots;
@@ -199,7 +205,8 @@ int run_add(const AddFlags& f, const Globals& g) {
 
 const Registrar reg("add", [](CLI::App& app, Globals& g) {
   auto f = std::make_shared<AddFlags>();
-  auto* cmd = app.add_subcommand("add", "Add files to the block store and print their CIDs (kubo's ipfs add)");
+  auto* cmd = app.add_subcommand(
+      "add", "Add files to the block store and print their CIDs (kubo's ipfs add)");
   cmd->add_option("paths", f->paths, "Files or directories to add (stdin when none)");
   cmd->add_flag("-r,--recursive", f->recursive, "Add directory paths recursively");
   cmd->add_flag("-H,--hidden", f->hidden, "Include files whose names start with a dot");
@@ -216,8 +223,9 @@ const Registrar reg("add", [](CLI::App& app, Globals& g) {
   cmd->add_flag("-t,--trickle", f->trickle, "Use the trickle DAG layout");
   cmd->add_option("--max-file-links", f->max_links, "Maximum links per file node (default 174)");
   cmd->add_option("--profile", f->profile, "Import profile: legacy-cid-v0 or unixfs-v1-2025");
-  cmd->add_option("--hamt-threshold", f->hamt_threshold,
-                  "Shard directories whose estimated size exceeds this (default 256KiB; 0 = never)");
+  cmd->add_option(
+      "--hamt-threshold", f->hamt_threshold,
+      "Shard directories whose estimated size exceeds this (default 256KiB; 0 = never)");
   cmd->add_option("--hamt-estimation", f->hamt_estimation, "links, block or disabled");
   cmd->add_option("--stdin-name", f->stdin_name, "Name for data read from stdin");
   cmd->add_flag("--preserve-mode", f->preserve_mode, "Store permission bits (UnixFS 1.5)");

@@ -5,10 +5,10 @@
 #include <cstdio>
 
 #include "cli/command.h"
-#include "store/repo_lock.h"
 #include "exchange/fetcher.h"
 #include "exchange/fetching_store.h"
 #include "store/repo.h"
+#include "store/repo_lock.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/units.h"

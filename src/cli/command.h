@@ -10,13 +10,13 @@ namespace cidrun::cli {
 
 // Options that come before the command (runc's global flags, and the repo location).
 struct Globals {
-  std::string repo;                   // --repo-dir, else $CIDRUN_PATH, else ~/.cidrun
+  std::string repo;                        // --repo-dir, else $CIDRUN_PATH, else ~/.cidrun
   std::string state_root = "/run/cidrun";  // --root: runtime state (runc's meaning)
-  std::string log_file;               // --log
-  std::string log_format = "text";    // --log-format text|json
-  bool debug = false;                 // --debug
-  bool systemd_cgroup = false;        // --systemd-cgroup (accepted; no systemd here)
-  int exit_code = 0;                  // set by the command's callback
+  std::string log_file;                    // --log
+  std::string log_format = "text";         // --log-format text|json
+  bool debug = false;                      // --debug
+  bool systemd_cgroup = false;             // --systemd-cgroup (accepted; no systemd here)
+  int exit_code = 0;                       // set by the command's callback
 };
 
 // A command's setup adds a subcommand to `app` and sets its callback, which stores the command's

@@ -21,7 +21,9 @@ std::map<std::string, Setup>& registry() {
 
 }  // namespace
 
-Registrar::Registrar(const char* name, Setup setup) { registry().emplace(name, std::move(setup)); }
+Registrar::Registrar(const char* name, Setup setup) {
+  registry().emplace(name, std::move(setup));
+}
 
 std::string repo_path(const Globals& g) {
   if (!g.repo.empty()) return g.repo;
@@ -41,7 +43,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("-v,--version", std::string("cidrun version ") + CIDRUN_VERSION +
                                            "\nspec: 1.1.0\nipfs: kubo-compatible UnixFS");
   app.require_subcommand(1);
-  app.add_option("--repo-dir", g.repo, "Block store and image cache (default $CIDRUN_PATH or ~/.cidrun)");
+  app.add_option("--repo-dir", g.repo,
+                 "Block store and image cache (default $CIDRUN_PATH or ~/.cidrun)");
   app.add_option("--root", g.state_root, "Directory for container state (runc --root)");
   app.add_option("--log", g.log_file, "Write log messages to this file");
   app.add_option("--log-format", g.log_format, "Log format: text or json")

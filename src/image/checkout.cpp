@@ -17,12 +17,12 @@ namespace cidrun::image {
 namespace {
 
 bool is_dir(const std::string& p) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 bool is_file(const std::string& p) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -43,7 +43,9 @@ void remove_dir(const std::string& path) {
 
 }  // namespace
 
-std::string cache_name(const Cid& root) { return root.to_v1().str(); }
+std::string cache_name(const Cid& root) {
+  return root.to_v1().str();
+}
 
 Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
   std::string images = repo.dir("images");
@@ -56,7 +58,8 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
     throw Error(root.str() + " is not a directory: a root filesystem or bundle must be one");
   }
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string staging = images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
+  std::string staging =
+      images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
   make_dirs(staging, 0700);
   try {
     unixfs::ExportOptions opts;

@@ -48,10 +48,18 @@ uint64_t Reader::fixed64() {
 
 void Reader::skip(WireType wt) {
   switch (wt) {
-    case kVarint: varint(); break;
-    case kFixed64: fixed64(); break;
-    case kLen: bytes(); break;
-    case kFixed32: fixed32(); break;
+    case kVarint:
+      varint();
+      break;
+    case kFixed64:
+      fixed64();
+      break;
+    case kLen:
+      bytes();
+      break;
+    case kFixed32:
+      fixed32();
+      break;
   }
 }
 

@@ -103,7 +103,8 @@ Data decode(ByteView bytes) {
             ut.seconds = static_cast<int64_t>(t.varint());
           } else if (f == 2 && w == pb::kFixed32) {
             ut.nanos = t.fixed32();
-            if (ut.nanos == 0 || ut.nanos > 999999999) throw Error("unixfs: mtime nanoseconds out of range");
+            if (ut.nanos == 0 || ut.nanos > 999999999)
+              throw Error("unixfs: mtime nanoseconds out of range");
           } else {
             t.skip(w);
           }

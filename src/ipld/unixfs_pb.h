@@ -10,7 +10,14 @@
 
 namespace cidrun::unixfs_pb {
 
-enum class Type : uint8_t { kRaw = 0, kDirectory = 1, kFile = 2, kMetadata = 3, kSymlink = 4, kHamtShard = 5 };
+enum class Type : uint8_t {
+  kRaw = 0,
+  kDirectory = 1,
+  kFile = 2,
+  kMetadata = 3,
+  kSymlink = 4,
+  kHamtShard = 5
+};
 
 struct UnixTime {
   int64_t seconds = 0;

@@ -25,7 +25,9 @@ Cid Cid::from_parts(int version, uint64_t codec, uint64_t hash_code, ByteView di
   return c;
 }
 
-Cid Cid::v0(const Sha256Digest& digest) { return from_parts(0, kCodecDagPb, kHashSha256, digest); }
+Cid Cid::v0(const Sha256Digest& digest) {
+  return from_parts(0, kCodecDagPb, kHashSha256, digest);
+}
 
 Cid Cid::v1(uint64_t codec, uint64_t hash_code, ByteView digest) {
   return from_parts(1, codec, hash_code, digest);
@@ -88,7 +90,8 @@ Cid Cid::parse(std::string_view text) {
       throw Error("invalid CID '" + std::string(text) + "': " + e.what());
     }
   }
-  if (text.empty() || text.size() > 4096) throw Error("invalid CID '" + std::string(text.substr(0, 64)) + "'");
+  if (text.empty() || text.size() > 4096)
+    throw Error("invalid CID '" + std::string(text.substr(0, 64)) + "'");
   try {
     Cid c = from_bytes(multibase::decode(text));
     if (c.version() == 0) throw Error("CIDv0 must be base58btc");
@@ -98,7 +101,9 @@ Cid Cid::parse(std::string_view text) {
   }
 }
 
-std::string Cid::str() const { return version_ == 0 ? multibase::base58btc(bytes_) : str('b'); }
+std::string Cid::str() const {
+  return version_ == 0 ? multibase::base58btc(bytes_) : str('b');
+}
 
 std::string Cid::str(char prefix) const {
   if (version_ == 0) return multibase::base58btc(bytes_);
@@ -115,6 +120,8 @@ bool Cid::matches(ByteView data) const {
   return d.size() == h.size() && std::equal(d.begin(), d.end(), h.begin());
 }
 
-Cid Cid::to_v1() const { return version_ == 1 ? *this : v1(codec_, hash_code_, digest()); }
+Cid Cid::to_v1() const {
+  return version_ == 1 ? *this : v1(codec_, hash_code_, digest());
+}
 
 }  // namespace cidrun

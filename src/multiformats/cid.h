@@ -1,5 +1,6 @@
 // Content identifiers: CIDv0 (bare sha2-256 multihash, base58btc "Qm...") and CIDv1
-// (<version><codec><multihash>, printed base32 "bafy..."). Spec: https://github.com/multiformats/cid
+// (<version><codec><multihash>, printed base32 "bafy..."). Spec:
+// https://github.com/multiformats/cid
 #pragma once
 
 #include <compare>

@@ -8,8 +8,7 @@
 namespace cidrun::multibase {
 namespace {
 
-constexpr std::string_view kBase58 =
-    "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+constexpr std::string_view kBase58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 constexpr std::string_view kBase32Lower = "abcdefghijklmnopqrstuvwxyz234567";
 constexpr std::string_view kBase32Upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 constexpr std::string_view kBase36 = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -43,7 +42,8 @@ Bytes decode_radix(std::string_view text, std::string_view alphabet, const char*
   const unsigned radix = static_cast<unsigned>(alphabet.size());
   std::array<int, 256> value{};
   value.fill(-1);
-  for (size_t i = 0; i < alphabet.size(); ++i) value[static_cast<uint8_t>(alphabet[i])] = static_cast<int>(i);
+  for (size_t i = 0; i < alphabet.size(); ++i)
+    value[static_cast<uint8_t>(alphabet[i])] = static_cast<int>(i);
   size_t zeros = 0;
   while (zeros < text.size() && text[zeros] == alphabet[0]) ++zeros;
   Bytes bytes;  // little-endian base 256
@@ -85,17 +85,28 @@ std::string encode_base32(ByteView data, std::string_view alphabet) {
 
 }  // namespace
 
-std::string base58btc(ByteView data) { return encode_radix(data, kBase58); }
-std::string base36_lower(ByteView data) { return encode_radix(data, kBase36); }
-std::string base32_lower(ByteView data) { return encode_base32(data, kBase32Lower); }
-std::string base32_upper(ByteView data) { return encode_base32(data, kBase32Upper); }
+std::string base58btc(ByteView data) {
+  return encode_radix(data, kBase58);
+}
+std::string base36_lower(ByteView data) {
+  return encode_radix(data, kBase36);
+}
+std::string base32_lower(ByteView data) {
+  return encode_base32(data, kBase32Lower);
+}
+std::string base32_upper(ByteView data) {
+  return encode_base32(data, kBase32Upper);
+}
 
-Bytes decode_base58btc(std::string_view text) { return decode_radix(text, kBase58, "base58btc"); }
+Bytes decode_base58btc(std::string_view text) {
+  return decode_radix(text, kBase58, "base58btc");
+}
 
 Bytes decode_base36(std::string_view text) {
   std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
   return decode_radix(lower, kBase36, "base36");
 }
 
@@ -106,10 +117,14 @@ Bytes decode_base32(std::string_view text) {
   int bits = 0;
   for (char c : text) {
     int v;
-    if (c >= 'a' && c <= 'z') v = c - 'a';
-    else if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= '2' && c <= '7') v = c - '2' + 26;
-    else throw Error("invalid base32 character");
+    if (c >= 'a' && c <= 'z')
+      v = c - 'a';
+    else if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= '2' && c <= '7')
+      v = c - '2' + 26;
+    else
+      throw Error("invalid base32 character");
     buffer = (buffer << 5) | static_cast<unsigned>(v);
     bits += 5;
     if (bits >= 8) {
@@ -118,7 +133,8 @@ Bytes decode_base32(std::string_view text) {
     }
   }
   // Leftover bits must be zero padding, or the text was not canonical base32.
-  if (bits >= 5 || (buffer & ((1U << bits) - 1)) != 0) throw Error("invalid base32 length or padding");
+  if (bits >= 5 || (buffer & ((1U << bits) - 1)) != 0)
+    throw Error("invalid base32 length or padding");
   return out;
 }
 
@@ -129,12 +145,18 @@ Bytes decode_base64(std::string_view text, bool url) {
   int bits = 0;
   for (char c : text) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == (url ? '-' : '+')) v = 62;
-    else if (c == (url ? '_' : '/')) v = 63;
-    else throw Error("invalid base64 character");
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == (url ? '-' : '+'))
+      v = 62;
+    else if (c == (url ? '_' : '/'))
+      v = 63;
+    else
+      throw Error("invalid base64 character");
     buffer = (buffer << 6) | static_cast<unsigned>(v);
     bits += 6;
     if (bits >= 8) {
@@ -147,12 +169,18 @@ Bytes decode_base64(std::string_view text, bool url) {
 
 std::string encode(char prefix, ByteView data) {
   switch (prefix) {
-    case 'b': return "b" + base32_lower(data);
-    case 'B': return "B" + base32_upper(data);
-    case 'z': return "z" + base58btc(data);
-    case 'k': return "k" + base36_lower(data);
-    case 'f': return "f" + to_hex(data);
-    default: throw Error(std::string("unsupported multibase prefix '") + prefix + "'");
+    case 'b':
+      return "b" + base32_lower(data);
+    case 'B':
+      return "B" + base32_upper(data);
+    case 'z':
+      return "z" + base58btc(data);
+    case 'k':
+      return "k" + base36_lower(data);
+    case 'f':
+      return "f" + to_hex(data);
+    default:
+      throw Error(std::string("unsupported multibase prefix '") + prefix + "'");
   }
 }
 
@@ -161,15 +189,22 @@ Bytes decode(std::string_view text) {
   std::string_view body = text.substr(1);
   switch (text[0]) {
     case 'b':
-    case 'B': return decode_base32(body);
-    case 'z': return decode_base58btc(body);
+    case 'B':
+      return decode_base32(body);
+    case 'z':
+      return decode_base58btc(body);
     case 'k':
-    case 'K': return decode_base36(body);
+    case 'K':
+      return decode_base36(body);
     case 'f':
-    case 'F': return from_hex(body);
-    case 'm': return decode_base64(body, false);
-    case 'u': return decode_base64(body, true);
-    default: throw Error(std::string("unsupported multibase prefix '") + text[0] + "'");
+    case 'F':
+      return from_hex(body);
+    case 'm':
+      return decode_base64(body, false);
+    case 'u':
+      return decode_base64(body, true);
+    default:
+      throw Error(std::string("unsupported multibase prefix '") + text[0] + "'");
   }
 }
 

@@ -44,7 +44,7 @@ FlatfsStore::FlatfsStore(const std::string& dir, bool create) : dir_(dir) {
   dirfd_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dirfd_.valid()) throw_errno("open block store " + dir_);
   std::string sharding_path = dir_ + "/SHARDING";
-  struct stat st{};
+  struct stat st {};
   if (::stat(sharding_path.c_str(), &st) == 0) {
     std::string got = read_text_file(sharding_path);
     if (got != kSharding && got + "\n" != kSharding) {
@@ -57,7 +57,9 @@ FlatfsStore::FlatfsStore(const std::string& dir, bool create) : dir_(dir) {
   }
 }
 
-std::string FlatfsStore::key_of(ByteView multihash) { return multibase::base32_upper(multihash); }
+std::string FlatfsStore::key_of(ByteView multihash) {
+  return multibase::base32_upper(multihash);
+}
 
 std::string FlatfsStore::path_of(ByteView multihash) const {
   std::string key = key_of(multihash);
@@ -75,7 +77,7 @@ std::optional<uint64_t> FlatfsStore::size(const Cid& cid) {
   if (cid.is_identity()) return cid.digest().size();
   std::string key = key_of(cid.multihash());
   std::string rel = shard_of(key) + "/" + key + std::string(kSuffix);
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(dirfd_.get(), rel.c_str(), &st, 0) != 0) {
     if (errno == ENOENT) return std::nullopt;
     throw_errno("stat block " + rel);
@@ -92,7 +94,7 @@ std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
     if (errno == ENOENT) return std::nullopt;
     throw_errno("open block " + dir_ + "/" + rel);
   }
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw_errno("stat block " + rel);
   Bytes out(static_cast<size_t>(st.st_size));
   size_t n = read_full(fd.get(), out.data(), out.size(), "block " + rel);

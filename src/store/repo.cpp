@@ -13,14 +13,16 @@
 namespace cidrun {
 namespace {
 
-const char* pin_dir(PinType t) { return t == PinType::kRecursive ? "pins/recursive" : "pins/direct"; }
+const char* pin_dir(PinType t) {
+  return t == PinType::kRecursive ? "pins/recursive" : "pins/direct";
+}
 
 }  // namespace
 
 Repo::Repo(std::string path) : path_(std::move(path)) {}
 
 std::unique_ptr<Repo> Repo::open(const std::string& path, bool create) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT || !create) throw_errno("repository " + path);
   } else if (!S_ISDIR(st.st_mode)) {

@@ -45,16 +45,20 @@ RabinParams parse_rabin(const std::string& spec) {
   if (parts.size() == 2) {
     avg = parse_size(parts[1], spec);
     RabinParams p{avg / 3, avg, avg + avg / 2};
-    if (p.max > kMaxChunkSize) throw Error("chunker parameters may not exceed the maximum chunk size of 2096896");
-    if (p.min < 16 || p.min >= p.avg) throw Error("bad chunker '" + spec + "': rabin average too small");
+    if (p.max > kMaxChunkSize)
+      throw Error("chunker parameters may not exceed the maximum chunk size of 2096896");
+    if (p.min < 16 || p.min >= p.avg)
+      throw Error("bad chunker '" + spec + "': rabin average too small");
     return p;
   }
   if (parts.size() == 4) {
-    RabinParams p{parse_size(parts[1], spec), parse_size(parts[2], spec), parse_size(parts[3], spec)};
+    RabinParams p{parse_size(parts[1], spec), parse_size(parts[2], spec),
+                  parse_size(parts[3], spec)};
     if (p.min < 16) throw Error("rabin min must be greater than 16");
     if (p.max < p.avg) throw Error("rabin max must be greater than avg");
     if (p.avg < p.min) throw Error("rabin avg must be greater than min");
-    if (p.max > kMaxChunkSize) throw Error("chunker parameters may not exceed the maximum chunk size of 2096896");
+    if (p.max > kMaxChunkSize)
+      throw Error("chunker parameters may not exceed the maximum chunk size of 2096896");
     return p;
   }
   throw Error("incorrect format (expected 'rabin' 'rabin-[avg]' or 'rabin-[min]-[avg]-[max]'");
@@ -101,7 +105,8 @@ size_t fixed_chunk_size(const std::string& spec) {
   if (spec.rfind("size-", 0) != 0) return 0;
   size_t n = parse_size(std::string_view(spec).substr(5), spec);
   if (n == 0) throw Error("chunker size must be greater than 0");
-  if (n > kMaxChunkSize) throw Error("chunker parameters may not exceed the maximum chunk size of 2096896");
+  if (n > kMaxChunkSize)
+    throw Error("chunker parameters may not exceed the maximum chunk size of 2096896");
   return n;
 }
 

@@ -212,7 +212,8 @@ NodeInfo build_file(BlockStore& store, Chunker& chunker, const LayoutParams& par
   }
   if (chunks.done()) {
     // An empty file is one empty leaf: a raw empty block, or a File node with filesize 0.
-    return put_leaf(store, params, ByteView(), unixfs_pb::Type::kFile, meta.empty() ? nullptr : &meta);
+    return put_leaf(store, params, ByteView(), unixfs_pb::Type::kFile,
+                    meta.empty() ? nullptr : &meta);
   }
   return balanced(store, chunks, params, meta);
 }

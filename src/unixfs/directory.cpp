@@ -132,7 +132,8 @@ bool needs_sharding(const std::vector<DirEntry>& sorted, const DirParams& params
                     const Metadata& meta) {
   if (params.threshold == 0 || sorted.empty()) return false;
   switch (params.estimation) {
-    case HamtEstimation::kDisabled: return false;
+    case HamtEstimation::kDisabled:
+      return false;
     case HamtEstimation::kLinks: {
       // boxo productionLinkSize: name bytes + CID bytes per entry; framing and Tsize ignored.
       uint64_t est = 0;

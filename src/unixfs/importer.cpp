@@ -60,12 +60,15 @@ class CountingChunker : public Chunker {
 }  // namespace
 
 Importer::Importer(BlockStore& store, ImportOptions opts, OnAdded on_added, OnBytes on_bytes)
-    : store_(store), opts_(std::move(opts)), on_added_(std::move(on_added)),
+    : store_(store),
+      opts_(std::move(opts)),
+      on_added_(std::move(on_added)),
       on_bytes_(std::move(on_bytes)) {
   validate_chunker_spec(opts_.chunker);
 }
 
-Metadata Importer::metadata_for(unsigned mode, const struct timespec& mtime, bool is_symlink) const {
+Metadata Importer::metadata_for(unsigned mode, const struct timespec& mtime,
+                                bool is_symlink) const {
   Metadata m;
   if (!is_symlink) {
     if (opts_.mode) {
@@ -123,14 +126,15 @@ NodeInfo Importer::add_path(const std::string& fs_path, const std::string& displ
 
 NodeInfo Importer::add_at(int dirfd, const std::string& name, const std::string& fs_path,
                           const std::string& display, bool top) {
-  struct stat st{};
+  struct stat st {};
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw_errno(fs_path);
 
   if (S_ISLNK(st.st_mode)) {
     std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
     ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
     if (n < 0) throw_errno("readlink " + fs_path);
-    if (static_cast<size_t>(n) >= target.size()) throw Error(fs_path + ": symlink changed while being added");
+    if (static_cast<size_t>(n) >= target.size())
+      throw Error(fs_path + ": symlink changed while being added");
     target.resize(static_cast<size_t>(n));
     NodeInfo info = put_symlink(store_, opts_.layout.cid_version, target,
                                 metadata_for(st.st_mode, st.st_mtim, true));
@@ -141,18 +145,20 @@ NodeInfo Importer::add_at(int dirfd, const std::string& name, const std::string&
   if (S_ISREG(st.st_mode)) {
     UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
     if (!fd.valid()) throw_errno(fs_path);
-    struct stat before{};
+    struct stat before {};
     if (::fstat(fd.get(), &before) != 0) throw_errno("stat " + fs_path);
     if (before.st_ino != st.st_ino || before.st_dev != st.st_dev) {
       throw Error(fs_path + ": file was replaced while being added");
     }
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    NodeInfo info = add_file_fd(fd.get(), fs_path, metadata_for(before.st_mode, before.st_mtim, false),
-                                static_cast<uint64_t>(before.st_size));
-    struct stat after{};
+    NodeInfo info =
+        add_file_fd(fd.get(), fs_path, metadata_for(before.st_mode, before.st_mtim, false),
+                    static_cast<uint64_t>(before.st_size));
+    struct stat after {};
     if (::fstat(fd.get(), &after) != 0) throw_errno("stat " + fs_path);
     if (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || info.filesize != static_cast<uint64_t>(after.st_size)) {
+        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
+        info.filesize != static_cast<uint64_t>(after.st_size)) {
       throw Error(fs_path + ": file changed while being added");
     }
     if (on_added_) on_added_({display, info.cid, info.tsize, false});
@@ -160,7 +166,8 @@ NodeInfo Importer::add_at(int dirfd, const std::string& name, const std::string&
   }
 
   if (S_ISDIR(st.st_mode)) {
-    if (!opts_.recursive) throw Error(fs_path + " is a directory, use the '-r' flag to specify directories");
+    if (!opts_.recursive)
+      throw Error(fs_path + " is a directory, use the '-r' flag to specify directories");
     int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) throw_errno(fs_path);
     std::unique_ptr<DIR, int (*)(DIR*)> dir(::fdopendir(fd), ::closedir);

@@ -19,14 +19,14 @@ struct ImportOptions {
   bool hidden = false;
   bool preserve_mode = false;
   bool preserve_mtime = false;
-  std::optional<uint32_t> mode;                 // --mode: overrides preserve
-  std::optional<unixfs_pb::UnixTime> mtime;     // --mtime/--mtime-nsecs: overrides preserve
+  std::optional<uint32_t> mode;              // --mode: overrides preserve
+  std::optional<unixfs_pb::UnixTime> mtime;  // --mtime/--mtime-nsecs: overrides preserve
 };
 
 struct AddedEntry {
   std::string path;  // display path ("dir/sub/file"), as kubo prints it
   Cid cid;
-  uint64_t size;     // cumulative DAG size
+  uint64_t size;  // cumulative DAG size
   bool is_dir;
 };
 

@@ -8,7 +8,9 @@ namespace {
 constexpr uint64_t kC1 = 0x87c37b91114253d5ULL;
 constexpr uint64_t kC2 = 0x4cf5ad432745937fULL;
 
-inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline uint64_t rotl(uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
+}
 
 inline uint64_t fmix(uint64_t k) {
   k ^= k >> 33;
@@ -55,12 +57,24 @@ std::array<uint64_t, 2> murmur3_x64_128(ByteView data, uint64_t seed) {
   uint64_t k1 = 0;
   uint64_t k2 = 0;
   switch (len & 15) {
-    case 15: k2 ^= static_cast<uint64_t>(tail[14]) << 48; [[fallthrough]];
-    case 14: k2 ^= static_cast<uint64_t>(tail[13]) << 40; [[fallthrough]];
-    case 13: k2 ^= static_cast<uint64_t>(tail[12]) << 32; [[fallthrough]];
-    case 12: k2 ^= static_cast<uint64_t>(tail[11]) << 24; [[fallthrough]];
-    case 11: k2 ^= static_cast<uint64_t>(tail[10]) << 16; [[fallthrough]];
-    case 10: k2 ^= static_cast<uint64_t>(tail[9]) << 8; [[fallthrough]];
+    case 15:
+      k2 ^= static_cast<uint64_t>(tail[14]) << 48;
+      [[fallthrough]];
+    case 14:
+      k2 ^= static_cast<uint64_t>(tail[13]) << 40;
+      [[fallthrough]];
+    case 13:
+      k2 ^= static_cast<uint64_t>(tail[12]) << 32;
+      [[fallthrough]];
+    case 12:
+      k2 ^= static_cast<uint64_t>(tail[11]) << 24;
+      [[fallthrough]];
+    case 11:
+      k2 ^= static_cast<uint64_t>(tail[10]) << 16;
+      [[fallthrough]];
+    case 10:
+      k2 ^= static_cast<uint64_t>(tail[9]) << 8;
+      [[fallthrough]];
     case 9:
       k2 ^= static_cast<uint64_t>(tail[8]);
       k2 *= kC2;
@@ -68,13 +82,27 @@ std::array<uint64_t, 2> murmur3_x64_128(ByteView data, uint64_t seed) {
       k2 *= kC1;
       h2 ^= k2;
       [[fallthrough]];
-    case 8: k1 ^= static_cast<uint64_t>(tail[7]) << 56; [[fallthrough]];
-    case 7: k1 ^= static_cast<uint64_t>(tail[6]) << 48; [[fallthrough]];
-    case 6: k1 ^= static_cast<uint64_t>(tail[5]) << 40; [[fallthrough]];
-    case 5: k1 ^= static_cast<uint64_t>(tail[4]) << 32; [[fallthrough]];
-    case 4: k1 ^= static_cast<uint64_t>(tail[3]) << 24; [[fallthrough]];
-    case 3: k1 ^= static_cast<uint64_t>(tail[2]) << 16; [[fallthrough]];
-    case 2: k1 ^= static_cast<uint64_t>(tail[1]) << 8; [[fallthrough]];
+    case 8:
+      k1 ^= static_cast<uint64_t>(tail[7]) << 56;
+      [[fallthrough]];
+    case 7:
+      k1 ^= static_cast<uint64_t>(tail[6]) << 48;
+      [[fallthrough]];
+    case 6:
+      k1 ^= static_cast<uint64_t>(tail[5]) << 40;
+      [[fallthrough]];
+    case 5:
+      k1 ^= static_cast<uint64_t>(tail[4]) << 32;
+      [[fallthrough]];
+    case 4:
+      k1 ^= static_cast<uint64_t>(tail[3]) << 24;
+      [[fallthrough]];
+    case 3:
+      k1 ^= static_cast<uint64_t>(tail[2]) << 16;
+      [[fallthrough]];
+    case 2:
+      k1 ^= static_cast<uint64_t>(tail[1]) << 8;
+      [[fallthrough]];
     case 1:
       k1 ^= static_cast<uint64_t>(tail[0]);
       k1 *= kC1;
@@ -82,7 +110,8 @@ std::array<uint64_t, 2> murmur3_x64_128(ByteView data, uint64_t seed) {
       k1 *= kC2;
       h1 ^= k1;
       break;
-    default: break;
+    default:
+      break;
   }
   h1 ^= len;
   h2 ^= len;

@@ -25,10 +25,14 @@ int parse_hex(std::string_view s) {
   int v = 0;
   for (char c : s) {
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else return -1;
+    if (c >= '0' && c <= '9')
+      v |= c - '0';
+    else if (c >= 'A' && c <= 'F')
+      v |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f')
+      v |= c - 'a' + 10;
+    else
+      return -1;
   }
   return v;
 }
@@ -64,7 +68,8 @@ Dag::Decoded Dag::decode(const Cid& cid, const Bytes& block) {
     return d;
   }
   if (cid.codec() != kCodecDagPb) {
-    throw Error(cid.str() + ": not a UnixFS node (codec 0x" + to_hex(Bytes{static_cast<uint8_t>(cid.codec())}) + ")");
+    throw Error(cid.str() + ": not a UnixFS node (codec 0x" +
+                to_hex(Bytes{static_cast<uint8_t>(cid.codec())}) + ")");
   }
   try {
     d.node = dagpb::decode(block);
@@ -188,7 +193,9 @@ std::optional<Cid> Dag::lookup(const Cid& dir, std::string_view name) {
     const dagpb::Link* next = nullptr;
     for (const auto& l : d.node.links) {
       const std::string n = l.name.value_or("");
-      if (n.size() < plen || parse_hex(std::string_view(n).substr(0, plen)) != static_cast<int>(slot)) continue;
+      if (n.size() < plen ||
+          parse_hex(std::string_view(n).substr(0, plen)) != static_cast<int>(slot))
+        continue;
       if (n.size() == plen) {
         next = &l;
         break;
@@ -199,7 +206,8 @@ std::optional<Cid> Dag::lookup(const Cid& dir, std::string_view name) {
     Cid child = next->hash;
     b = block(child);
     d = decode(child, b);
-    if (d.data.type != unixfs_pb::Type::kHamtShard) throw Error(child.str() + ": HAMT child is not a shard");
+    if (d.data.type != unixfs_pb::Type::kHamtShard)
+      throw Error(child.str() + ": HAMT child is not a shard");
   }
 }
 
@@ -209,14 +217,16 @@ Cid Dag::resolve(const Cid& root, std::string_view path) {
   int depth = 0;
   while (pos <= path.size()) {
     size_t slash = path.find('/', pos);
-    std::string_view comp = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    std::string_view comp =
+        path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
     pos = slash == std::string_view::npos ? path.size() + 1 : slash + 1;
     if (comp.empty() || comp == ".") continue;
     if (comp == "..") throw Error("path component '..' is not allowed in an IPFS path");
     if (++depth > kMaxDagDepth) throw Error("path too deep");
     NodeStat s = stat(cur);
     if (s.kind != NodeKind::kDirectory) {
-      throw Error("cannot resolve '" + std::string(comp) + "': " + cur.str() + " is not a directory");
+      throw Error("cannot resolve '" + std::string(comp) + "': " + cur.str() +
+                  " is not a directory");
     }
     auto next = lookup(cur, comp);
     if (!next) throw Error("no link named \"" + std::string(comp) + "\" under " + cur.str());
@@ -226,8 +236,10 @@ Cid Dag::resolve(const Cid& root, std::string_view path) {
 }
 
 std::pair<Cid, std::string> Dag::split_path(std::string_view text) {
-  if (text.rfind("/ipfs/", 0) == 0) text.remove_prefix(6);
-  else if (text.rfind("ipfs://", 0) == 0) text.remove_prefix(7);
+  if (text.rfind("/ipfs/", 0) == 0)
+    text.remove_prefix(6);
+  else if (text.rfind("ipfs://", 0) == 0)
+    text.remove_prefix(7);
   while (!text.empty() && text.front() == '/') text.remove_prefix(1);
   size_t slash = text.find('/');
   Cid cid = Cid::parse(text.substr(0, slash));
@@ -267,11 +279,10 @@ void FileReader::stream_node(const Cid& cid, uint64_t node_offset, uint64_t star
     if (bs > UINT64_MAX - child_at) throw Error(cid.str() + ": blocksizes overflow");
     if (child_at < end && child_at + bs > start) {
       uint64_t produced = 0;
-      stream_node(d.node.links[i].hash, child_at, start, end, depth + 1,
-                  [&](ByteView piece) {
-                    produced += piece.size();
-                    sink(piece);
-                  });
+      stream_node(d.node.links[i].hash, child_at, start, end, depth + 1, [&](ByteView piece) {
+        produced += piece.size();
+        sink(piece);
+      });
       // A child that yields fewer bytes than its parent claims would shift everything after
       // it; refuse instead of returning wrong data.
       uint64_t want = std::min(end, child_at + bs) - std::max(start, child_at);
@@ -296,7 +307,9 @@ void FileReader::stream_range(uint64_t offset, uint64_t length,
   if (produced != end - offset) throw Error(cid_.str() + ": file is shorter than its size claims");
 }
 
-void FileReader::stream(const std::function<void(ByteView)>& sink) { stream_range(0, size_, sink); }
+void FileReader::stream(const std::function<void(ByteView)>& sink) {
+  stream_range(0, size_, sink);
+}
 
 size_t FileReader::read(uint64_t offset, uint8_t* buf, size_t len) {
   size_t got = 0;
@@ -310,7 +323,9 @@ size_t FileReader::read(uint64_t offset, uint8_t* buf, size_t len) {
 void walk_dag(BlockStore& store, const Cid& root,
               const std::function<bool(const Cid&, ByteView block)>& visit) {
   struct BytesHash {
-    size_t operator()(const Bytes& b) const noexcept { return std::hash<std::string_view>()(as_string(b)); }
+    size_t operator()(const Bytes& b) const noexcept {
+      return std::hash<std::string_view>()(as_string(b));
+    }
   };
   std::unordered_set<Bytes, BytesHash> seen;
   std::vector<Cid> stack{root};

@@ -68,7 +68,8 @@ class Dag {
     unixfs_pb::Data data;
   };
   Decoded decode(const Cid& cid, const Bytes& block);
-  void list_hamt(const Decoded& shard, int depth, const std::function<void(const DirEntryRef&)>& fn);
+  void list_hamt(const Decoded& shard, int depth,
+                 const std::function<void(const DirEntryRef&)>& fn);
 
   BlockStore& store_;
 };

@@ -18,7 +18,9 @@ inline ByteView as_bytes(std::string_view s) {
 inline std::string_view as_string(ByteView b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
-inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
+inline Bytes to_bytes(std::string_view s) {
+  return Bytes(s.begin(), s.end());
+}
 
 std::string to_hex(ByteView b);
 Bytes from_hex(std::string_view hex);  // throws Error on bad input

@@ -5,7 +5,9 @@
 
 namespace cidrun {
 
-void throw_errno(const std::string& what) { throw_errno(what, errno); }
+void throw_errno(const std::string& what) {
+  throw_errno(what, errno);
+}
 
 void throw_errno(const std::string& what, int err) {
   throw Error(what + ": " + std::strerror(err));

@@ -90,7 +90,7 @@ void make_dirs(const std::string& path, int mode) {
       throw_errno("mkdir " + cur);
     }
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
   if (!S_ISDIR(st.st_mode)) throw Error(path + ": not a directory");
 }

@@ -42,7 +42,8 @@ std::string read_text_file(const std::string& path);
 
 // Writes a file so that readers see either the old content or the whole new one: a temp file in
 // the same directory, fsync'ed when `durable`, then renamed over the target.
-void write_file_atomic(const std::string& path, ByteView data, bool durable = true, int mode = 0644);
+void write_file_atomic(const std::string& path, ByteView data, bool durable = true,
+                       int mode = 0644);
 
 // mkdir -p; existing directories are fine.
 void make_dirs(const std::string& path, int mode = 0755);

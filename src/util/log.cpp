@@ -21,10 +21,14 @@ std::mutex g_mu;
 
 const char* level_name(Level l) {
   switch (l) {
-    case Level::kError: return "error";
-    case Level::kWarn: return "warning";
-    case Level::kInfo: return "info";
-    case Level::kDebug: return "debug";
+    case Level::kError:
+      return "error";
+    case Level::kWarn:
+      return "warning";
+    case Level::kInfo:
+      return "info";
+    case Level::kDebug:
+      return "debug";
   }
   return "info";
 }
@@ -48,8 +52,12 @@ std::string json_escape(const std::string& s) {
 
 }  // namespace
 
-void set_level(Level l) { g_level = l; }
-Level level() { return g_level; }
+void set_level(Level l) {
+  g_level = l;
+}
+Level level() {
+  return g_level;
+}
 
 void set_output(const std::string& path, const std::string& format) {
   g_json = format == "json";

@@ -13,9 +13,15 @@ Level level();
 void set_output(const std::string& path, const std::string& format);
 
 void write(Level level, const std::string& msg);
-inline void error(const std::string& msg) { write(Level::kError, msg); }
-inline void warn(const std::string& msg) { write(Level::kWarn, msg); }
-inline void info(const std::string& msg) { write(Level::kInfo, msg); }
+inline void error(const std::string& msg) {
+  write(Level::kError, msg);
+}
+inline void warn(const std::string& msg) {
+  write(Level::kWarn, msg);
+}
+inline void info(const std::string& msg) {
+  write(Level::kInfo, msg);
+}
 inline void debug(const std::string& msg) {
   if (level() >= Level::kDebug) write(Level::kDebug, msg);
 }

@@ -9,12 +9,19 @@
 namespace cidrun {
 
 Progress::Progress(std::string label, uint64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
-bool Progress::stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
+bool Progress::stderr_is_tty() {
+  return ::isatty(STDERR_FILENO) == 1;
+}
 
 void Progress::add(uint64_t bytes, uint64_t items) {
   if (!enabled_) return;
@@ -42,10 +49,12 @@ void Progress::draw(bool final) {
   uint64_t total = total_;
   if (total > 0) {
     double pct = 100.0 * static_cast<double>(bytes_) / static_cast<double>(total);
-    double eta = rate > 0 ? static_cast<double>(total - std::min<uint64_t>(total, bytes_)) / rate : 0;
+    double eta =
+        rate > 0 ? static_cast<double>(total - std::min<uint64_t>(total, bytes_)) / rate : 0;
     std::snprintf(line, sizeof line, "\r%s %s / %s (%.0f%%) %s/s ETA %.0fs\x1b[K", label_.c_str(),
                   format_bytes(static_cast<double>(bytes_)).c_str(),
-                  format_bytes(static_cast<double>(total)).c_str(), pct, format_bytes(rate).c_str(), eta);
+                  format_bytes(static_cast<double>(total)).c_str(), pct, format_bytes(rate).c_str(),
+                  eta);
   } else {
     std::snprintf(line, sizeof line, "\r%s %s %s/s%s\x1b[K", label_.c_str(),
                   format_bytes(static_cast<double>(bytes_)).c_str(), format_bytes(rate).c_str(),

@@ -21,12 +21,20 @@ uint64_t parse_size(std::string_view text) {
   std::string unit(text.substr(i));
   while (!unit.empty() && unit.front() == ' ') unit.erase(unit.begin());
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static const std::pair<const char*, uint64_t> kUnits[] = {
-      {"", 1},          {"b", 1},
-      {"k", 1000},      {"kb", 1000},          {"kib", 1ULL << 10},
-      {"m", 1000000},   {"mb", 1000000},       {"mib", 1ULL << 20},
-      {"g", 1000000000}, {"gb", 1000000000},   {"gib", 1ULL << 30},
-      {"t", 1000000000000ULL}, {"tb", 1000000000000ULL}, {"tib", 1ULL << 40}};
+  static const std::pair<const char*, uint64_t> kUnits[] = {{"", 1},
+                                                            {"b", 1},
+                                                            {"k", 1000},
+                                                            {"kb", 1000},
+                                                            {"kib", 1ULL << 10},
+                                                            {"m", 1000000},
+                                                            {"mb", 1000000},
+                                                            {"mib", 1ULL << 20},
+                                                            {"g", 1000000000},
+                                                            {"gb", 1000000000},
+                                                            {"gib", 1ULL << 30},
+                                                            {"t", 1000000000000ULL},
+                                                            {"tb", 1000000000000ULL},
+                                                            {"tib", 1ULL << 40}};
   for (const auto& [name, mult] : kUnits) {
     if (unit == name) {
       if (value > UINT64_MAX / mult) throw Error("size '" + std::string(text) + "' is too large");

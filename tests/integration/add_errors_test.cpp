@@ -74,8 +74,9 @@ TEST(AddErrors, FileGrowingWhileReadIsRefused) {
   }
   // A writer appends for the whole time add reads the file; the size cidrun saw before reading
   // and after reading then differ.
-  std::string writer = "sh -c 'end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do echo y >> " +
-                       shell_quote(path) + "; done' & echo $!";
+  std::string writer =
+      "sh -c 'end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do echo y >> " +
+      shell_quote(path) + "; done' & echo $!";
   FILE* p = ::popen(writer.c_str(), "r");
   ASSERT_NE(p, nullptr);
   char pid[32] = {};

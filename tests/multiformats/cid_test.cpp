@@ -51,9 +51,9 @@ TEST(Cid, V0ToV1KeepsTheMultihash) {
 }
 
 TEST(Cid, RejectsGarbage) {
-  for (const char* bad : {"", "Qm", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff50",
-                          "bafy!", "xyz", "b", "zzzz",
-                          "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5"}) {
+  for (const char* bad :
+       {"", "Qm", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff50", "bafy!", "xyz", "b", "zzzz",
+        "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5"}) {
     EXPECT_THROW(Cid::parse(bad), Error) << bad;
   }
   // A sha2-256 multihash must have a 32-byte digest.

@@ -20,7 +20,8 @@ class VectorChunker : public Chunker {
   VectorChunker(const Bytes& data, size_t size) : data_(data), size_(size) {}
   bool next(Bytes& out) override {
     size_t n = std::min(size_, data_.size() - pos_);
-    out.assign(data_.begin() + static_cast<ptrdiff_t>(pos_), data_.begin() + static_cast<ptrdiff_t>(pos_ + n));
+    out.assign(data_.begin() + static_cast<ptrdiff_t>(pos_),
+               data_.begin() + static_cast<ptrdiff_t>(pos_ + n));
     pos_ += n;
     return n > 0;
   }
@@ -46,7 +47,8 @@ NodeInfo import(MemoryStore& store, const Bytes& data, LayoutParams p, size_t ch
 TEST(Reader, RoundTripsBalancedAndTrickleAtLinkBoundaries) {
   for (bool trickle : {false, true}) {
     for (bool raw : {false, true}) {
-      for (size_t n : {0UL, 1UL, 999UL, 1000UL, 1001UL, 4000UL, 4001UL, 16000UL, 16001UL, 70001UL}) {
+      for (size_t n :
+           {0UL, 1UL, 999UL, 1000UL, 1001UL, 4000UL, 4001UL, 16000UL, 16001UL, 70001UL}) {
         MemoryStore store;
         Bytes data = random_bytes(n, static_cast<unsigned>(n));
         LayoutParams p;
@@ -123,8 +125,8 @@ TEST(Reader, RefusesLyingFileNodes) {
     return c;
   };
   Dag dag(store);
-  EXPECT_THROW(dag.stat(make(3, 4)), Error);                      // filesize != sum
-  Cid liar = make(1ULL << 40, 1ULL << 40);                        // child far smaller than claimed
+  EXPECT_THROW(dag.stat(make(3, 4)), Error);  // filesize != sum
+  Cid liar = make(1ULL << 40, 1ULL << 40);    // child far smaller than claimed
   FileReader r(dag, liar);
   EXPECT_THROW(r.stream([](ByteView) {}), Error);
   Cid missing = Cid::of(1, kCodecRaw, as_bytes("absent"));
@@ -153,7 +155,8 @@ namespace {
 
 // boxo's balanced layout: all leaves at one depth, the root as shallow as max_links allows, and
 // every child subtree but the last of each node completely full.
-size_t check_balanced(MemoryStore& store, const Cid& cid, int depth, size_t max_links, bool last_path) {
+size_t check_balanced(MemoryStore& store, const Cid& cid, int depth, size_t max_links,
+                      bool last_path) {
   auto block = store.get(cid);
   if (depth == 0) return 1;
   dagpb::Node n = dagpb::decode(*block);
