@@ -10,6 +10,7 @@
 
 #include "ipld/dagpb.h"
 #include "ipld/unixfs_pb.h"
+#include "store/reachable.h"
 #include "util/log.h"
 
 namespace cidrun::exchange {
@@ -19,20 +20,6 @@ namespace {
 // CAR carries it as CIDv1 (or the reverse); the store keys them the same way.
 std::string key_of(const Cid& c) {
   return std::string(as_string(c.multihash()));
-}
-
-std::vector<Cid> links_of(const Cid& cid, ByteView block) {
-  std::vector<Cid> out;
-  if (cid.codec() != kCodecDagPb) return out;  // raw leaves have none; other codecs: not walked
-  dagpb::Node node;
-  try {
-    node = dagpb::decode(block);
-  } catch (const Error& e) {
-    throw Error("block " + cid.str() + " is not valid dag-pb: " + e.what());
-  }
-  out.reserve(node.links.size());
-  for (auto& l : node.links) out.push_back(std::move(l.hash));
-  return out;
 }
 
 // The DAG's expected size, for the progress bar: the root block plus its links' Tsize.
@@ -126,7 +113,7 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
       store_.put(as_linked, data);
       if (first && progress) progress->set_total(estimated_total(as_linked, data));
       first = false;
-      for (auto& child : links_of(as_linked, data)) {
+      for (auto& child : block_links(as_linked, data)) {
         std::string ck = key_of(child);
         if (seen.insert(ck).second) wanted.emplace(std::move(ck), std::move(child));
       }
@@ -156,7 +143,7 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
   size_t busy = 0;
   std::exception_ptr failure;
   auto process = [&](const Cid& cid) -> std::vector<Cid> {
-    if (cid.is_identity()) return links_of(cid, cid.digest());
+    if (cid.is_identity()) return block_links(cid, cid.digest());
     std::optional<Bytes> data;
     if (cid.codec() == kCodecRaw) {
       // A raw leaf has no links: knowing it is present is enough (no read).
@@ -183,7 +170,7 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
         progress->fetched(data->size());
       }
     }
-    return links_of(cid, *data);
+    return block_links(cid, *data);
   };
   auto worker = [&] {
     std::unique_lock l(mu);

@@ -4,10 +4,6 @@
 
 namespace cidrun {
 
-size_t MemoryStore::KeyHash::operator()(const Bytes& b) const noexcept {
-  return std::hash<std::string_view>()(as_string(b));
-}
-
 static Bytes key(const Cid& c) {
   auto mh = c.multihash();
   return Bytes(mh.begin(), mh.end());

@@ -22,12 +22,9 @@ class MemoryStore : public BlockStore {
   void sync() override {}
 
  private:
-  struct KeyHash {
-    size_t operator()(const Bytes& b) const noexcept;
-  };
   bool keep_data_;
   std::mutex mu_;
-  std::unordered_map<Bytes, Bytes, KeyHash> blocks_;
+  std::unordered_map<Bytes, Bytes, BytesHash> blocks_;
 };
 
 }  // namespace cidrun

@@ -8,10 +8,6 @@
 
 namespace cidrun {
 
-size_t BytesHash::operator()(const Bytes& b) const noexcept {
-  return std::hash<std::string_view>()(as_string(b));
-}
-
 std::vector<Cid> block_links(const Cid& cid, ByteView block) {
   std::vector<Cid> out;
   if (cid.codec() != kCodecDagPb) return out;

@@ -12,9 +12,6 @@
 
 namespace cidrun {
 
-struct BytesHash {
-  size_t operator()(const Bytes& b) const noexcept;
-};
 using KeySet = std::unordered_set<Bytes, BytesHash>;
 
 // The CIDs a block links to: dag-pb links; raw blocks (and codecs we do not traverse) have none.

@@ -322,11 +322,6 @@ size_t FileReader::read(uint64_t offset, uint8_t* buf, size_t len) {
 
 void walk_dag(BlockStore& store, const Cid& root,
               const std::function<bool(const Cid&, ByteView block)>& visit) {
-  struct BytesHash {
-    size_t operator()(const Bytes& b) const noexcept {
-      return std::hash<std::string_view>()(as_string(b));
-    }
-  };
   std::unordered_set<Bytes, BytesHash> seen;
   std::vector<Cid> stack{root};
   while (!stack.empty()) {

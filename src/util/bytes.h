@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,6 +22,13 @@ inline std::string_view as_string(ByteView b) {
 inline Bytes to_bytes(std::string_view s) {
   return Bytes(s.begin(), s.end());
 }
+
+// Hash for byte strings as unordered-container keys (CIDs, multihashes: already uniform).
+struct BytesHash {
+  size_t operator()(const Bytes& b) const noexcept {
+    return std::hash<std::string_view>()(as_string(b));
+  }
+};
 
 std::string to_hex(ByteView b);
 Bytes from_hex(std::string_view hex);  // throws Error on bad input
