@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "exchange/fetching_store.h"
 #include "gateway/server.h"
+#include "net/http_server.h"
 #include "store/repo.h"
 #include "util/error.h"
 
@@ -47,7 +48,7 @@ int run_serve(const ServeFlags& f, const Globals& g) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   int port = server.bind();
-  std::string host = gateway::parse_listen(f.listen).first;
+  std::string host = net::parse_listen(f.listen).first;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   std::printf("{\"gateway\":\"http://%s:%d\"}\n", host.c_str(), port);
   std::fflush(stdout);

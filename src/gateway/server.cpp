@@ -1,11 +1,10 @@
 #include "gateway/server.h"
 
-#include <httplib.h>
-
 #include <unordered_set>
 
 #include "gateway/car_response.h"
 #include "gateway/request.h"
+#include "net/http_server.h"
 #include "unixfs/reader.h"
 #include "util/log.h"
 #include "util/sha256.h"
@@ -42,9 +41,10 @@ class RecordingStore : public BlockStore {
   std::unordered_set<std::string> seen_;
 };
 
-void reject(httplib::Response& res, int status, const std::string& message) {
-  res.status = status;
-  res.set_content(message + "\n", "text/plain; charset=utf-8");
+void reject(net::HttpResponse& res, int status, const std::string& message) {
+  res.set_status(status);
+  res.add_header("Content-Type", "text/plain; charset=utf-8");
+  res.send(message + "\n");
 }
 
 // Whether the block can be served. has() is local only; get() may fetch (serve --from wraps the
@@ -61,56 +61,60 @@ bool available(BlockStore& store, const Cid& cid, bool only_if_cached) {
 
 }  // namespace
 
-std::pair<std::string, int> parse_listen(const std::string& listen) {
-  std::string host = "127.0.0.1";
-  std::string port = listen;
-  if (!listen.empty() && listen.front() == '[') {
-    auto close = listen.find(']');
-    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
-      throw Error("--listen " + listen + ": expected [IPv6]:PORT");
-    }
-    host = listen.substr(1, close - 1);
-    port = listen.substr(close + 2);
-  } else if (auto colon = listen.rfind(':'); colon != std::string::npos) {
-    if (colon > 0) host = listen.substr(0, colon);
-    port = listen.substr(colon + 1);
-  }
-  int p = -1;
-  try {
-    size_t used = 0;
-    p = std::stoi(port, &used);
-    if (used != port.size()) p = -1;
-  } catch (const std::exception&) {
-  }
-  if (p < 0 || p > 65535) throw Error("--listen " + listen + ": invalid port");
-  return {host, p};
-}
-
 struct Server::Impl {
   BlockStore& store;
   ServeOptions opts;
-  httplib::Server http;
-  std::string host;
-  int port = 0;
+  net::HttpServer http;
 
-  Impl(BlockStore& s, ServeOptions o) : store(s), opts(std::move(o)) {}
+  Impl(BlockStore& s, ServeOptions o)
+      : store(s),
+        opts(std::move(o)),
+        http([this](auto& req, auto& res) { route(req, res); }, http_options(opts)) {}
 
-  void handle(const httplib::Request& req, httplib::Response& res) {
-    res.set_header("X-Content-Type-Options", "nosniff");
-    auto query = [&](std::string_view name) -> std::optional<std::string> {
-      std::string n(name);
-      if (!req.has_param(n.c_str())) return std::nullopt;
-      return req.get_param_value(n.c_str());
-    };
-    auto parsed = parse_request(req.path, query, req.get_header_value("Accept"));
+  static net::HttpServerOptions http_options(const ServeOptions& o) {
+    net::HttpServerOptions h;
+    h.listen = o.listen;
+    h.threads = o.threads;
+    if (!o.quiet) {
+      h.on_response = [](const net::HttpRequest& req, int status) {
+        log::info(req.method + " " + req.target + " " + std::to_string(status));
+      };
+    }
+    return h;
+  }
+
+  void route(const net::HttpRequest& req, net::HttpResponse& res) {
+    res.add_header("X-Content-Type-Options", "nosniff");
+    if (req.method != "GET" && req.method != "HEAD") {
+      res.add_header("Allow", "GET, HEAD");
+      return reject(res, 405, "method " + req.method + " not allowed: use GET or HEAD");
+    }
+    if (req.path.rfind("/ipfs/", 0) != 0 && req.path.rfind("/ipns/", 0) != 0) {
+      return reject(res, 404, "not found: this is a trustless gateway, use /ipfs/{cid}");
+    }
+    try {
+      handle(req, res);
+    } catch (const std::exception& e) {
+      if (res.started()) throw;
+      log::warn("gateway: " + req.target + ": " + e.what());
+      reject(res, 500, e.what());
+    }
+  }
+
+  void handle(const net::HttpRequest& req, net::HttpResponse& res) {
+    auto query = [&](std::string_view name) { return req.query_param(name); };
+    auto parsed = parse_request(req.path, query, req.header("accept").value_or(""));
     if (auto* r = std::get_if<Rejection>(&parsed)) return reject(res, r->status, r->message);
     const TrustlessRequest& tr = std::get<TrustlessRequest>(parsed);
     bool only_if_cached =
-        req.get_header_value("Cache-Control").find("only-if-cached") != std::string::npos;
+        req.header("cache-control").value_or("").find("only-if-cached") != std::string::npos;
     int missing = only_if_cached ? 412 : 404;
     std::string root = tr.cid.str();
-    res.set_header("X-Ipfs-Path", req.path);
-    res.set_header("Vary", "Accept");
+    // The path as sent (still percent-encoded: a decoded path may hold bytes a header cannot).
+    std::string url_path = req.target.substr(0, req.target.find('?'));
+    res.add_header("X-Ipfs-Path", url_path);
+    res.add_header("Vary", "Accept");
+    std::string if_none_match = req.header("if-none-match").value_or("");
 
     if (!available(store, tr.cid, only_if_cached)) {
       return reject(res, missing, "block " + root + " not found");
@@ -118,14 +122,15 @@ struct Server::Impl {
 
     if (tr.format == Format::kRaw) {
       std::string etag = "\"" + root + ".raw\"";
-      res.set_header("Etag", etag);
-      res.set_header("X-Ipfs-Roots", root);
-      res.set_header("Content-Disposition", "attachment; filename=\"" + root + ".bin\"");
-      if (!tr.format_from_query)
-        res.set_header("Content-Location", "/ipfs/" + root + "?format=raw");
-      if (req.get_header_value("If-None-Match") == etag) {
-        res.status = 304;
-        return;
+      res.add_header("Etag", etag);
+      res.add_header("X-Ipfs-Roots", root);
+      res.add_header("Content-Disposition", "attachment; filename=\"" + root + ".bin\"");
+      if (!tr.format_from_query) {
+        res.add_header("Content-Location", "/ipfs/" + root + "?format=raw");
+      }
+      if (if_none_match == etag) {
+        res.set_status(304);
+        return res.send("");
       }
       std::optional<Bytes> b;
       if (tr.cid.is_identity())
@@ -133,10 +138,10 @@ struct Server::Impl {
       else
         b = store.get(tr.cid);
       if (!b) return reject(res, missing, "block " + root + " not found");
-      res.status = 200;
-      res.set_header("Cache-Control", kImmutable);
-      res.set_content(std::string(as_string(*b)), "application/vnd.ipld.raw");
-      return;
+      res.set_status(200);
+      res.add_header("Cache-Control", kImmutable);
+      res.add_header("Content-Type", "application/vnd.ipld.raw");
+      return res.send(as_string(*b));
     }
 
     // CAR: resolve the path first, so that a bad path is a 404 rather than a broken stream.
@@ -165,99 +170,46 @@ struct Server::Impl {
     }
     std::string etag =
         "\"" + root + ".car." + to_hex(ByteView(sha256(as_bytes(shape)).data(), 6)) + "\"";
-    res.set_header("Etag", etag);
-    res.set_header("X-Ipfs-Roots", root);
-    res.set_header("Content-Disposition", "attachment; filename=\"" + root + ".car\"");
-    if (!tr.format_from_query) res.set_header("Content-Location", req.path + "?format=car");
-    if (req.get_header_value("If-None-Match") == etag) {
-      res.status = 304;
-      return;
+    res.add_header("Etag", etag);
+    res.add_header("X-Ipfs-Roots", root);
+    res.add_header("Content-Disposition", "attachment; filename=\"" + root + ".car\"");
+    if (!tr.format_from_query) res.add_header("Content-Location", url_path + "?format=car");
+    if (if_none_match == etag) {
+      res.set_status(304);
+      return res.send("");
     }
-    res.status = 200;
-    res.set_header("Cache-Control", kImmutable);
-    if (req.method == "HEAD") {
-      res.set_header("Content-Type", kCarType);
-      return;
+    res.set_status(200);
+    res.add_header("Cache-Control", kImmutable);
+    res.add_header("Content-Type", kCarType);
+    res.begin_stream();
+    if (res.is_head()) return res.end();
+    try {
+      stream_car(store, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes,
+                 [&](ByteView b) { return res.write(b); });
+      res.end();
+    } catch (const ClientGone&) {
+      // Nothing to tell anyone: the client left.
     }
-    BlockStore* s = &store;
-    Cid car_root = tr.cid;
-    auto scope = tr.scope;
-    auto range = tr.entity_bytes;
-    res.set_chunked_content_provider(kCarType, [s, car_root, path_blocks, target, scope, range](
-                                                   size_t, httplib::DataSink& sink) {
-      try {
-        stream_car(*s, car_root, path_blocks, target, scope, range, [&](ByteView b) {
-          return sink.write(reinterpret_cast<const char*>(b.data()), b.size());
-        });
-        sink.done();
-        return true;
-      } catch (const ClientGone&) {
-        return false;
-      } catch (const std::exception& e) {
-        // Headers are gone already: the only honest signal left is an incomplete stream.
-        log::warn("CAR " + car_root.str() + " aborted: " + e.what());
-        return false;
-      }
-    });
   }
 };
 
 Server::Server(BlockStore& store, ServeOptions opts)
-    : impl_(std::make_unique<Impl>(store, std::move(opts))) {
-  auto& http = impl_->http;
-  size_t threads = impl_->opts.threads;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // A client that stops reading for this long is dropped: a slow peer cannot pin a thread forever.
-  http.set_read_timeout(30, 0);
-  http.set_write_timeout(60, 0);
-  http.set_keep_alive_max_count(1000);
-  // An idle keep-alive connection holds a pool thread, and stop() waits for it: keep it short
-  // (a fetching client sends its next request at once anyway).
-  http.set_keep_alive_timeout(1);
-  http.set_payload_max_length(64 * 1024);  // requests carry no bodies
-  auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-    try {
-      impl_->handle(req, res);
-    } catch (const std::exception& e) {
-      log::warn("gateway: " + req.path + ": " + e.what());
-      reject(res, 500, e.what());
-    }
-  };
-  http.Get(R"(/ip[fn]s/.*)", handler);
-  http.Get(R"(.*)", [](const httplib::Request&, httplib::Response& res) {
-    reject(res, 404, "not found: this is a trustless gateway, use /ipfs/{cid}");
-  });
-  if (!impl_->opts.quiet) {
-    http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-      log::info(req.method + " " + req.target + " " + std::to_string(res.status));
-    });
-  }
-}
+    : impl_(std::make_unique<Impl>(store, std::move(opts))) {}
 
 Server::~Server() {
   stop();
 }
 
 int Server::bind() {
-  auto [host, port] = parse_listen(impl_->opts.listen);
-  impl_->host = host;
-  if (port == 0) {
-    impl_->port = impl_->http.bind_to_any_port(host);
-  } else if (impl_->http.bind_to_port(host, port)) {
-    impl_->port = port;
-  } else {
-    impl_->port = -1;
-  }
-  if (impl_->port <= 0) throw Error("cannot listen on " + impl_->opts.listen);
-  return impl_->port;
+  return impl_->http.bind();
 }
 
 void Server::run() {
-  impl_->http.listen_after_bind();
+  impl_->http.run();
 }
 
 void Server::stop() {
-  if (impl_->http.is_running()) impl_->http.stop();
+  impl_->http.stop();
 }
 
 }  // namespace cidrun::gateway

@@ -1,0 +1,732 @@
+#include "net/http_server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "util/error.h"
+#include "util/fd.h"
+#include "util/log.h"
+
+namespace cidrun::net {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The Date field (RFC 9110 6.6.1), formatted once per second per thread.
+const std::string& http_date() {
+  thread_local time_t cached_at = 0;
+  thread_local std::string cached;
+  time_t now = ::time(nullptr);
+  if (now != cached_at) {
+    struct tm tm {};
+    ::gmtime_r(&now, &tm);
+    char buf[64];
+    size_t n = ::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached.assign(buf, n);
+    cached_at = now;
+  }
+  return cached;
+}
+
+int poll_ms(std::chrono::milliseconds d) {
+  return static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(d.count(), 1 << 30)));
+}
+
+// Waits until fd is writable; false on timeout or error.
+bool wait_writable(int fd, std::chrono::milliseconds timeout) {
+  pollfd p{fd, POLLOUT, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, poll_ms(timeout));
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0 && (p.revents & POLLOUT) && !(p.revents & (POLLERR | POLLNVAL));
+  }
+}
+
+bool send_all(int fd, std::string_view data, std::chrono::milliseconds timeout) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      if (!wait_writable(fd, timeout)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string hex(uint64_t v) {
+  char buf[20];
+  int n = std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+std::string_view status_text(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 408:
+      return "Request Timeout";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+  }
+}
+
+std::pair<std::string, int> parse_listen(const std::string& listen) {
+  std::string host = "127.0.0.1";
+  std::string port = listen;
+  if (!listen.empty() && listen.front() == '[') {
+    auto close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      throw Error("--listen " + listen + ": expected [IPv6]:PORT");
+    }
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+  } else if (auto colon = listen.rfind(':'); colon != std::string::npos) {
+    if (listen.find(':') != colon)
+      throw Error("--listen " + listen + ": write IPv6 as [ADDR]:PORT");
+    if (colon > 0) host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  int p = -1;
+  if (!port.empty() && port.size() <= 5 &&
+      port.find_first_not_of("0123456789") == std::string::npos) {
+    p = std::stoi(port);
+  }
+  if (p < 0 || p > 65535) throw Error("--listen " + listen + ": invalid port");
+  if (host.empty()) throw Error("--listen " + listen + ": empty host");
+  return {host, p};
+}
+
+// ---- HttpResponse -------------------------------------------------------------------------
+
+HttpResponse::HttpResponse(int fd, bool head_only, bool keep_alive, int minor_version,
+                           std::chrono::milliseconds write_timeout,
+                           const std::atomic<bool>* server_stopping)
+    : fd_(fd),
+      head_only_(head_only),
+      keep_alive_(keep_alive),
+      minor_version_(minor_version),
+      write_timeout_(write_timeout),
+      stopping_(server_stopping) {}
+
+void HttpResponse::add_header(std::string_view name, std::string_view value) {
+  if (started()) throw Error("HTTP response: header after the head was sent");
+  for (char c : value) {
+    // A CR or LF in a value would let the value write headers of its own.
+    if (c == '\r' || c == '\n' || c == '\0') throw Error("HTTP response: bad header value");
+  }
+  headers_.append(name).append(": ").append(value).append("\r\n");
+}
+
+void HttpResponse::make_head(std::string_view framing) {
+  if (started()) throw Error("HTTP response: sent twice");
+  if (stopping_ && *stopping_) keep_alive_ = false;
+  std::string& h = pending_;
+  h.reserve(256 + headers_.size());
+  h.append("HTTP/1.1 ").append(std::to_string(status_)).append(" ");
+  h.append(status_text(status_)).append("\r\nDate: ").append(http_date()).append("\r\n");
+  h.append(headers_);
+  h.append(framing);
+  if (!keep_alive_) {
+    h.append("Connection: close\r\n");
+  } else if (minor_version_ == 0) {
+    h.append("Connection: keep-alive\r\n");
+  }
+  h.append("\r\n");
+  state_ = State::kStreaming;
+}
+
+bool HttpResponse::fail() {
+  failed_ = true;
+  keep_alive_ = false;
+  return false;
+}
+
+bool HttpResponse::send_iov(iovec* iov, int count, bool more) {
+  if (failed_) return false;
+  // Skip empty pieces so that a fully written vector is simply count == 0.
+  while (count > 0) {
+    msghdr m{};
+    m.msg_iov = iov;
+    m.msg_iovlen = static_cast<size_t>(count);
+    ssize_t n = ::sendmsg(fd_, &m, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        if (!wait_writable(fd_, write_timeout_)) return fail();
+        continue;
+      }
+      return fail();
+    }
+    auto left = static_cast<size_t>(n);
+    while (count > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return true;
+}
+
+bool HttpResponse::send_file_range(int fd, off_t offset, size_t len) {
+  while (len > 0) {
+    ssize_t n = ::sendfile(fd_, fd, &offset, std::min<size_t>(len, 1 << 30));
+    if (n > 0) {
+      len -= static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      if (!wait_writable(fd_, write_timeout_)) return fail();
+    } else if (n == 0) {
+      log::warn("HTTP response: file ended " + std::to_string(len) + " bytes early");
+      return fail();
+    } else {
+      return fail();
+    }
+  }
+  return true;
+}
+
+void HttpResponse::send(std::string_view body) {
+  // 204 and 304 have no content, and no Content-Length that could be mistaken for one.
+  if (status_ == 204 || status_ == 304) {
+    body = {};
+    make_head("");
+  } else {
+    make_head("Content-Length: " + std::to_string(body.size()) + "\r\n");
+  }
+  iovec iov[2] = {{pending_.data(), pending_.size()},
+                  {const_cast<char*>(body.data()), head_only_ ? 0 : body.size()}};
+  send_iov(iov, 2, false);
+  pending_.clear();
+  state_ = State::kDone;
+}
+
+void HttpResponse::send_file(int fd, off_t offset, size_t len) {
+  make_head("Content-Length: " + std::to_string(len) + "\r\n");
+  bool body = !head_only_ && len > 0;
+  iovec iov[1] = {{pending_.data(), pending_.size()}};
+  // MSG_MORE holds the head back so that it leaves in the same segment as the file's first bytes.
+  if (send_iov(iov, 1, body) && body) send_file_range(fd, offset, len);
+  pending_.clear();
+  state_ = State::kDone;
+}
+
+void HttpResponse::begin_stream(std::optional<uint64_t> length) {
+  length_ = length;
+  if (length) {
+    make_head("Content-Length: " + std::to_string(*length) + "\r\n");
+  } else if (minor_version_ >= 1) {
+    chunked_ = true;
+    make_head("Transfer-Encoding: chunked\r\n");
+  } else {
+    keep_alive_ = false;  // an HTTP/1.0 body without a length ends with the connection
+    make_head("");
+  }
+}
+
+bool HttpResponse::write_parts(std::initializer_list<ByteView> parts) {
+  if (state_ != State::kStreaming) throw Error("HTTP response: write outside a stream");
+  if (failed_) return false;
+  if (head_only_) return true;
+  uint64_t size = 0;
+  for (auto p : parts) size += p.size();
+  if (size == 0) return true;
+  if (length_ && written_ + size > *length_) throw Error("HTTP response: body exceeds its length");
+  iovec iov[8];
+  int n = 0;
+  std::string chunk_line;
+  if (chunked_) {
+    chunk_line = hex(size) + "\r\n";
+    pending_.append(chunk_line);
+  }
+  iov[n++] = {pending_.data(), pending_.size()};
+  for (auto p : parts) {
+    if (n == 7) throw Error("HTTP response: too many parts");
+    iov[n++] = {const_cast<uint8_t*>(p.data()), p.size()};
+  }
+  bool ok = send_iov(iov, n, false);
+  pending_.clear();
+  // The chunk's CRLF goes out with the next chunk (or the last-chunk): one write saved per chunk.
+  if (chunked_) pending_ = "\r\n";
+  written_ += size;
+  return ok;
+}
+
+bool HttpResponse::write(ByteView data) {
+  return write_parts({data});
+}
+
+bool HttpResponse::write_file(int fd, off_t offset, size_t len) {
+  if (state_ != State::kStreaming) throw Error("HTTP response: write outside a stream");
+  if (failed_) return false;
+  if (head_only_ || len == 0) return true;
+  if (length_ && written_ + len > *length_) throw Error("HTTP response: body exceeds its length");
+  if (chunked_) pending_.append(hex(len) + "\r\n");
+  iovec iov[1] = {{pending_.data(), pending_.size()}};
+  bool ok = send_iov(iov, 1, true) && send_file_range(fd, offset, len);
+  pending_.clear();
+  if (chunked_) pending_ = "\r\n";
+  written_ += len;
+  return ok;
+}
+
+void HttpResponse::end() {
+  if (state_ == State::kDone) return;
+  if (state_ == State::kNew) throw Error("HTTP response: end() without a response");
+  if (!failed_) {
+    if (chunked_ && !head_only_) pending_.append("0\r\n\r\n");
+    if (!pending_.empty()) {
+      iovec iov[1] = {{pending_.data(), pending_.size()}};
+      send_iov(iov, 1, false);
+    }
+    // A body shorter than its Content-Length leaves the client waiting: close instead.
+    if (length_ && !head_only_ && written_ != *length_) fail();
+  }
+  pending_.clear();
+  state_ = State::kDone;
+}
+
+// ---- HttpServer ---------------------------------------------------------------------------
+
+struct HttpServer::Impl {
+  struct Conn {
+    UniqueFd fd;
+    std::string in;                                 // bytes read and not yet consumed
+    std::optional<Clock::time_point> head_started;  // first byte of the request being read
+    Clock::time_point deadline;                     // while idle in the reactor
+  };
+
+  HttpHandler handler;
+  HttpServerOptions opts;
+  UniqueFd listen_fd;
+  UniqueFd epoll_fd;
+  UniqueFd wake_fd;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> ran{false};
+
+  std::mutex mu;  // guards idle, all, queue, and epoll registration of idle connections
+  std::condition_variable work_cv;
+  std::condition_variable done_cv;
+  std::unordered_set<Conn*> idle;  // owned by the reactor
+  std::unordered_set<Conn*> all;
+  std::deque<Conn*> queue;
+  bool workers_exit = false;
+
+  Impl(HttpHandler h, HttpServerOptions o) : handler(std::move(h)), opts(std::move(o)) {
+    // Made here, not in run(), so that stop() from another thread never races their creation.
+    epoll_fd.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_fd.valid()) throw_errno("epoll_create1");
+    wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!wake_fd.valid()) throw_errno("eventfd");
+    // sendfile(2) has no MSG_NOSIGNAL: a client that disconnects mid-file would kill the process.
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd.get(), &one, sizeof one);
+  }
+
+  // Closes a connection that nobody else holds.
+  void destroy(Conn* c) {
+    {
+      std::lock_guard lock(mu);
+      all.erase(c);
+    }
+    done_cv.notify_all();
+    delete c;  // UniqueFd closes the socket, which also drops it from the epoll set
+  }
+
+  // Hands a quiet connection back to the reactor until it is readable or its deadline passes.
+  void park(Conn* c) {
+    std::unique_lock lock(mu);
+    if (stopping) {
+      lock.unlock();
+      return destroy(c);
+    }
+    c->deadline =
+        c->head_started ? *c->head_started + opts.head_timeout : Clock::now() + opts.idle_timeout;
+    idle.insert(c);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    ev.data.ptr = c;
+    if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_MOD, c->fd.get(), &ev) != 0 &&
+        ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, c->fd.get(), &ev) != 0) {
+      idle.erase(c);
+      lock.unlock();
+      destroy(c);
+    }
+  }
+
+  // An error response for a request that could not be parsed: the connection is closed after it,
+  // since where the next request starts is unknown.
+  void reject(Conn* c, int status, const std::string& message) {
+    std::string body = message + "\n";
+    std::string resp = "HTTP/1.1 " + std::to_string(status) + " " +
+                       std::string(status_text(status)) + "\r\nDate: " + http_date() +
+                       "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    send_all(c->fd.get(), resp, std::chrono::milliseconds(1000));
+    linger_close(c);
+  }
+
+  // Closing with unread input makes the kernel send a RST, which can destroy the response
+  // before the client reads it: half-close, drain briefly, then close.
+  void linger_close(Conn* c) {
+    ::shutdown(c->fd.get(), SHUT_WR);
+    char buf[4096];
+    auto until = Clock::now() + std::chrono::milliseconds(200);
+    size_t drained = 0;
+    while (Clock::now() < until && drained < (1 << 20)) {
+      pollfd p{c->fd.get(), POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, 0);
+      if (n <= 0) break;
+      drained += static_cast<size_t>(n);
+    }
+    destroy(c);
+  }
+
+  // Serves requests on c while it has them; then parks or closes it.
+  void serve(Conn* c) {
+    char buf[16 * 1024];
+    for (;;) {
+      if (stopping) return destroy(c);
+      if (c->head_started && Clock::now() > *c->head_started + opts.head_timeout) {
+        return reject(c, 408, "request not received in time");
+      }
+      if (!c->in.empty()) {
+        auto parsed = parse_request_head(c->in, opts.limits);
+        if (auto* e = std::get_if<HttpParseError>(&parsed)) return reject(c, e->status, e->message);
+        if (auto* p = std::get_if<HttpParsed>(&parsed)) {
+          size_t total = p->head_bytes + p->request.content_length;
+          if (c->in.size() >= total) {
+            p->request.body = c->in.substr(p->head_bytes, p->request.content_length);
+            c->in.erase(0, total);
+            c->head_started.reset();
+            if (!c->in.empty()) c->head_started = Clock::now();
+            if (!respond(c, p->request)) return destroy(c);
+            continue;
+          }
+        }
+      }
+      ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        if (!c->head_started) c->head_started = Clock::now();
+        c->in.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return park(c);
+      return destroy(c);  // EOF or error: the client is gone
+    }
+  }
+
+  // One request, one response; false when the connection must close.
+  bool respond(Conn* c, const HttpRequest& req) {
+    bool keep = req.keep_alive() && !stopping;
+    HttpResponse res(c->fd.get(), req.is_head(), keep, req.minor_version, opts.write_timeout,
+                     &stopping);
+    try {
+      handler(req, res);
+      if (!res.started()) {
+        res.set_status(500);
+        res.send("handler sent no response\n");
+      }
+      res.end();
+    } catch (const std::exception& e) {
+      if (!res.started()) {
+        HttpResponse err(c->fd.get(), req.is_head(), keep, req.minor_version, opts.write_timeout,
+                         &stopping);
+        err.set_status(500);
+        err.add_header("Content-Type", "text/plain; charset=utf-8");
+        err.send(std::string(e.what()) + "\n");
+        if (opts.on_response) opts.on_response(req, 500);
+        return !err.must_close();
+      }
+      // The head is gone: the only honest signal left is a body cut short.
+      log::warn(req.method + " " + req.target + ": response aborted: " + e.what());
+      return false;
+    }
+    if (opts.on_response) opts.on_response(req, res.status());
+    return !res.must_close();
+  }
+
+  void work() {
+    for (;;) {
+      Conn* c = nullptr;
+      {
+        std::unique_lock lock(mu);
+        work_cv.wait(lock, [&] { return workers_exit || !queue.empty(); });
+        if (queue.empty()) return;
+        c = queue.front();
+        queue.pop_front();
+      }
+      serve(c);
+    }
+  }
+
+  void accept_all() {
+    for (;;) {
+      int fd = ::accept4(listen_fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno != EAGAIN) log::warn("accept: " + std::string(std::strerror(errno)));
+        return;
+      }
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      auto* c = new Conn{UniqueFd(fd), {}, {}, {}};
+      std::unique_lock lock(mu);
+      if (all.size() >= opts.max_connections) {
+        lock.unlock();
+        static constexpr std::string_view busy =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
+            "Connection: close\r\n\r\n";
+        [[maybe_unused]] auto n = ::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
+        delete c;
+        continue;
+      }
+      all.insert(c);
+      // A connection that says nothing gets the head timeout, not the (longer) idle one.
+      c->deadline = Clock::now() + opts.head_timeout;
+      idle.insert(c);
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+      ev.data.ptr = c;
+      if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+        idle.erase(c);
+        all.erase(c);
+        delete c;
+      }
+    }
+  }
+
+  void expire_idle() {
+    auto now = Clock::now();
+    std::vector<Conn*> expired;
+    {
+      std::lock_guard lock(mu);
+      for (Conn* c : idle) {
+        if (stopping || c->deadline <= now) expired.push_back(c);
+      }
+      for (Conn* c : expired) idle.erase(c);
+    }
+    // A connection mid-head gets a 408; an idle keep-alive one is just closed (RFC 9112 9.5).
+    for (Conn* c : expired) {
+      if (!stopping && c->head_started) {
+        reject(c, 408, "request not received in time");
+      } else {
+        destroy(c);
+      }
+    }
+  }
+
+  void reactor() {
+    epoll_event events[128];
+    auto next_sweep = Clock::now();
+    std::optional<Clock::time_point> stop_deadline;
+    bool forced = false;
+    for (;;) {
+      int n = ::epoll_wait(epoll_fd.get(), events, 128, 100);
+      if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
+      for (int i = 0; i < n; ++i) {
+        void* p = events[i].data.ptr;
+        if (p == &listen_fd) {
+          if (!stopping) accept_all();
+        } else if (p == &wake_fd) {
+          uint64_t v;
+          [[maybe_unused]] auto r = ::read(wake_fd.get(), &v, sizeof v);
+        } else {
+          auto* c = static_cast<Conn*>(p);
+          std::lock_guard lock(mu);
+          if (idle.erase(c)) {
+            queue.push_back(c);
+            work_cv.notify_one();
+          }
+        }
+      }
+      auto now = Clock::now();
+      if (stopping && !stop_deadline) {
+        ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_DEL, listen_fd.get(), nullptr);
+        listen_fd.reset();
+        stop_deadline = now + opts.shutdown_grace;
+        next_sweep = now;
+      }
+      if (now >= next_sweep) {
+        expire_idle();
+        next_sweep = now + std::chrono::milliseconds(stopping ? 50 : 500);
+      }
+      if (stopping) {
+        std::unique_lock lock(mu);
+        if (all.empty()) break;
+        if (!forced && now >= *stop_deadline) {
+          // Requests still streaming after the grace period: cut them off.
+          forced = true;
+          for (Conn* c : all) ::shutdown(c->fd.get(), SHUT_RDWR);
+        }
+      }
+    }
+  }
+};
+
+HttpServer::HttpServer(HttpHandler handler, HttpServerOptions opts)
+    : impl_(std::make_unique<Impl>(std::move(handler), std::move(opts))) {}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+int HttpServer::bind() {
+  auto [host, port] = parse_listen(impl_->opts.listen);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  if (rc != 0) throw Error("listen on " + impl_->opts.listen + ": " + ::gai_strerror(rc));
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, ::freeaddrinfo);
+  int err = 0;
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) {
+      err = errno;
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd.get(), a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd.get(), 1024) != 0) {
+      err = errno;
+      continue;
+    }
+    sockaddr_storage bound{};
+    socklen_t len = sizeof bound;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+    int got = bound.ss_family == AF_INET6
+                  ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                  : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    impl_->listen_fd = std::move(fd);
+    return got;
+  }
+  throw_errno("listen on " + impl_->opts.listen, err ? err : EADDRNOTAVAIL);
+}
+
+void HttpServer::run() {
+  Impl& s = *impl_;
+  if (!s.listen_fd.valid()) throw Error("HTTP server: run() before bind()");
+  if (s.ran.exchange(true)) throw Error("HTTP server: run() twice");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &s.listen_fd;
+  if (::epoll_ctl(s.epoll_fd.get(), EPOLL_CTL_ADD, s.listen_fd.get(), &ev) != 0) {
+    throw_errno("epoll_ctl listen");
+  }
+  ev.data.ptr = &s.wake_fd;
+  if (::epoll_ctl(s.epoll_fd.get(), EPOLL_CTL_ADD, s.wake_fd.get(), &ev) != 0) {
+    throw_errno("epoll_ctl wake");
+  }
+  std::vector<std::thread> workers;
+  for (size_t i = 0; i < std::max<size_t>(1, s.opts.threads); ++i) {
+    workers.emplace_back([&s] { s.work(); });
+  }
+  auto finish = [&] {
+    {
+      std::lock_guard lock(s.mu);
+      s.workers_exit = true;
+    }
+    s.work_cv.notify_all();
+    for (auto& t : workers) t.join();
+  };
+  try {
+    s.reactor();
+  } catch (...) {
+    s.stopping = true;
+    finish();
+    throw;
+  }
+  finish();
+}
+
+void HttpServer::stop() {
+  impl_->stopping = true;
+  impl_->wake();
+}
+
+}  // namespace cidrun::net
