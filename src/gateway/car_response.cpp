@@ -1,5 +1,7 @@
 #include "gateway/car_response.h"
 
+#include <sys/stat.h>
+
 #include <string>
 #include <unordered_set>
 
@@ -7,6 +9,7 @@
 #include "ipld/dagpb.h"
 #include "ipld/unixfs_pb.h"
 #include "unixfs/reader.h"
+#include "util/fd.h"
 
 namespace cidrun::gateway {
 namespace {
@@ -15,7 +18,8 @@ using exchange::DagScope;
 
 class Emitter {
  public:
-  Emitter(BlockStore& store, const CarWriter& write) : store_(store), write_(write) {}
+  Emitter(BlockStore& store, FlatfsStore* files, const CarSink& sink, bool dups)
+      : store_(store), files_(files), sink_(sink), dups_(dups) {}
 
   Bytes block(const Cid& cid) {
     if (cid.is_identity()) return Bytes(cid.digest().begin(), cid.digest().end());
@@ -24,11 +28,15 @@ class Emitter {
     return std::move(*b);
   }
 
-  // Writes one section unless it is an identity block or was already sent (dups=n).
+  // Whether this occurrence of cid is to be sent: never for identity blocks (their bytes are in
+  // the CID), once per CID with dups=n, every time with dups=y.
+  bool wanted(const Cid& cid) {
+    if (cid.is_identity()) return false;
+    return dups_ || sent_.insert(cid.bytes()).second;
+  }
+
   void emit(const Cid& cid, ByteView data) {
-    if (cid.is_identity()) return;
-    if (!sent_.insert(std::string(as_string(cid.multihash()))).second) return;
-    section(cid, data);
+    if (wanted(cid)) section(cid, data);
   }
 
   // Small sections are gathered into one buffer: one socket write (and one HTTP chunk) per
@@ -42,7 +50,7 @@ class Emitter {
   void raw(ByteView bytes) {
     if (bytes.size() >= kGather) {
       flush();
-      if (!write_(bytes)) throw ClientGone();
+      if (!sink_.write(bytes)) throw ClientGone();
       return;
     }
     out_.insert(out_.end(), bytes.begin(), bytes.end());
@@ -51,27 +59,40 @@ class Emitter {
 
   void flush() {
     if (out_.empty()) return;
-    if (!write_(out_)) throw ClientGone();
+    if (!sink_.write(out_)) throw ClientGone();
     out_.clear();
   }
 
-  // The whole DAG below cid (walk_dag dedupes by itself; sent_ only holds path/entity blocks,
-  // so the set stays small for big DAGs).
-  void all(const Cid& cid) {
-    unixfs::walk_dag(store_, cid, [&](const Cid& c, ByteView data) {
-      if (sent_.count(std::string(as_string(c.multihash())))) return true;
-      section(c, data);
-      return true;
-    });
+  // The whole DAG below cid, cid included, depth-first in link order. A raw block has no links:
+  // it is never read here, only sent (from its file when the sink and the store allow it).
+  void subtree(const Cid& root) {
+    std::vector<Cid> stack{root};
+    while (!stack.empty()) {
+      Cid cid = std::move(stack.back());
+      stack.pop_back();
+      if (!wanted(cid)) continue;
+      if (cid.codec() == kCodecRaw && send_file(cid)) continue;
+      Bytes b = block(cid);
+      section(cid, b);
+      if (cid.codec() != kCodecDagPb) continue;
+      dagpb::Node n;
+      try {
+        n = dagpb::decode(b);
+      } catch (const Error& e) {
+        throw Error(cid.str() + ": " + e.what());
+      }
+      for (auto it = n.links.rbegin(); it != n.links.rend(); ++it) stack.push_back(it->hash);
+    }
   }
 
   // A UnixFS entity: a file's whole DAG, a directory's node (with every HAMT shard), or the block.
   void entity(const Cid& cid, const std::optional<ByteRange>& range) {
-    Bytes b = block(cid);
     if (cid.codec() != kCodecDagPb) {
-      emit(cid, b);
+      // A raw block is its own whole entity, and the only block any byte range of it needs.
+      if (wanted(cid) && !(cid.codec() == kCodecRaw && send_file(cid))) section(cid, block(cid));
       return;
     }
+    Bytes b = block(cid);
     dagpb::Node node = dagpb::decode(b);
     unixfs_pb::Data data;
     try {
@@ -83,11 +104,7 @@ class Emitter {
     switch (data.type) {
       case unixfs_pb::Type::kFile:
       case unixfs_pb::Type::kRaw:
-        if (!range) {
-          emit(cid, b);
-          all(cid);
-          return;
-        }
+        if (!range) return subtree(cid);
         if (auto r = resolve_range(*range, data.filesize.value_or(0))) {
           file_range(cid, b, 0, r->first, r->second, 0);
         } else {
@@ -103,6 +120,33 @@ class Emitter {
   }
 
  private:
+  // Sends a block straight from its file; false when the store has no file for it (the caller
+  // then reads it). The size is the file's: flatfs blocks are verified on the way in.
+  bool send_file(const Cid& cid) {
+    if (!sink_.write_file || !files_) return false;
+    auto fd = files_->open_block(cid);
+    if (!fd) return false;
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + cid.str());
+    auto size = static_cast<size_t>(st.st_size);
+    Bytes prefix = exchange::car_section_prefix(cid, size);
+    if (size < kGather) {
+      // Small blocks are cheaper copied into the gather buffer than sent on their own.
+      size_t at = out_.size();
+      out_.resize(at + size);
+      if (read_full(fd->get(), out_.data() + at, size, "block " + cid.str()) != size) {
+        throw Error("block " + cid.str() + " shrank while read");
+      }
+      out_.insert(out_.begin() + static_cast<ptrdiff_t>(at), prefix.begin(), prefix.end());
+      if (out_.size() >= kGather) flush();
+      return true;
+    }
+    out_.insert(out_.end(), prefix.begin(), prefix.end());
+    if (!sink_.write_file(out_, fd->get(), size)) throw ClientGone();
+    out_.clear();
+    return true;
+  }
+
   // The blocks of a file that cover [first, last], found through the blocksizes of each node.
   void file_range(const Cid& cid, const Bytes& b, uint64_t offset, uint64_t first, uint64_t last,
                   int depth) {
@@ -144,17 +188,19 @@ class Emitter {
 
   static constexpr size_t kGather = 256 * 1024;
   BlockStore& store_;
-  const CarWriter& write_;
+  FlatfsStore* files_;
+  const CarSink& sink_;
+  bool dups_;
   Bytes out_;
-  std::unordered_set<std::string> sent_;
+  std::unordered_set<Bytes, BytesHash> sent_;
 };
 
 }  // namespace
 
-void stream_car(BlockStore& store, const Cid& root, const std::vector<Cid>& path_blocks,
-                const Cid& target, DagScope scope, const std::optional<ByteRange>& entity_bytes,
-                const CarWriter& write) {
-  Emitter e(store, write);
+void stream_car(BlockStore& store, FlatfsStore* files, const Cid& root,
+                const std::vector<Cid>& path_blocks, const Cid& target, DagScope scope,
+                const std::optional<ByteRange>& entity_bytes, bool dups, const CarSink& sink) {
+  Emitter e(store, files, sink, dups);
   e.raw(exchange::car_header({root}));
   for (const auto& c : path_blocks) e.emit(c, e.block(c));
   switch (scope) {
@@ -164,11 +210,9 @@ void stream_car(BlockStore& store, const Cid& root, const std::vector<Cid>& path
     case DagScope::kEntity:
       e.entity(target, entity_bytes);
       break;
-    case DagScope::kAll: {
-      e.emit(target, e.block(target));
-      e.all(target);
+    case DagScope::kAll:
+      e.subtree(target);
       break;
-    }
   }
   e.flush();
 }

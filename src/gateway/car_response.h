@@ -9,11 +9,17 @@
 
 #include "gateway/request.h"
 #include "store/blockstore.h"
+#include "store/flatfs.h"
 
 namespace cidrun::gateway {
 
-// Receives CAR bytes; returns false when the client is gone (the stream then stops).
-using CarWriter = std::function<bool(ByteView)>;
+// Where CAR bytes go. Each call returns false when the client is gone (the stream then stops).
+struct CarSink {
+  std::function<bool(ByteView)> write;
+  // Optional zero-copy path: prefix, then len bytes of the open file fd (a block file). When
+  // unset, blocks are read into memory and go through write.
+  std::function<bool(ByteView prefix, int fd, size_t len)> write_file;
+};
 
 // Thrown when the writer reported a closed connection: nothing more can be sent.
 class ClientGone : public Error {
@@ -21,11 +27,13 @@ class ClientGone : public Error {
   ClientGone() : Error("client closed the connection") {}
 };
 
-// Writes the CARv1 header (roots = [root]) and every block. Throws NotFound when a block is
+// Writes the CARv1 header (roots = [root]) and every block. dups: every occurrence of a block
+// in the walk is sent (dups=y) instead of the first only. Throws NotFound when a block is
 // missing mid-stream (the caller must then abort the response so the client sees a truncated
-// CAR), ClientGone when the writer failed.
-void stream_car(BlockStore& store, const Cid& root, const std::vector<Cid>& path_blocks,
-                const Cid& target, exchange::DagScope scope,
-                const std::optional<ByteRange>& entity_bytes, const CarWriter& write);
+// CAR), ClientGone when the sink failed. files: the flatfs store under store, when there is one:
+// blocks found there are sent from their files.
+void stream_car(BlockStore& store, FlatfsStore* files, const Cid& root,
+                const std::vector<Cid>& path_blocks, const Cid& target, exchange::DagScope scope,
+                const std::optional<ByteRange>& entity_bytes, bool dups, const CarSink& sink);
 
 }  // namespace cidrun::gateway

@@ -1,5 +1,6 @@
 #include "gateway/request.h"
 
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -39,35 +40,91 @@ std::optional<int64_t> parse_int(std::string_view s) {
   return v;
 }
 
-// What the Accept header allows us to answer: the first listed type we serve (q=0 excluded).
+// What the Accept header allows us to answer (RFC 9110 12.5.1): media ranges by descending q
+// (ties keep their order), the first one we can serve wins; q=0 means "not this".
 enum class AcceptResult { kNone, kWildcardOnly, kRaw, kCar, kUnsupported };
 
-AcceptResult negotiate(std::string_view accept) {
-  if (trim(accept).empty()) return AcceptResult::kNone;
-  bool wildcard = false;
-  for (auto range : split(accept, ',')) {
-    auto params = split(range, ';');
-    std::string type = lower(trim(params[0]));
-    bool refused = false;
-    bool car_ok = true;
-    for (size_t i = 1; i < params.size(); ++i) {
-      auto kv = trim(params[i]);
+struct Negotiated {
+  AcceptResult result = AcceptResult::kNone;
+  std::optional<bool> dups;  // a CAR's dups parameter, when the chosen range named it
+};
+
+struct MediaRange {
+  std::string type;
+  double q = 1.0;
+  std::vector<std::pair<std::string, std::string>> params;  // lower-cased, q excluded
+};
+
+std::optional<double> parse_q(std::string_view v) {
+  // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+  if (v.empty() || v.size() > 5 || (v[0] != '0' && v[0] != '1')) return std::nullopt;
+  if (v.size() > 1 && v[1] != '.') return std::nullopt;
+  double q = v[0] - '0';
+  double scale = 0.1;
+  for (size_t i = 2; i < v.size(); ++i) {
+    if (v[i] < '0' || v[i] > '9') return std::nullopt;
+    q += (v[i] - '0') * scale;
+    scale /= 10;
+  }
+  if (q > 1.0) return std::nullopt;
+  return q;
+}
+
+Negotiated negotiate(std::string_view accept) {
+  if (trim(accept).empty()) return {};
+  std::vector<MediaRange> ranges;
+  for (auto item : split(accept, ',')) {
+    auto parts = split(item, ';');
+    MediaRange m;
+    m.type = lower(trim(parts[0]));
+    if (m.type.empty()) continue;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      auto kv = trim(parts[i]);
       auto eq = kv.find('=');
       if (eq == std::string_view::npos) continue;
       std::string key = lower(trim(kv.substr(0, eq)));
       std::string val = lower(trim(kv.substr(eq + 1)));
-      if (key == "q" && (val == "0" || val == "0.0" || val == "0.00" || val == "0.000"))
-        refused = true;
-      if (key == "version" && val != "1") car_ok = false;
-      if (key == "order" && val != "dfs" && val != "unk") car_ok = false;
-      if (key == "dups" && val != "y" && val != "n") car_ok = false;
+      if (val.size() >= 2 && val.front() == '"' && val.back() == '"') {
+        val = val.substr(1, val.size() - 2);
+      }
+      if (key == "q") {
+        m.q = parse_q(val).value_or(0.0);  // a malformed weight never wins
+      } else {
+        m.params.emplace_back(std::move(key), std::move(val));
+      }
     }
-    if (refused) continue;
-    if (type == "application/vnd.ipld.raw") return AcceptResult::kRaw;
-    if (type == "application/vnd.ipld.car" && car_ok) return AcceptResult::kCar;
-    if (type == "*/*" || type == "application/*") wildcard = true;
+    ranges.push_back(std::move(m));
   }
-  return wildcard ? AcceptResult::kWildcardOnly : AcceptResult::kUnsupported;
+  std::stable_sort(ranges.begin(), ranges.end(),
+                   [](const MediaRange& a, const MediaRange& b) { return a.q > b.q; });
+  bool wildcard = false;
+  for (const auto& m : ranges) {
+    if (m.q <= 0) continue;
+    if (m.type == "application/vnd.ipld.raw") return {AcceptResult::kRaw, {}};
+    if (m.type == "application/vnd.ipld.car") {
+      // A variant we cannot produce (CARv2, an order we do not write) is not acceptable; the
+      // next range may still be.
+      bool ok = true;
+      std::optional<bool> dups;
+      for (const auto& [key, val] : m.params) {
+        if (key == "version" && val != "1") ok = false;
+        if (key == "order" && val != "dfs" && val != "unk") ok = false;
+        if (key == "dups") {
+          if (val == "y") {
+            dups = true;
+          } else if (val == "n") {
+            dups = false;
+          } else {
+            ok = false;
+          }
+        }
+      }
+      if (ok) return {AcceptResult::kCar, dups};
+      continue;
+    }
+    if (m.type == "*/*" || m.type == "application/*") wildcard = true;
+  }
+  return {wildcard ? AcceptResult::kWildcardOnly : AcceptResult::kUnsupported, {}};
 }
 
 }  // namespace
@@ -129,12 +186,18 @@ std::variant<TrustlessRequest, Rejection> parse_request(std::string_view url_pat
       req.format = Format::kRaw;
     } else if (*fmt == "car") {
       req.format = Format::kCar;
+      // The query chose CAR; the Accept header may still say which CAR (dups).
+      if (Negotiated n = negotiate(accept); n.result == AcceptResult::kCar && n.dups) {
+        req.dups = *n.dups;
+      }
     } else {
       return Rejection{
           400, "unsupported format '" + *fmt + "': this trustless gateway serves raw and car"};
     }
   } else {
-    switch (negotiate(accept)) {
+    Negotiated n = negotiate(accept);
+    if (n.dups) req.dups = *n.dups;
+    switch (n.result) {
       case AcceptResult::kRaw:
         req.format = Format::kRaw;
         break;
@@ -164,8 +227,9 @@ std::variant<TrustlessRequest, Rejection> parse_request(std::string_view url_pat
   if (auto o = query("car-order"); o && *o != "dfs" && *o != "unk") {
     return Rejection{400, "unsupported car-order '" + *o + "'"};
   }
-  if (auto d = query("car-dups"); d && *d != "y" && *d != "n") {
-    return Rejection{400, "unsupported car-dups '" + *d + "'"};
+  if (auto d = query("car-dups")) {
+    if (*d != "y" && *d != "n") return Rejection{400, "unsupported car-dups '" + *d + "'"};
+    req.dups = *d == "y";  // the query wins over Accept (spec)
   }
   if (auto s = query("dag-scope")) {
     if (*s == "block")

@@ -29,6 +29,7 @@ struct TrustlessRequest {
   Format format = Format::kRaw;
   exchange::DagScope scope = exchange::DagScope::kAll;
   std::optional<ByteRange> entity_bytes;
+  bool dups = false;               // CAR with duplicate blocks (dups=y) instead of each block once
   bool format_from_query = false;  // ?format= decided (else Accept did: send Content-Location)
 };
 

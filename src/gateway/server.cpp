@@ -1,11 +1,16 @@
 #include "gateway/server.h"
 
+#include <sys/stat.h>
+
+#include <cstring>
 #include <unordered_set>
 
+#include "exchange/fetching_store.h"
 #include "gateway/car_response.h"
 #include "gateway/request.h"
 #include "net/http_server.h"
 #include "unixfs/reader.h"
+#include "util/fd.h"
 #include "util/log.h"
 #include "util/sha256.h"
 
@@ -13,15 +18,22 @@ namespace cidrun::gateway {
 namespace {
 
 constexpr const char* kImmutable = "public, max-age=29030400, immutable";
-constexpr const char* kCarType = "application/vnd.ipld.car; version=1; order=dfs; dups=n";
+
+std::string car_type(bool dups) {
+  return std::string("application/vnd.ipld.car; version=1; order=dfs; dups=") + (dups ? "y" : "n");
+}
 
 // Remembers which blocks path resolution read: exactly the blocks a client needs to verify the
 // path (directory nodes and HAMT shards), in the order they were read.
+// With only_if_cached it reads local blocks only: an only-if-cached request must not wait for a
+// fetch (serve --from), and a block that is not here is simply absent.
 class RecordingStore : public BlockStore {
  public:
-  explicit RecordingStore(BlockStore& inner) : inner_(inner) {}
+  RecordingStore(BlockStore& inner, bool only_if_cached)
+      : inner_(inner), local_only_(only_if_cached) {}
   bool has(const Cid& c) override { return inner_.has(c); }
   std::optional<Bytes> get(const Cid& c) override {
+    if (local_only_ && !c.is_identity() && !inner_.has(c)) return std::nullopt;
     auto b = inner_.get(c);
     if (b && seen_.insert(std::string(as_string(c.multihash()))).second) read_.push_back(c);
     return b;
@@ -37,6 +49,7 @@ class RecordingStore : public BlockStore {
 
  private:
   BlockStore& inner_;
+  bool local_only_;
   std::vector<Cid> read_;
   std::unordered_set<std::string> seen_;
 };
@@ -45,6 +58,60 @@ void reject(net::HttpResponse& res, int status, const std::string& message) {
   res.set_status(status);
   res.add_header("Content-Type", "text/plain; charset=utf-8");
   res.send(message + "\n");
+}
+
+// If-None-Match (RFC 9110 13.1.2): "*" or a list of entity tags, compared weakly.
+bool etag_matches(std::string_view header, std::string_view etag) {
+  auto strip = [](std::string_view t) {
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.substr(0, 2) == "W/") t.remove_prefix(2);
+    return t;
+  };
+  if (strip(header) == "*") return true;
+  size_t i = 0;
+  while (i <= header.size()) {
+    size_t j = header.find(',', i);
+    if (j == std::string_view::npos) j = header.size();
+    if (strip(header.substr(i, j - i)) == strip(etag)) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
+// Content-Disposition for a download (RFC 6266): attachment always (the spec: bytes a browser
+// must not render), with the client's ?filename= when given. Non-ASCII names travel in
+// filename* (RFC 8187) with an ASCII stand-in, as the path gateway spec describes.
+std::string disposition(const std::optional<std::string>& requested, const std::string& fallback) {
+  const std::string& name = requested && !requested->empty() ? *requested : fallback;
+  std::string ascii;
+  std::string encoded;
+  bool plain = true;
+  static const char* kHex = "0123456789ABCDEF";
+  for (unsigned char c : name) {
+    bool safe = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%';
+    ascii.push_back(safe ? static_cast<char>(c) : '_');
+    if (std::isalnum(c) || std::strchr("!#$&+-.^_`|~", c)) {
+      encoded.push_back(static_cast<char>(c));
+    } else {
+      encoded += '%';
+      encoded += kHex[c >> 4];
+      encoded += kHex[c & 15];
+    }
+    if (!safe) plain = false;
+  }
+  std::string out = "attachment; filename=\"" + ascii + "\"";
+  if (!plain) out += "; filename*=UTF-8''" + encoded;
+  return out;
+}
+
+// The flatfs store under store, if any: its block files can go out with sendfile.
+FlatfsStore* flatfs_under(BlockStore& store) {
+  if (auto* f = dynamic_cast<FlatfsStore*>(&store)) return f;
+  if (auto* fetching = dynamic_cast<exchange::FetchingStore*>(&store)) {
+    return dynamic_cast<FlatfsStore*>(&fetching->local());
+  }
+  return nullptr;
 }
 
 // Whether the block can be served. has() is local only; get() may fetch (serve --from wraps the
@@ -63,11 +130,13 @@ bool available(BlockStore& store, const Cid& cid, bool only_if_cached) {
 
 struct Server::Impl {
   BlockStore& store;
+  FlatfsStore* files;  // the block files under store, when it has them
   ServeOptions opts;
   net::HttpServer http;
 
   Impl(BlockStore& s, ServeOptions o)
       : store(s),
+        files(flatfs_under(s)),
         opts(std::move(o)),
         http([this](auto& req, auto& res) { route(req, res); }, http_options(opts)) {}
 
@@ -102,6 +171,10 @@ struct Server::Impl {
   }
 
   void handle(const net::HttpRequest& req, net::HttpResponse& res) {
+    // Path gateway spec: a service worker may not take a whole content root.
+    if (req.header("service-worker").value_or("") == "script") {
+      return reject(res, 400, "registering a service worker is not allowed on this gateway");
+    }
     auto query = [&](std::string_view name) { return req.query_param(name); };
     auto parsed = parse_request(req.path, query, req.header("accept").value_or(""));
     if (auto* r = std::get_if<Rejection>(&parsed)) return reject(res, r->status, r->message);
@@ -112,9 +185,12 @@ struct Server::Impl {
     std::string root = tr.cid.str();
     // The path as sent (still percent-encoded: a decoded path may hold bytes a header cannot).
     std::string url_path = req.target.substr(0, req.target.find('?'));
-    res.add_header("X-Ipfs-Path", url_path);
-    res.add_header("Vary", "Accept");
     std::string if_none_match = req.header("if-none-match").value_or("");
+    // Where this exact response lives when Accept chose it: the same URL with format= added, so
+    // that caches keep block, CAR and other responses apart.
+    auto content_location = [&](const char* format) {
+      return url_path + "?" + (req.query.empty() ? "" : req.query + "&") + "format=" + format;
+    };
 
     if (!available(store, tr.cid, only_if_cached)) {
       return reject(res, missing, "block " + root + " not found");
@@ -123,35 +199,48 @@ struct Server::Impl {
     if (tr.format == Format::kRaw) {
       std::string etag = "\"" + root + ".raw\"";
       res.add_header("Etag", etag);
+      res.add_header("X-Ipfs-Path", url_path);
       res.add_header("X-Ipfs-Roots", root);
-      res.add_header("Content-Disposition", "attachment; filename=\"" + root + ".bin\"");
-      if (!tr.format_from_query) {
-        res.add_header("Content-Location", "/ipfs/" + root + "?format=raw");
-      }
-      if (if_none_match == etag) {
+      res.add_header("Vary", "Accept");
+      res.add_header("Cache-Control", kImmutable);
+      if (!tr.format_from_query) res.add_header("Content-Location", content_location("raw"));
+      if (!if_none_match.empty() && etag_matches(if_none_match, etag)) {
         res.set_status(304);
         return res.send("");
       }
-      std::optional<Bytes> b;
-      if (tr.cid.is_identity())
-        b = Bytes(tr.cid.digest().begin(), tr.cid.digest().end());
-      else
-        b = store.get(tr.cid);
-      if (!b) return reject(res, missing, "block " + root + " not found");
-      res.set_status(200);
-      res.add_header("Cache-Control", kImmutable);
       res.add_header("Content-Type", "application/vnd.ipld.raw");
+      res.add_header("Content-Disposition",
+                     disposition(req.query_param("filename"), root + ".bin"));
+      if (tr.cid.is_identity()) return res.send(as_string(tr.cid.digest()));
+      // The block's file goes out with sendfile: no copy through this process.
+      if (auto fd = files ? files->open_block(tr.cid) : std::nullopt) {
+        struct stat st {};
+        if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + root);
+        return res.send_file(fd->get(), 0, static_cast<size_t>(st.st_size));
+      }
+      auto b = store.get(tr.cid);
+      if (!b) return reject(res, missing, "block " + root + " not found");
       return res.send(as_string(*b));
     }
 
     // CAR: resolve the path first, so that a bad path is a 404 rather than a broken stream.
-    RecordingStore rec(store);
+    // Each segment is resolved on its own to name every logical root (X-Ipfs-Roots).
+    RecordingStore rec(store, only_if_cached);
     Cid target = tr.cid;
+    std::string roots = root;
     std::vector<Cid> path_blocks;
     if (!tr.path.empty()) {
       try {
         unixfs::Dag dag(rec);
-        target = dag.resolve(tr.cid, tr.path);
+        std::string_view p = tr.path;
+        while (!p.empty()) {
+          size_t slash = p.find('/');
+          std::string_view comp = p.substr(0, slash);
+          p = slash == std::string_view::npos ? std::string_view() : p.substr(slash + 1);
+          if (comp.empty() || comp == ".") continue;
+          target = dag.resolve(target, comp);
+          roots += "," + target.str();
+        }
       } catch (const NotFound& e) {
         return reject(res, missing, e.what());
       } catch (const Error& e) {
@@ -162,8 +251,24 @@ struct Server::Impl {
         return reject(res, missing, "block " + target.str() + " not found");
       }
     }
+    // A range that starts past the end of a file is known to select nothing before any byte is
+    // sent: the spec prefers a 400 to an empty answer then.
+    if (tr.entity_bytes && tr.entity_bytes->from >= 0 && target.codec() == kCodecDagPb) {
+      try {
+        auto st = unixfs::Dag(rec).stat(target);
+        if (st.kind == unixfs::NodeKind::kFile &&
+            static_cast<uint64_t>(tr.entity_bytes->from) >= st.size && st.size > 0) {
+          return reject(res, 400,
+                        "entity-bytes starts at " + std::to_string(tr.entity_bytes->from) +
+                            ", past the end of the " + std::to_string(st.size) + "-byte file");
+        }
+      } catch (const Error&) {
+        // Not UnixFS: entity-bytes is ignored for it (the spec), the stream says the rest.
+      }
+    }
     // The Etag names everything that shapes the response (spec: scope and entity-bytes).
-    std::string shape = tr.path + "|" + std::to_string(static_cast<int>(tr.scope));
+    std::string shape =
+        tr.path + "|" + std::to_string(static_cast<int>(tr.scope)) + (tr.dups ? "|dups" : "");
     if (tr.entity_bytes) {
       shape += "|" + std::to_string(tr.entity_bytes->from) + ":" +
                (tr.entity_bytes->to ? std::to_string(*tr.entity_bytes->to) : "*");
@@ -171,21 +276,27 @@ struct Server::Impl {
     std::string etag =
         "\"" + root + ".car." + to_hex(ByteView(sha256(as_bytes(shape)).data(), 6)) + "\"";
     res.add_header("Etag", etag);
-    res.add_header("X-Ipfs-Roots", root);
-    res.add_header("Content-Disposition", "attachment; filename=\"" + root + ".car\"");
-    if (!tr.format_from_query) res.add_header("Content-Location", url_path + "?format=car");
-    if (if_none_match == etag) {
+    res.add_header("X-Ipfs-Path", url_path);
+    res.add_header("X-Ipfs-Roots", roots);
+    res.add_header("Vary", "Accept");
+    res.add_header("Cache-Control", kImmutable);
+    if (!tr.format_from_query) res.add_header("Content-Location", content_location("car"));
+    if (!if_none_match.empty() && etag_matches(if_none_match, etag)) {
       res.set_status(304);
       return res.send("");
     }
-    res.set_status(200);
-    res.add_header("Cache-Control", kImmutable);
-    res.add_header("Content-Type", kCarType);
+    res.add_header("Content-Type", car_type(tr.dups));
+    res.add_header("Content-Disposition", disposition(req.query_param("filename"), root + ".car"));
     res.begin_stream();
     if (res.is_head()) return res.end();
+    CarSink sink;
+    sink.write = [&](ByteView b) { return res.write(b); };
+    sink.write_file = [&](ByteView prefix, int fd, size_t len) {
+      return res.write_file(fd, 0, len, prefix);
+    };
     try {
-      stream_car(store, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes,
-                 [&](ByteView b) { return res.write(b); });
+      stream_car(store, files, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes, tr.dups,
+                 sink);
       res.end();
     } catch (const ClientGone&) {
       // Nothing to tell anyone: the client left.

@@ -332,17 +332,21 @@ bool HttpResponse::write(ByteView data) {
   return write_parts({data});
 }
 
-bool HttpResponse::write_file(int fd, off_t offset, size_t len) {
+bool HttpResponse::write_file(int fd, off_t offset, size_t len, ByteView prefix) {
   if (state_ != State::kStreaming) throw Error("HTTP response: write outside a stream");
   if (failed_) return false;
-  if (head_only_ || len == 0) return true;
-  if (length_ && written_ + len > *length_) throw Error("HTTP response: body exceeds its length");
-  if (chunked_) pending_.append(hex(len) + "\r\n");
-  iovec iov[1] = {{pending_.data(), pending_.size()}};
-  bool ok = send_iov(iov, 1, true) && send_file_range(fd, offset, len);
+  if (head_only_) return true;
+  if (len == 0) return write(prefix);
+  uint64_t size = prefix.size() + len;
+  if (length_ && written_ + size > *length_) throw Error("HTTP response: body exceeds its length");
+  if (chunked_) pending_.append(hex(size) + "\r\n");
+  iovec iov[2] = {{pending_.data(), pending_.size()},
+                  {const_cast<uint8_t*>(prefix.data()), prefix.size()}};
+  // MSG_MORE: the chunk line and the prefix leave with the file's first bytes.
+  bool ok = send_iov(iov, 2, true) && send_file_range(fd, offset, len);
   pending_.clear();
   if (chunked_) pending_ = "\r\n";
-  written_ += len;
+  written_ += size;
   return ok;
 }
 

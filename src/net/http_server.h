@@ -60,8 +60,8 @@ class HttpResponse {
   bool write(ByteView data);
   // Several pieces as one write (and one chunk): a header and its data without a copy.
   bool write_parts(std::initializer_list<ByteView> parts);
-  // len bytes of fd from offset, inside a stream.
-  bool write_file(int fd, off_t offset, size_t len);
+  // prefix, then len bytes of fd from offset (sendfile), as one piece of the stream.
+  bool write_file(int fd, off_t offset, size_t len, ByteView prefix = {});
   void end();
 
   bool is_head() const { return head_only_; }

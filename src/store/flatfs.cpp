@@ -85,6 +85,18 @@ std::optional<uint64_t> FlatfsStore::size(const Cid& cid) {
   return static_cast<uint64_t>(st.st_size);
 }
 
+std::optional<UniqueFd> FlatfsStore::open_block(const Cid& cid) {
+  if (cid.is_identity()) return std::nullopt;
+  std::string key = key_of(cid.multihash());
+  std::string rel = shard_of(key) + "/" + key + std::string(kSuffix);
+  UniqueFd fd(::openat(dirfd_.get(), rel.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::nullopt;
+    throw_errno("open block " + dir_ + "/" + rel);
+  }
+  return fd;
+}
+
 std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
   if (cid.is_identity()) return identity_bytes(cid);
   std::string key = key_of(cid.multihash());

@@ -25,6 +25,8 @@ class FlatfsStore : public BlockStore {
   bool has(const Cid& cid) override;
   std::optional<Bytes> get(const Cid& cid) override;
   std::optional<uint64_t> size(const Cid& cid) override;
+  // The block's file, open for reading (zero-copy sends: sendfile); nullopt when absent.
+  std::optional<UniqueFd> open_block(const Cid& cid);
   void put_parts(const Cid& cid, std::span<const ByteView> parts) override;
   bool remove(const Cid& cid) override;
   void for_each(const std::function<void(ByteView multihash)>& fn) override;

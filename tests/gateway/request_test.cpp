@@ -96,5 +96,28 @@ TEST(gatewayRequest, EntityBytesRangesResolveLikeTheSpecSays) {
   EXPECT_FALSE(parse_entity_bytes("5"));
 }
 
+TEST(gatewayRequest, AcceptWeightsAndCarParameters) {
+  std::string path = std::string("/ipfs/") + kCid;
+  // The highest q wins, whatever the order; ties keep the order.
+  auto car = parse(path, {}, "application/vnd.ipld.raw;q=0.5, application/vnd.ipld.car;q=0.9");
+  EXPECT_EQ(std::get<TrustlessRequest>(car).format, Format::kCar);
+  auto raw = parse(path, {}, "application/vnd.ipld.raw, application/vnd.ipld.car");
+  EXPECT_EQ(std::get<TrustlessRequest>(raw).format, Format::kRaw);
+  // An unservable CAR variant falls through to the next acceptable range.
+  auto next = parse(path, {}, "application/vnd.ipld.car;order=foo, application/vnd.ipld.raw;q=0.1");
+  EXPECT_EQ(std::get<TrustlessRequest>(next).format, Format::kRaw);
+  EXPECT_EQ(status_of(parse(path, {}, "application/vnd.ipld.car; dups=maybe")), 406);
+  // dups from Accept, and car-dups over it.
+  EXPECT_TRUE(std::get<TrustlessRequest>(parse(path, {}, "application/vnd.ipld.car; dups=y")).dups);
+  EXPECT_FALSE(std::get<TrustlessRequest>(parse(path, {}, "application/vnd.ipld.car")).dups);
+  EXPECT_FALSE(std::get<TrustlessRequest>(
+                   parse(path, {{"car-dups", "n"}}, "application/vnd.ipld.car; dups=y"))
+                   .dups);
+  EXPECT_TRUE(std::get<TrustlessRequest>(
+                  parse(path, {{"format", "car"}}, "application/vnd.ipld.car; dups=y"))
+                  .dups);
+  EXPECT_EQ(status_of(parse(path, {{"format", "car"}, {"car-dups", "x"}}, "")), 400);
+}
+
 }  // namespace
 }  // namespace cidrun::gateway

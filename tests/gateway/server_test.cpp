@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <thread>
 
 #include "exchange/car_stream.h"
@@ -11,6 +12,8 @@
 #include "exchange/fixtures.h"
 #include "exchange/http_client.h"
 #include "exchange/source_set.h"
+#include "net/raw_http.h"
+#include "store/flatfs.h"
 
 namespace cidrun::gateway {
 namespace {
@@ -29,6 +32,7 @@ class RunningServer {
     thread_.join();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
 
  private:
   Server server_;
@@ -200,6 +204,159 @@ TEST(gatewayServer, MissingChildAbortsTheStream) {
       return false;
     }
   }());
+}
+
+// ---- Spec details, read on the wire --------------------------------------------------------
+
+testing::Reply raw_request(int port, const std::string& target, const std::string& headers = "",
+                           const std::string& method = "GET") {
+  auto fd = testing::connect_to(port);
+  testing::send_text(fd.get(), method + " " + target + " HTTP/1.1\r\nHost: t\r\n" + headers +
+                                   "Connection: close\r\n\r\n");
+  testing::Reader rd(fd.get());
+  auto r = rd.next(method == "HEAD");
+  if (!r) throw Error("no response to " + target);
+  return *r;
+}
+
+TEST(gatewaySpec, RawBlockHeaders) {
+  Fixture fx;
+  RunningServer s(fx.store);
+  std::string cid = fx.root.str();
+  auto r = raw_request(s.port(), "/ipfs/" + cid, "Accept: application/vnd.ipld.raw\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "application/vnd.ipld.raw");
+  EXPECT_EQ(r.headers["etag"], "\"" + cid + ".raw\"");
+  EXPECT_EQ(r.headers["cache-control"], "public, max-age=29030400, immutable");
+  EXPECT_EQ(r.headers["content-disposition"], "attachment; filename=\"" + cid + ".bin\"");
+  EXPECT_EQ(r.headers["x-content-type-options"], "nosniff");
+  EXPECT_EQ(r.headers["x-ipfs-roots"], cid);
+  EXPECT_EQ(r.headers["vary"], "Accept");
+  EXPECT_EQ(r.headers["content-location"], "/ipfs/" + cid + "?format=raw");
+  EXPECT_EQ(r.body, as_string(fx.block(fx.root)));
+  // ?format= chose the format: nothing to point at.
+  auto q = raw_request(s.port(), "/ipfs/" + cid + "?format=raw");
+  EXPECT_EQ(q.headers.count("content-location"), 0u);
+  // A custom filename, with a non-ASCII name spelled twice (RFC 8187).
+  auto f = raw_request(s.port(), "/ipfs/" + cid + "?format=raw&filename=t%C3%A9st%22.bin");
+  EXPECT_EQ(f.headers["content-disposition"],
+            "attachment; filename=\"t__st_.bin\"; filename*=UTF-8''t%C3%A9st%22.bin");
+  // HEAD: the same headers and length, no body.
+  auto h = raw_request(s.port(), "/ipfs/" + cid + "?format=raw", "", "HEAD");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.headers["content-length"], std::to_string(fx.block(fx.root).size()));
+  EXPECT_EQ(h.headers["etag"], "\"" + cid + ".raw\"");
+}
+
+TEST(gatewaySpec, IfNoneMatchGives304WithCachingHeaders) {
+  Fixture fx;
+  RunningServer s(fx.store);
+  std::string cid = fx.root.str();
+  for (const std::string& inm : {"\"" + cid + ".raw\"", "W/\"" + cid + ".raw\"",
+                                 "\"other\", \"" + cid + ".raw\"", std::string("*")}) {
+    auto r =
+        raw_request(s.port(), "/ipfs/" + cid + "?format=raw", "If-None-Match: " + inm + "\r\n");
+    EXPECT_EQ(r.status, 304) << inm;
+    EXPECT_TRUE(r.body.empty());
+    EXPECT_EQ(r.headers["etag"], "\"" + cid + ".raw\"");
+    EXPECT_EQ(r.headers["cache-control"], "public, max-age=29030400, immutable");
+  }
+  EXPECT_EQ(
+      raw_request(s.port(), "/ipfs/" + cid + "?format=raw", "If-None-Match: \"x\"\r\n").status,
+      200);
+  auto car = raw_request(s.port(), "/ipfs/" + cid + "?format=car");
+  ASSERT_EQ(car.status, 200);
+  std::string etag = car.headers["etag"];
+  EXPECT_EQ(etag.rfind("\"" + cid + ".car.", 0), 0u) << etag;
+  EXPECT_EQ(raw_request(s.port(), "/ipfs/" + cid + "?format=car", "If-None-Match: " + etag + "\r\n")
+                .status,
+            304);
+  // Scope, entity-bytes and dups change the CAR, so they change its Etag.
+  std::set<std::string> etags{etag};
+  for (const char* q :
+       {"&dag-scope=entity", "&dag-scope=block", "&entity-bytes=0:10", "&car-dups=y"}) {
+    etags.insert(raw_request(s.port(), "/ipfs/" + cid + "?format=car" + q).headers["etag"]);
+  }
+  EXPECT_EQ(etags.size(), 5u);
+}
+
+TEST(gatewaySpec, CarHeadersNegotiationAndDups) {
+  Fixture fx;
+  RunningServer s(fx.store);
+  std::string cid = fx.root.str();
+  auto r = raw_request(s.port(), "/ipfs/" + cid + "/sub?dag-scope=entity",
+                       "Accept: application/vnd.ipld.raw;q=0.5, application/vnd.ipld.car\r\n");
+  ASSERT_EQ(r.status, 200);  // q decides, not the order
+  EXPECT_EQ(r.headers["content-type"], "application/vnd.ipld.car; version=1; order=dfs; dups=n");
+  EXPECT_EQ(r.headers["content-disposition"], "attachment; filename=\"" + cid + ".car\"");
+  EXPECT_EQ(r.headers["content-location"], "/ipfs/" + cid + "/sub?dag-scope=entity&format=car");
+  unixfs::Dag dag(fx.store);
+  Cid sub = *dag.lookup(fx.root, "sub");
+  EXPECT_EQ(r.headers["x-ipfs-roots"], cid + "," + sub.str());
+  EXPECT_EQ(r.headers["x-ipfs-path"], "/ipfs/" + cid + "/sub");
+  // HEAD of a CAR: headers, no body (the next response on the wire would show one).
+  auto h = raw_request(s.port(), "/ipfs/" + cid + "?format=car", "", "HEAD");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.headers["content-type"], "application/vnd.ipld.car; version=1; order=dfs; dups=n");
+  // A CAR variant we cannot write is not acceptable.
+  EXPECT_EQ(raw_request(s.port(), "/ipfs/" + cid, "Accept: application/vnd.ipld.car; order=foo\r\n")
+                .status,
+            406);
+}
+
+// A file made of one repeated leaf: with dups=y every occurrence is sent, with dups=n one.
+TEST(gatewaySpec, DupsYSendsEveryOccurrence) {
+  testing::TempDir d;
+  testing::write_text(d.path + "/zeros", std::string(4 * 262144, '\0'));
+  MemoryStore store;
+  unixfs::ImportOptions o;
+  o.layout.cid_version = 1;
+  o.layout.raw_leaves = true;
+  unixfs::Importer imp(store, o, nullptr);
+  Cid root = imp.add_path(d.path + "/zeros", "zeros").cid;
+  RunningServer s(store);
+  auto once = car_blocks(get(s.url() + "/ipfs/" + root.str() + "?format=car"));
+  EXPECT_EQ(once.size(), 2u);  // the root and the one leaf
+  auto r = get(s.url() + "/ipfs/" + root.str(),
+               {"Accept: application/vnd.ipld.car; version=1; order=dfs; dups=y"});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/vnd.ipld.car; version=1; order=dfs; dups=y");
+  auto every = car_blocks(r);
+  ASSERT_EQ(every.size(), 5u);
+  for (size_t i = 2; i < 5; ++i) EXPECT_EQ(every[i], every[1]);
+  EXPECT_EQ(car_blocks(get(s.url() + "/ipfs/" + root.str() + "?format=car&car-dups=y")).size(), 5u);
+}
+
+TEST(gatewaySpec, EntityBytesPastTheEndIs400AndServiceWorkerIsRefused) {
+  Fixture fx;
+  RunningServer s(fx.store);
+  std::string base = "/ipfs/" + fx.root.str() + "/big.bin?format=car&entity-bytes=";
+  EXPECT_EQ(raw_request(s.port(), base + "99999999:*").status, 400);
+  EXPECT_EQ(raw_request(s.port(), base + "0:99999999").status, 200);  // partly outside: served
+  EXPECT_EQ(
+      raw_request(s.port(), "/ipfs/" + fx.root.str() + "/?format=car", "Service-Worker: script\r\n")
+          .status,
+      400);
+  EXPECT_EQ(raw_request(s.port(), "/ipfs/" + fx.root.str() + "?format=car", "", "POST").status,
+            405);
+}
+
+// Served from a flatfs store, blocks go out with sendfile: the bytes must be the same.
+TEST(gatewaySpec, FlatfsBlocksAreSentFromTheirFiles) {
+  Fixture fx(1);
+  testing::TempDir d;
+  FlatfsStore flat(d.path + "/blocks", true);
+  for (const auto& c : fx.blocks) flat.put(c, fx.block(c));
+  RunningServer s(flat);
+  for (const auto& c : fx.blocks) {
+    auto r = get(s.url() + "/ipfs/" + c.str() + "?format=raw");
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, fx.block(c));
+  }
+  EXPECT_EQ(car_blocks(get(s.url() + "/ipfs/" + fx.root.str() + "?format=car")), fx.blocks);
+  auto tail = car_blocks(
+      get(s.url() + "/ipfs/" + fx.root.str() + "/big.bin?format=car&entity-bytes=-100:*"));
+  EXPECT_EQ(tail.size(), 3u);
 }
 
 }  // namespace
