@@ -50,7 +50,7 @@ class Emitter {
   void raw(ByteView bytes) {
     if (bytes.size() >= kGather) {
       flush();
-      if (!sink_.write(bytes)) throw ClientGone();
+      if (!sink_.write(bytes, {})) throw ClientGone();
       return;
     }
     out_.insert(out_.end(), bytes.begin(), bytes.end());
@@ -59,7 +59,7 @@ class Emitter {
 
   void flush() {
     if (out_.empty()) return;
-    if (!sink_.write(out_)) throw ClientGone();
+    if (!sink_.write(out_, {})) throw ClientGone();
     out_.clear();
   }
 
@@ -120,29 +120,33 @@ class Emitter {
   }
 
  private:
-  // Sends a block straight from its file; false when the store has no file for it (the caller
-  // then reads it). The size is the file's: flatfs blocks are verified on the way in.
+  // Sends a block read from its flatfs file into a reused buffer; false when there is no file
+  // for it (the caller then gets it from the store). No allocation per block, and one write per
+  // big block (chunk line, section prefix and bytes together). Measured against sendfile(2):
+  // as fast from an ext4 page cache and faster from tmpfs, whose splice path is slow.
   bool send_file(const Cid& cid) {
-    if (!sink_.write_file || !files_) return false;
+    if (!files_) return false;
     auto fd = files_->open_block(cid);
     if (!fd) return false;
     struct stat st {};
     if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + cid.str());
     auto size = static_cast<size_t>(st.st_size);
     Bytes prefix = exchange::car_section_prefix(cid, size);
-    if (size < kGather) {
-      // Small blocks are cheaper copied into the gather buffer than sent on their own.
-      size_t at = out_.size();
-      out_.resize(at + size);
-      if (read_full(fd->get(), out_.data() + at, size, "block " + cid.str()) != size) {
-        throw Error("block " + cid.str() + " shrank while read");
-      }
-      out_.insert(out_.begin() + static_cast<ptrdiff_t>(at), prefix.begin(), prefix.end());
+    bool small = size < kGather;
+    Bytes& into = small ? out_ : big_;
+    // Small blocks join the gather buffer; big ones go out with what is gathered so far.
+    if (small) into.insert(into.end(), prefix.begin(), prefix.end());
+    size_t at = small ? into.size() : 0;
+    into.resize(at + size);
+    if (read_full(fd->get(), into.data() + at, size, "block " + cid.str()) != size) {
+      throw Error("block " + cid.str() + " shrank while read");
+    }
+    if (small) {
       if (out_.size() >= kGather) flush();
       return true;
     }
     out_.insert(out_.end(), prefix.begin(), prefix.end());
-    if (!sink_.write_file(out_, fd->get(), size)) throw ClientGone();
+    if (!sink_.write(out_, big_)) throw ClientGone();
     out_.clear();
     return true;
   }
@@ -192,6 +196,7 @@ class Emitter {
   const CarSink& sink_;
   bool dups_;
   Bytes out_;
+  Bytes big_;
   std::unordered_set<Bytes, BytesHash> sent_;
 };
 

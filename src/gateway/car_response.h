@@ -13,12 +13,10 @@
 
 namespace cidrun::gateway {
 
-// Where CAR bytes go. Each call returns false when the client is gone (the stream then stops).
+// Where CAR bytes go: two pieces sent as one write (the second may be empty). Returns false
+// when the client is gone (the stream then stops).
 struct CarSink {
-  std::function<bool(ByteView)> write;
-  // Optional zero-copy path: prefix, then len bytes of the open file fd (a block file). When
-  // unset, blocks are read into memory and go through write.
-  std::function<bool(ByteView prefix, int fd, size_t len)> write_file;
+  std::function<bool(ByteView, ByteView)> write;
 };
 
 // Thrown when the writer reported a closed connection: nothing more can be sent.
@@ -31,7 +29,7 @@ class ClientGone : public Error {
 // in the walk is sent (dups=y) instead of the first only. Throws NotFound when a block is
 // missing mid-stream (the caller must then abort the response so the client sees a truncated
 // CAR), ClientGone when the sink failed. files: the flatfs store under store, when there is one:
-// blocks found there are sent from their files.
+// blocks found there are read from their files without going through the store's allocations.
 void stream_car(BlockStore& store, FlatfsStore* files, const Cid& root,
                 const std::vector<Cid>& path_blocks, const Cid& target, exchange::DagScope scope,
                 const std::optional<ByteRange>& entity_bytes, bool dups, const CarSink& sink);

@@ -289,11 +289,7 @@ struct Server::Impl {
     res.add_header("Content-Disposition", disposition(req.query_param("filename"), root + ".car"));
     res.begin_stream();
     if (res.is_head()) return res.end();
-    CarSink sink;
-    sink.write = [&](ByteView b) { return res.write(b); };
-    sink.write_file = [&](ByteView prefix, int fd, size_t len) {
-      return res.write_file(fd, 0, len, prefix);
-    };
+    CarSink sink{[&](ByteView a, ByteView b) { return res.write_parts({a, b}); }};
     try {
       stream_car(store, files, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes, tr.dups,
                  sink);
