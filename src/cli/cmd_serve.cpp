@@ -2,6 +2,7 @@
 // Binds 127.0.0.1 unless told otherwise: serving content to a network is an explicit choice.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <malloc.h>
 
@@ -30,6 +31,13 @@ int run_serve(const ServeFlags& f, const Globals& g) {
   // mmap + page faults + zeroing + munmap (measured: most of serve's CPU). Keep them on the heap.
   ::mallopt(M_MMAP_THRESHOLD, 8 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  // Every client connection is a descriptor: take the whole hard limit (the soft one is often
+  // 1024).
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   auto repo = Repo::open(repo_path(g));
   // With --from the gateway is recursive: blocks it lacks are fetched (and verified) first.
   std::unique_ptr<BlockStore> fetching;

@@ -382,6 +382,7 @@ struct HttpServer::Impl {
   UniqueFd epoll_fd;
   UniqueFd wake_fd;
   std::atomic<bool> stopping{false};
+  std::optional<Clock::time_point> accept_paused_until;  // reactor only
   std::atomic<bool> ran{false};
 
   std::mutex mu;  // guards idle, all, queue, and epoll registration of idle connections
@@ -551,7 +552,15 @@ struct HttpServer::Impl {
       int fd = ::accept4(listen_fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno != EAGAIN) log::warn("accept: " + std::string(std::strerror(errno)));
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors: the pending connection stays readable, and a level-triggered
+          // listener would spin. Stop listening for a moment; closing connections frees some.
+          log::warn("accept: " + std::string(std::strerror(errno)) + " (pausing new connections)");
+          ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_DEL, listen_fd.get(), nullptr);
+          accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
+        } else if (errno != EAGAIN) {
+          log::warn("accept: " + std::string(std::strerror(errno)));
+        }
         return;
       }
       int one = 1;
@@ -632,6 +641,13 @@ struct HttpServer::Impl {
         listen_fd.reset();
         stop_deadline = now + opts.shutdown_grace;
         next_sweep = now;
+      }
+      if (accept_paused_until && now >= *accept_paused_until && !stopping) {
+        accept_paused_until.reset();
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.ptr = &listen_fd;
+        ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, listen_fd.get(), &ev);
       }
       if (now >= next_sweep) {
         expire_idle();

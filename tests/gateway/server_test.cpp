@@ -359,5 +359,19 @@ TEST(gatewaySpec, FlatfsBlocksAreSentFromTheirFiles) {
   EXPECT_EQ(tail.size(), 3u);
 }
 
+TEST(gatewaySpec, OnlyIfCachedMissIs412WithoutPayload) {
+  Fixture fx;
+  RunningServer s(fx.store);
+  Cid absent = Cid::of(1, kCodecRaw, as_bytes("absent"));
+  auto r = raw_request(s.port(), "/ipfs/" + absent.str() + "?format=raw",
+                       "Cache-Control: only-if-cached\r\n");
+  EXPECT_EQ(r.status, 412);
+  EXPECT_TRUE(r.body.empty());
+  EXPECT_EQ(r.headers["content-length"], "0");
+  auto h = raw_request(s.port(), "/ipfs/" + fx.root.str() + "?format=car",
+                       "Cache-Control: only-if-cached\r\n", "HEAD");
+  EXPECT_EQ(h.status, 200);
+}
+
 }  // namespace
 }  // namespace cidrun::gateway

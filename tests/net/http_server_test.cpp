@@ -6,14 +6,19 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -365,6 +370,66 @@ TEST(httpServer, StopFinishesTheRequestInFlightAndClosesIdleOnes) {
   Reader ri(idle.get());
   EXPECT_TRUE(ri.at_eof());
   EXPECT_THROW(connect_to(s.port()), Error);
+}
+
+// Out of descriptors, accept(2) fails while the connection stays pending: the server must
+// neither spin on it nor stop serving once descriptors are free again. The server runs in a
+// child process whose descriptor limit is just above what it already holds.
+TEST(httpServer, RunningOutOfDescriptorsNeitherSpinsNorStops) {
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    HttpServerOptions o;
+    o.listen = "127.0.0.1:0";
+    o.threads = 2;
+    HttpServer server(echo, o);
+    int port = server.bind();
+    int open = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      ++open;
+    }
+    rlimit r{};
+    ::getrlimit(RLIMIT_NOFILE, &r);
+    r.rlim_cur = static_cast<rlim_t>(open + 3);
+    ::setrlimit(RLIMIT_NOFILE, &r);
+    if (::write(pipefd[1], &port, sizeof port) != sizeof port) ::_exit(1);
+    server.run();
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  int port = 0;
+  ASSERT_EQ(::read(pipefd[0], &port, sizeof port), static_cast<ssize_t>(sizeof port));
+  ::close(pipefd[0]);
+  auto cpu_ticks = [pid] {
+    std::string stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
+    std::istringstream in(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    long ticks = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+      if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+    }
+    return ticks;
+  };
+  std::vector<UniqueFd> conns;
+  for (int i = 0; i < 10; ++i) {
+    conns.push_back(connect_to(port));  // the kernel completes them; accept may not
+    send_text(conns.back().get(), get("/held"));
+  }
+  std::this_thread::sleep_for(300ms);
+  long before = cpu_ticks();
+  std::this_thread::sleep_for(1s);
+  EXPECT_LT(cpu_ticks() - before, ::sysconf(_SC_CLK_TCK) / 10);  // < 10% of a core
+  conns.clear();
+  auto fd = connect_to(port);
+  send_text(fd.get(), get("/after"));
+  Reader rd(fd.get());
+  auto r = rd.next();
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "path=/after q=-");
 }
 
 TEST(httpServer, ListenAddresses) {
