@@ -11,9 +11,9 @@
 
 #include "cli/command.h"
 #include "exchange/fetching_store.h"
-#include "exchange/http_client.h"
 #include "exchange/sources.h"
 #include "ipld/car.h"
+#include "net/http_client.h"
 #include "store/repo.h"
 #include "unixfs/reader.h"
 #include "util/error.h"
@@ -55,8 +55,8 @@ uint64_t push_to_file(BlockStore& store, const Cid& root, const std::string& pat
 }
 
 uint64_t push_to_kubo(BlockStore& store, const Cid& root, const std::string& base) {
-  // The CAR is produced by a thread into a pipe and read by libcurl as the upload body, so it
-  // is streamed: never more than a pipe's worth of it in memory.
+  // The CAR is produced by a thread into a pipe and read by the HTTP client as the upload body, so
+  // it is streamed: never more than a pipe's worth of it in memory.
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe");
   UniqueFd rd(p[0]), wr(p[1]);

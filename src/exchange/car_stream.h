@@ -2,7 +2,7 @@
 // socket (any chunking) and hands out whole sections, and the few bytes a streaming writer emits.
 // Spec: https://ipld.io/specs/transport/car/carv1/
 //
-// ipld/car.h (car::Reader/Writer) works on file descriptors and pulls its input; a libcurl
+// ipld/car.h (car::Reader/Writer) works on file descriptors and pulls its input; an HTTP
 // body arrives in pushed pieces on the transfer thread, so the exchange needs this push parser.
 // Header encoding and decoding are ipld/car.h's.
 #pragma once

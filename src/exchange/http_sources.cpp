@@ -4,8 +4,8 @@
 #include <string>
 
 #include "exchange/car_stream.h"
-#include "exchange/http_client.h"
 #include "exchange/sources.h"
+#include "net/http_client.h"
 
 namespace cidrun::exchange {
 namespace {

@@ -23,6 +23,7 @@ struct HttpHead {
   std::string method;
   std::string target;  // path and query as sent
   std::string head;    // the whole request head
+  std::string rest;    // bytes that followed the head in the same reads (the body's start)
   std::string path() const { return target.substr(0, target.find('?')); }
   bool has(const std::string& s) const { return head.find(s) != std::string::npos; }
 };
@@ -109,6 +110,7 @@ class FakeHttp {
       ++requests_;
       HttpHead h;
       h.head = buf.substr(0, buf.find("\r\n\r\n"));
+      h.rest = buf.substr(h.head.size() + 4);
       size_t sp1 = h.head.find(' ');
       size_t sp2 = h.head.find(' ', sp1 + 1);
       h.method = h.head.substr(0, sp1);

@@ -1,5 +1,5 @@
 // `serve` end to end in-process: a Server over a MemoryStore on 127.0.0.1:0, asked by the same
-// libcurl client the sources use, and read back by the verifying fetcher.
+// HTTP client the sources use, and read back by the verifying fetcher.
 #include "gateway/server.h"
 
 #include <gtest/gtest.h>
@@ -10,8 +10,8 @@
 #include "exchange/car_stream.h"
 #include "exchange/fetcher.h"
 #include "exchange/fixtures.h"
-#include "exchange/http_client.h"
 #include "exchange/source_set.h"
+#include "net/http_client.h"
 #include "net/raw_http.h"
 #include "store/flatfs.h"
 

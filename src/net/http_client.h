@@ -1,7 +1,9 @@
-// The one HTTP client of cidrun: libcurl's multi interface driven by one background thread, so a
-// fetch can keep dozens of requests in flight over a few reused connections while callers simply
-// wait on a future. Redirects are never followed (a block source that points elsewhere is a source
-// we did not choose), and only http/https are allowed.
+// The one HTTP client of cidrun: HTTP/1.1 over our own sockets (net/conn.h), https through
+// OpenSSL with the peer's certificate checked against the system store and the host name.
+// A request runs on the caller's thread (perform) or on a thread of its own (start); connections
+// are kept alive and reused per host, with a bound on how many one host may take. Redirects are
+// reported, never followed (a block source that points elsewhere is a source we did not choose),
+// and only http/https URLs are accepted.
 #pragma once
 
 #include <cstdint>
@@ -24,12 +26,13 @@ struct Request {
   std::function<size_t(uint8_t* buf, size_t len)> upload;
   long connect_timeout_ms = 5000;
   long total_timeout_ms = 0;  // 0 = no limit (streams rely on the stall limit instead)
-  // A transfer slower than stall_bytes per stall_secs is aborted: catches hanging peers.
+  // A transfer that moves fewer than stall_bytes in stall_secs (either way) is aborted: catches
+  // hanging and dripping peers.
   long stall_bytes = 1;
   long stall_secs = 20;
   uint64_t max_body = 0;  // 0 = unlimited; larger successful bodies are aborted
-  // Consumes a 200 body as it arrives (on the client's thread, so it must not block on another
-  // request); returning false aborts the transfer. Without it the body is collected in `body`.
+  // Consumes a 200 body as it arrives, on the thread that runs the request; returning false (or
+  // throwing) aborts the transfer. Without it the body is collected in `body`.
   std::function<bool(ByteView)> on_body;
 };
 
@@ -44,18 +47,31 @@ struct Response {
   std::string describe() const;
 };
 
+struct ClientOptions {
+  // PEM certificates trusted for https besides the system store (tests, private gateways).
+  std::string ca_file;
+  size_t max_connections_per_host = 64;  // requests beyond it wait for a connection
+  size_t max_idle_per_host = 32;         // kept-alive connections parked for reuse
+};
+
 class Client {
  public:
-  Client();
+  explicit Client(ClientOptions opts = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  // Runs the request on the calling thread. Never throws for network or HTTP failures: they are
+  // in Response::error / status.
+  Response perform(Request req);
+  // Runs the request on a thread of its own.
   std::future<Response> start(Request req);
-  Response perform(Request req) { return start(std::move(req)).get(); }
 
   // The process-wide client (one connection pool for every source).
   static Client& shared();
+
+  // Connections opened so far (for tests of keep-alive reuse).
+  uint64_t connections_opened() const;
 
  private:
   struct Impl;

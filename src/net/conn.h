@@ -1,0 +1,69 @@
+// One client connection: TCP (non-blocking, every wait bounded by a deadline) with optional TLS
+// through OpenSSL. The HTTP client (http_client.h) is its only user; nothing here knows HTTP.
+#pragma once
+
+#include <openssl/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/bytes.h"
+#include "util/fd.h"
+
+namespace cidrun::net {
+
+using Clock = std::chrono::steady_clock;
+
+// How https peers are checked. The system store (OpenSSL's default paths, which honour
+// SSL_CERT_FILE and SSL_CERT_DIR) is always trusted; ca_file adds PEM certificates to it.
+struct TlsOptions {
+  std::string ca_file;
+};
+
+// An SSL_CTX that verifies the peer's chain and is shared by every TLS connection of a client.
+class TlsContext {
+ public:
+  explicit TlsContext(const TlsOptions& opts);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+  SSL_CTX* get() const { return ctx_; }
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+};
+
+class Conn {
+ public:
+  // Resolves host, connects to the first address that answers before `deadline`, and for tls
+  // completes a verified handshake (SNI and the certificate's name checked against host).
+  // Throws Error naming the host and what failed.
+  static std::unique_ptr<Conn> open(const std::string& host, uint16_t port, const TlsContext* tls,
+                                    Clock::time_point deadline);
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  // Reads what is available (waiting until `deadline`): the count read, 0 at the peer's end of
+  // stream, or -1 when the deadline passed first. Throws Error on a reset or a TLS failure.
+  ptrdiff_t read(uint8_t* buf, size_t len, Clock::time_point deadline);
+  // Writes as much as the socket takes before `deadline`; 0 when the deadline passed first.
+  // Throws Error when the peer is gone (reset, broken pipe).
+  size_t write(ByteView data, Clock::time_point deadline);
+
+  // True when an idle kept-alive connection can carry another request: the peer has neither
+  // closed it nor sent anything unasked.
+  bool still_idle() const;
+
+ private:
+  Conn(UniqueFd fd, SSL* ssl) : fd_(std::move(fd)), ssl_(ssl) {}
+  // Waits until the socket is readable (or writable); false when the deadline passed.
+  bool wait(short events, Clock::time_point deadline) const;
+
+  UniqueFd fd_;
+  SSL* ssl_ = nullptr;
+};
+
+}  // namespace cidrun::net

@@ -1,0 +1,734 @@
+// HTTP/1.1 (RFC 9112) as a client needs it: one request at a time per connection (no
+// pipelining), bodies framed by Content-Length, chunked transfer coding or the connection's end,
+// and every wait bounded by the request's total deadline and its stall window.
+#include "net/http_client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "net/conn.h"
+#include "util/error.h"
+
+namespace cidrun::http {
+namespace {
+
+using net::Clock;
+using net::Conn;
+
+constexpr size_t kErrorBodyCap = 64 * 1024;  // non-200 bodies are only kept for messages
+constexpr size_t kMaxHead = 64 * 1024;       // status line and headers together
+constexpr size_t kMaxHeaders = 256;
+constexpr size_t kMaxLine = 4096;  // a chunk-size or trailer line
+constexpr size_t kReadBuffer = 256 * 1024;
+constexpr size_t kUploadChunk = 256 * 1024;
+constexpr const char* kBoundary = "cidrun-upload-7c1f2d9e4b3a";
+
+// A connection that was parked idle and died before our request reached the peer: the request is
+// sent again once on a fresh connection.
+struct StaleConnection {};
+
+// The receiver (on_body) ended the transfer: its message is the error.
+struct Aborted {
+  std::string why;
+};
+
+struct Url {
+  bool tls = false;
+  std::string host;
+  uint16_t port = 0;
+  std::string target;  // path and query
+  std::string pool_key() const {
+    return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+  }
+  std::string host_header() const {
+    std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
+    return h;
+  }
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Url parse_url(std::string_view s) {
+  Url u;
+  if (s.rfind("http://", 0) == 0) {
+    s.remove_prefix(7);
+  } else if (s.rfind("https://", 0) == 0) {
+    s.remove_prefix(8);
+    u.tls = true;
+  } else {
+    throw Error("only http:// and https:// URLs are supported");
+  }
+  s = s.substr(0, s.find('#'));
+  size_t slash = s.find_first_of("/?");
+  std::string_view authority = s.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(s.substr(slash));
+  if (u.target[0] == '?') u.target.insert(0, "/");
+  if (authority.find('@') != std::string_view::npos)
+    throw Error("credentials in URLs are not supported");
+  std::string_view port;
+  if (!authority.empty() && authority[0] == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) throw Error("bad IPv6 address in URL");
+    u.host = std::string(authority.substr(1, close - 1));
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') throw Error("bad URL authority");
+      port = rest.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) throw Error("URL has no host");
+  if (port.empty()) {
+    u.port = u.tls ? 443 : 80;
+  } else {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+    if (ec != std::errc() || p != port.data() + port.size() || v == 0 || v > 65535)
+      throw Error("bad port in URL: " + std::string(port));
+    u.port = static_cast<uint16_t>(v);
+  }
+  for (char c : u.target) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      throw Error("URL contains a space or control character");
+  }
+  return u;
+}
+
+// Bounds every wait: the request's total deadline, and a window in which at least min_bytes
+// must move (a hanging or dripping peer fails it).
+class Pace {
+ public:
+  Pace(const Request& q)
+      : deadline_(q.total_timeout_ms > 0
+                      ? Clock::now() + std::chrono::milliseconds(q.total_timeout_ms)
+                      : Clock::time_point::max()),
+        window_(std::chrono::seconds(std::max(1L, q.stall_secs))),
+        min_bytes_(std::max(1L, q.stall_bytes)),
+        total_ms_(q.total_timeout_ms),
+        window_start_(Clock::now()) {}
+
+  Clock::time_point deadline() const { return deadline_; }
+  Clock::time_point next() const { return std::min(deadline_, window_start_ + window_); }
+
+  void moved(size_t n) {
+    window_bytes_ += n;
+    roll(Clock::now());
+  }
+  // An I/O wait ended at next() without progress: throws when a limit is reached.
+  void expired() {
+    auto now = Clock::now();
+    if (now >= deadline_) throw Error("timed out after " + std::to_string(total_ms_) + " ms");
+    roll(now);
+  }
+
+ private:
+  void roll(Clock::time_point now) {
+    if (now - window_start_ < window_) return;
+    if (window_bytes_ < static_cast<uint64_t>(min_bytes_)) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(window_).count();
+      if (min_bytes_ <= 1) throw Error("stalled: no data for " + std::to_string(secs) + " s");
+      throw Error("too slow: fewer than " + std::to_string(min_bytes_) + " bytes in " +
+                  std::to_string(secs) + " s");
+    }
+    window_start_ = now;
+    window_bytes_ = 0;
+  }
+
+  Clock::time_point deadline_;
+  Clock::duration window_;
+  long min_bytes_;
+  long total_ms_;
+  Clock::time_point window_start_;
+  uint64_t window_bytes_ = 0;
+};
+
+void write_all(Conn& c, ByteView data, Pace& pace) {
+  while (!data.empty()) {
+    size_t n = c.write(data, pace.next());
+    if (n == 0) {
+      pace.expired();
+      continue;
+    }
+    pace.moved(n);
+    data = data.subspan(n);
+  }
+}
+
+// Buffered reading of one response from a connection.
+class Reader {
+ public:
+  Reader(Conn& c, Pace& pace, bool reused) : c_(c), pace_(pace), reused_(reused) {
+    buf_.resize(kReadBuffer);
+  }
+
+  size_t available() const { return end_ - beg_; }
+  const uint8_t* data() const { return buf_.data() + beg_; }
+  void consume(size_t n) { beg_ += n; }
+  bool got_any() const { return got_any_; }
+
+  // Reads more into the buffer; false at the peer's end of stream.
+  bool fill() {
+    if (beg_ == end_) beg_ = end_ = 0;
+    if (end_ == buf_.size()) {
+      std::memmove(buf_.data(), buf_.data() + beg_, end_ - beg_);
+      end_ -= beg_;
+      beg_ = 0;
+    }
+    ptrdiff_t n = read_some(buf_.data() + end_, buf_.size() - end_);
+    if (n == 0) return false;
+    end_ += static_cast<size_t>(n);
+    return true;
+  }
+
+  // Reads straight into dst (bypassing the buffer, which must be empty); 0 at end of stream.
+  size_t read_direct(uint8_t* dst, size_t len) { return static_cast<size_t>(read_some(dst, len)); }
+
+  // One CRLF-terminated line (without the CRLF), at most max bytes long.
+  std::string line(size_t max, const char* what) {
+    for (;;) {
+      std::string_view s(reinterpret_cast<const char*>(data()), available());
+      size_t crlf = s.find("\r\n");
+      if (crlf != std::string_view::npos) {
+        if (crlf > max) break;
+        std::string out(s.substr(0, crlf));
+        consume(crlf + 2);
+        return out;
+      }
+      if (s.size() > max) break;
+      if (!fill()) throw Error(std::string("connection closed inside the ") + what);
+    }
+    throw Error(std::string(what) + " line longer than " + std::to_string(max) + " bytes");
+  }
+
+  // The response head up to and including the empty line, without that final CRLF CRLF.
+  std::string head() {
+    for (;;) {
+      std::string_view s(reinterpret_cast<const char*>(data()), available());
+      size_t end = s.find("\r\n\r\n");
+      if (end != std::string_view::npos) {
+        if (end + 4 > kMaxHead) break;
+        std::string out(s.substr(0, end));
+        consume(end + 4);
+        return out;
+      }
+      if (s.size() >= kMaxHead) break;
+      bool first = !got_any_;
+      bool more;
+      try {
+        more = fill();
+      } catch (const Error&) {
+        if (first && reused_) throw StaleConnection{};
+        throw;
+      }
+      if (!more) {
+        if (first && reused_) throw StaleConnection{};
+        throw Error(first ? "connection closed before the response"
+                          : "connection closed inside the response headers");
+      }
+    }
+    throw Error("response headers larger than " + std::to_string(kMaxHead / 1024) + " KiB");
+  }
+
+ private:
+  ptrdiff_t read_some(uint8_t* dst, size_t len) {
+    for (;;) {
+      ptrdiff_t n = c_.read(dst, len, pace_.next());
+      if (n < 0) {
+        pace_.expired();
+        continue;
+      }
+      if (n > 0) {
+        got_any_ = true;
+        pace_.moved(static_cast<size_t>(n));
+      }
+      return n;
+    }
+  }
+
+  Conn& c_;
+  Pace& pace_;
+  bool reused_;
+  bool got_any_ = false;
+  Bytes buf_;
+  size_t beg_ = 0, end_ = 0;
+};
+
+struct Head {
+  int minor = 1;
+  long status = 0;
+  std::optional<uint64_t> content_length;
+  bool chunked = false;
+  bool close = false;
+  std::string content_type;
+  std::string location;
+};
+
+Head parse_head(const std::string& text) {
+  Head h;
+  std::string_view s(text);
+  size_t eol = s.find("\r\n");
+  std::string_view status_line = s.substr(0, eol);
+  // HTTP/1.x SSS[ reason]
+  if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." ||
+      (status_line[7] != '0' && status_line[7] != '1') || status_line[8] != ' ' ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
+    throw Error("malformed status line: " + std::string(status_line.substr(0, 80)));
+  }
+  h.minor = status_line[7] - '0';
+  std::string_view code = status_line.substr(9, 3);
+  auto [p, ec] = std::from_chars(code.data(), code.data() + 3, h.status);
+  if (ec != std::errc() || p != code.data() + 3 || h.status < 100)
+    throw Error("malformed status line: " + std::string(status_line.substr(0, 80)));
+  h.close = h.minor == 0;
+  size_t count = 0;
+  while (eol != std::string_view::npos) {
+    s.remove_prefix(eol + 2);
+    eol = s.find("\r\n");
+    std::string_view line = s.substr(0, eol);
+    if (++count > kMaxHeaders) throw Error("more than " + std::to_string(kMaxHeaders) + " headers");
+    if (line.empty()) continue;
+    if (line[0] == ' ' || line[0] == '\t') throw Error("folded header lines are not accepted");
+    size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos ||
+        line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
+      throw Error("malformed header line: " + std::string(line.substr(0, 80)));
+    }
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = trim(line.substr(colon + 1));
+    if (iequals(name, "content-length")) {
+      uint64_t v = 0;
+      auto [q, e] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (value.empty() || e != std::errc() || q != value.data() + value.size() || v > (1ULL << 62))
+        throw Error("bad Content-Length: " + std::string(value.substr(0, 40)));
+      if (h.content_length && *h.content_length != v) throw Error("conflicting Content-Length");
+      h.content_length = v;
+    } else if (iequals(name, "transfer-encoding")) {
+      // We never ask for codings; only chunked (as the last one) frames a body we can read.
+      std::string_view last = trim(value.substr(value.rfind(',') + 1));
+      if (!iequals(last, "chunked") || value.find(',') != std::string_view::npos)
+        throw Error("unsupported Transfer-Encoding: " + std::string(value.substr(0, 40)));
+      h.chunked = true;
+    } else if (iequals(name, "connection")) {
+      if (value.find("close") != std::string_view::npos ||
+          value.find("Close") != std::string_view::npos)
+        h.close = true;
+      else if (h.minor == 0 && iequals(value, "keep-alive"))
+        h.close = false;
+    } else if (iequals(name, "content-type")) {
+      h.content_type = std::string(value);
+    } else if (iequals(name, "location")) {
+      h.location = std::string(value);
+    }
+  }
+  // A message with both is a smuggling vector: chunked decides, and the connection is not reused.
+  if (h.chunked && h.content_length) {
+    h.content_length.reset();
+    h.close = true;
+  }
+  return h;
+}
+
+// Where body bytes go: the receiver's callback, or the response (with its size limit).
+class Sink {
+ public:
+  Sink(const Request& q, Response& r) : q_(q), r_(r), ok_(r.status == 200) {
+    cap_ = ok_ ? q.max_body : kErrorBodyCap;
+  }
+  bool streaming() const { return ok_ && q_.on_body; }
+  bool capped_quietly() const { return !ok_; }
+  uint64_t cap() const { return cap_; }
+  uint64_t delivered() const { return delivered_; }
+
+  // Takes bytes; false when the sink is full and the rest can be dropped (error bodies only).
+  bool put(ByteView b) {
+    if (streaming()) {
+      bool go;
+      try {
+        go = q_.on_body(b);
+      } catch (const std::exception& e) {
+        throw Aborted{e.what()};
+      }
+      if (!go) throw Aborted{"stopped by the receiver"};
+      delivered_ += b.size();
+      return true;
+    }
+    if (cap_ && r_.body.size() + b.size() > cap_) {
+      if (!ok_) {
+        r_.body.insert(r_.body.end(), b.begin(), b.begin() + (cap_ - r_.body.size()));
+        return false;
+      }
+      throw Error("response larger than " + std::to_string(cap_) + " bytes");
+    }
+    r_.body.insert(r_.body.end(), b.begin(), b.end());
+    delivered_ += b.size();
+    return true;
+  }
+
+ private:
+  const Request& q_;
+  Response& r_;
+  bool ok_;
+  uint64_t cap_ = 0;
+  uint64_t delivered_ = 0;
+};
+
+// Reads a body of known length. Returns false when the rest was left unread (connection dirty).
+bool read_sized(Reader& rd, Sink& sink, Response& r, uint64_t length) {
+  if (!sink.streaming() && !sink.capped_quietly()) {
+    if (sink.cap() && length > sink.cap())
+      throw Error("response larger than " + std::to_string(sink.cap()) + " bytes");
+    // Collected bodies are read straight into place: no copy through the buffer.
+    r.body.resize(length);
+    size_t have = std::min<uint64_t>(rd.available(), length);
+    std::memcpy(r.body.data(), rd.data(), have);
+    rd.consume(have);
+    size_t off = have;
+    while (off < length) {
+      size_t n = rd.read_direct(r.body.data() + off, length - off);
+      if (n == 0) {
+        r.body.resize(off);
+        throw Error("connection closed after " + std::to_string(off) + " of " +
+                    std::to_string(length) + " body bytes");
+      }
+      off += n;
+    }
+    return true;
+  }
+  uint64_t left = length;
+  while (left > 0) {
+    if (rd.available() == 0 && !rd.fill()) {
+      throw Error("connection closed after " + std::to_string(length - left) + " of " +
+                  std::to_string(length) + " body bytes");
+    }
+    size_t n = std::min<uint64_t>(rd.available(), left);
+    bool more = sink.put(ByteView(rd.data(), n));
+    rd.consume(n);
+    left -= n;
+    if (!more) return false;
+  }
+  return true;
+}
+
+bool read_chunked(Reader& rd, Sink& sink) {
+  for (;;) {
+    std::string line = rd.line(kMaxLine, "chunk size");
+    std::string_view size_text = trim(std::string_view(line).substr(0, line.find(';')));
+    uint64_t size = 0;
+    auto [p, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), size, 16);
+    if (size_text.empty() || size_text.size() > 15 || ec != std::errc() ||
+        p != size_text.data() + size_text.size()) {
+      throw Error("bad chunk size: " + line.substr(0, 40));
+    }
+    if (size == 0) break;
+    uint64_t left = size;
+    while (left > 0) {
+      if (rd.available() == 0 && !rd.fill()) throw Error("connection closed inside a chunk");
+      size_t n = std::min<uint64_t>(rd.available(), left);
+      bool more = sink.put(ByteView(rd.data(), n));
+      rd.consume(n);
+      left -= n;
+      if (!more) return false;
+    }
+    if (!rd.line(0, "chunk").empty()) throw Error("chunk data longer than its size");
+  }
+  // Trailers, ignored, up to the empty line.
+  size_t trailer_bytes = 0;
+  for (;;) {
+    std::string t = rd.line(kMaxLine, "trailer");
+    if (t.empty()) return true;
+    trailer_bytes += t.size();
+    if (trailer_bytes > kMaxHead) throw Error("trailers larger than 64 KiB");
+  }
+}
+
+void read_until_close(Reader& rd, Sink& sink) {
+  while (rd.available() > 0 || rd.fill()) {
+    size_t n = rd.available();
+    bool more = sink.put(ByteView(rd.data(), n));
+    rd.consume(n);
+    if (!more) return;
+  }
+}
+
+std::string request_head(const Request& q, const Url& u) {
+  std::string h = q.method + " " + u.target + " HTTP/1.1\r\nHost: " + u.host_header() +
+                  "\r\nUser-Agent: cidrun\r\n";
+  bool has_accept = false;
+  for (const auto& x : q.headers) {
+    if (x.find_first_of("\r\n") != std::string::npos)
+      throw Error("request header contains a line break");
+    has_accept |= x.size() >= 7 && iequals(std::string_view(x).substr(0, 7), "accept:");
+    h += x + "\r\n";
+  }
+  if (!has_accept) h += "Accept: */*\r\n";
+  if (q.method == "POST") {
+    if (q.upload) {
+      h += std::string("Content-Type: multipart/form-data; boundary=") + kBoundary +
+           "\r\nTransfer-Encoding: chunked\r\n";
+    } else {
+      h += "Content-Length: 0\r\n";
+    }
+  }
+  return h + "\r\n";
+}
+
+// Sends the multipart body with chunked framing. Each chunk is written in one piece.
+void send_upload(Conn& c, const Request& q, Pace& pace) {
+  Bytes frame(kUploadChunk + 32);
+  auto send_chunk = [&](const uint8_t* data, size_t n) {
+    if (n == 0) return;
+    char size[24];
+    int len = std::snprintf(size, sizeof size, "%zx\r\n", n);
+    Bytes out;
+    out.reserve(static_cast<size_t>(len) + n + 2);
+    out.insert(out.end(), size, size + len);
+    out.insert(out.end(), data, data + n);
+    out.push_back('\r');
+    out.push_back('\n');
+    write_all(c, out, pace);
+  };
+  std::string pre = std::string("--") + kBoundary +
+                    "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"data\"\r\n"
+                    "Content-Type: application/octet-stream\r\n\r\n";
+  send_chunk(reinterpret_cast<const uint8_t*>(pre.data()), pre.size());
+  for (;;) {
+    size_t n;
+    try {
+      n = q.upload(frame.data(), kUploadChunk);
+    } catch (const std::exception& e) {
+      throw Aborted{e.what()};
+    }
+    if (n == 0) break;
+    send_chunk(frame.data(), n);
+  }
+  std::string post = std::string("\r\n--") + kBoundary + "--\r\n";
+  send_chunk(reinterpret_cast<const uint8_t*>(post.data()), post.size());
+  write_all(c, as_bytes("0\r\n\r\n"), pace);
+}
+
+// One request/response on c. Returns whether c may carry another request.
+bool exchange(Conn& c, const Url& u, const Request& q, Response& r, bool reused) {
+  Pace pace(q);
+  try {
+    write_all(c, as_bytes(request_head(q, u)), pace);
+  } catch (const Error&) {
+    if (reused) throw StaleConnection{};
+    throw;
+  }
+  std::optional<Error> upload_failed;
+  if (q.upload) {
+    try {
+      send_upload(c, q, pace);
+    } catch (const Error& e) {
+      // The peer may have answered early (an error) and closed: that answer is the better message.
+      upload_failed = e;
+    }
+  }
+  Reader rd(c, pace, reused && !q.upload);
+  Head h;
+  try {
+    do {
+      h = parse_head(rd.head());
+      if (h.status == 101) throw Error("unexpected protocol switch (101)");
+    } while (h.status < 200);
+  } catch (const Error&) {
+    if (upload_failed) throw *upload_failed;
+    throw;
+  }
+  r.status = h.status;
+  r.content_type = h.content_type;
+  r.location = h.location;
+  bool clean = true;
+  if (q.method != "HEAD" && h.status != 204 && h.status != 304) {
+    Sink sink(q, r);
+    if (h.chunked) {
+      clean = read_chunked(rd, sink);
+    } else if (h.content_length) {
+      clean = read_sized(rd, sink, r, *h.content_length);
+    } else {
+      read_until_close(rd, sink);
+      clean = false;
+    }
+  }
+  if (upload_failed && r.status == 200) throw *upload_failed;
+  return clean && !h.close && !upload_failed && rd.available() == 0;
+}
+
+}  // namespace
+
+std::string Response::describe() const {
+  if (!error.empty()) return error;
+  std::string s = "HTTP " + std::to_string(status);
+  if (status >= 300 && status < 400) {
+    return s + ": redirect" + (location.empty() ? "" : " to " + location) + " refused";
+  }
+  std::string_view text = as_string(body);
+  text = text.substr(0, std::min<size_t>(text.find('\n'), 200));
+  if (!text.empty()) s += ": " + std::string(text);
+  return s;
+}
+
+struct Client::Impl {
+  ClientOptions opts;
+  std::once_flag tls_once;
+  std::unique_ptr<net::TlsContext> tls;
+  std::string tls_error;
+  std::atomic<uint64_t> opened{0};
+
+  struct Host {
+    std::vector<std::unique_ptr<Conn>> idle;
+    size_t busy = 0;  // connections (or slots for them) held by running requests
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_map<std::string, Host> hosts;
+
+  const net::TlsContext& tls_context() {
+    std::call_once(tls_once, [&] {
+      try {
+        tls = std::make_unique<net::TlsContext>(net::TlsOptions{opts.ca_file});
+      } catch (const Error& e) {
+        tls_error = e.what();
+      }
+    });
+    if (!tls) throw Error(tls_error);
+    return *tls;
+  }
+
+  // A slot for one connection to a host, held for the whole request.
+  class Slot {
+   public:
+    Slot(Impl& impl, std::string key) : impl_(impl), key_(std::move(key)) {
+      std::unique_lock l(impl_.mu);
+      impl_.cv.wait(l,
+                    [&] { return impl_.hosts[key_].busy < impl_.opts.max_connections_per_host; });
+      ++impl_.hosts[key_].busy;
+    }
+    ~Slot() {
+      std::lock_guard l(impl_.mu);
+      Host& h = impl_.hosts[key_];
+      --h.busy;
+      if (parked_ && h.idle.size() < impl_.opts.max_idle_per_host)
+        h.idle.push_back(std::move(parked_));
+      impl_.cv.notify_one();
+    }
+    std::unique_ptr<Conn> take_idle() {
+      for (;;) {
+        std::unique_ptr<Conn> c;
+        {
+          std::lock_guard l(impl_.mu);
+          auto& idle = impl_.hosts[key_].idle;
+          if (idle.empty()) return nullptr;
+          c = std::move(idle.back());
+          idle.pop_back();
+        }
+        if (c->still_idle()) return c;
+      }
+    }
+    void park(std::unique_ptr<Conn> c) { parked_ = std::move(c); }
+
+   private:
+    Impl& impl_;
+    std::string key_;
+    std::unique_ptr<Conn> parked_;
+  };
+
+  void run(const Request& q, Response& r) {
+    if (q.method != "GET" && q.method != "HEAD" && q.method != "POST")
+      throw Error("HTTP method " + q.method + " is not supported");
+    if (q.upload && q.method != "POST") throw Error("an upload needs POST");
+    Url u = parse_url(q.url);
+    const net::TlsContext* ctx = u.tls ? &tls_context() : nullptr;
+    Slot slot(*this, u.pool_key());
+    for (int attempt = 0;; ++attempt) {
+      // An upload cannot be replayed, so it never rides a connection that may have died idle.
+      std::unique_ptr<Conn> c = q.upload || attempt > 0 ? nullptr : slot.take_idle();
+      bool reused = c != nullptr;
+      if (!c) {
+        auto deadline =
+            Clock::now() + std::chrono::milliseconds(std::max(1L, q.connect_timeout_ms));
+        if (q.total_timeout_ms > 0)
+          deadline =
+              std::min(deadline, Clock::now() + std::chrono::milliseconds(q.total_timeout_ms));
+        c = Conn::open(u.host, u.port, ctx, deadline);
+        ++opened;
+      }
+      try {
+        if (exchange(*c, u, q, r, reused)) slot.park(std::move(c));
+        return;
+      } catch (const StaleConnection&) {
+        r = Response{};
+      }
+    }
+  }
+};
+
+Client::Client(ClientOptions opts) : impl_(std::make_unique<Impl>()) {
+  impl_->opts = std::move(opts);
+  if (impl_->opts.max_connections_per_host == 0) impl_->opts.max_connections_per_host = 1;
+}
+Client::~Client() = default;
+
+Client& Client::shared() {
+  static Client client;
+  return client;
+}
+
+uint64_t Client::connections_opened() const {
+  return impl_->opened;
+}
+
+Response Client::perform(Request req) {
+  Response r;
+  try {
+    impl_->run(req, r);
+  } catch (const Aborted& a) {
+    r.error = req.url + ": " + a.why;
+  } catch (const std::exception& e) {
+    r.error = req.url + ": " + e.what();
+  }
+  return r;
+}
+
+std::future<Response> Client::start(Request req) {
+  return std::async(std::launch::async,
+                    [this, q = std::move(req)]() mutable { return perform(std::move(q)); });
+}
+
+std::string url_escape(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace cidrun::http

@@ -1,0 +1,553 @@
+// The HTTP/1.1 client against servers that answer well and badly (tests/exchange/fake_http.h
+// hands each test the raw socket), and https against an in-process OpenSSL server whose
+// self-signed certificate is made at test time.
+#include "net/http_client.h"
+
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "exchange/fake_http.h"
+#include "util/error.h"
+
+namespace cidrun::http {
+namespace {
+
+using testing::FakeHttp;
+using testing::HttpHead;
+using testing::send_all;
+using testing::send_response;
+
+Response get(const std::string& url, Request q = {}) {
+  q.url = url;
+  return Client().perform(std::move(q));
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// Reads one request head (and nothing more) from fd; "" when the peer closed.
+std::string read_head(int fd) {
+  std::string buf;
+  char c;
+  while (buf.find("\r\n\r\n") == std::string::npos) {
+    if (::recv(fd, &c, 1, 0) != 1) return "";
+    buf += c;
+  }
+  return buf;
+}
+
+// Decodes a chunked request body from fd, starting with the bytes already read.
+std::string read_chunked_body(int fd, std::string pending) {
+  std::string out;
+  auto byte = [&] {
+    char c;
+    if (!pending.empty()) {
+      c = pending[0];
+      pending.erase(0, 1);
+    } else if (::recv(fd, &c, 1, 0) != 1) {
+      throw std::runtime_error("eof");
+    }
+    return c;
+  };
+  auto line = [&] {
+    std::string l;
+    while (l.size() < 2 || l.substr(l.size() - 2) != "\r\n") l += byte();
+    return l.substr(0, l.size() - 2);
+  };
+  for (;;) {
+    size_t n = std::stoul(line(), nullptr, 16);
+    if (n == 0) {
+      line();
+      return out;
+    }
+    for (size_t i = 0; i < n; ++i) out += byte();
+    line();
+  }
+}
+
+TEST(netHttpClient, ContentLengthBodyAndHeaders) {
+  FakeHttp s([](const HttpHead& h, int fd) {
+    EXPECT_TRUE(h.has("Host: 127.0.0.1:")) << h.head;
+    EXPECT_TRUE(h.has("Accept: application/x-test")) << h.head;
+    send_response(fd, 200, "application/x-test", "hello world");
+  });
+  Request q;
+  q.headers = {"Accept: application/x-test"};
+  Response r = get(s.url() + "/a/b?c=d", q);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "hello world");
+  EXPECT_EQ(r.content_type, "application/x-test");
+}
+
+TEST(netHttpClient, ChunkedBodyWithExtensionsAndTrailers) {
+  FakeHttp s([](const HttpHead&, int fd) {
+    send_all(fd,
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+             "5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n");
+  });
+  Response r = get(s.url());
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "hello 0123456789");
+}
+
+TEST(netHttpClient, BodyUntilCloseWithoutLength) {
+  FakeHttp s([](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it");
+  });
+  Response r = get(s.url());
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "all of it");
+}
+
+TEST(netHttpClient, TruncatedBodiesAreErrors) {
+  FakeHttp sized([](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(500, 'x'));
+  });
+  Response r = get(sized.url());
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.error, "closed after 500 of 1000")) << r.error;
+
+  FakeHttp chunked([](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly-eight");
+  });
+  r = get(chunked.url());
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.error, "inside a chunk")) << r.error;
+
+  FakeHttp no_last_chunk([](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+  });
+  r = get(no_last_chunk.url());
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.error, "chunk size")) << r.error;
+
+  // The same truncation through the streaming path.
+  Request q;
+  size_t seen = 0;
+  q.on_body = [&](ByteView b) {
+    seen += b.size();
+    return true;
+  };
+  r = get(sized.url(), q);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(seen, 500u);
+}
+
+TEST(netHttpClient, BadChunkFramingIsRejected) {
+  for (std::string body :
+       {"zz\r\nhello\r\n0\r\n\r\n", "-5\r\nhello\r\n0\r\n\r\n", "\r\nhello\r\n0\r\n\r\n",
+        "fffffffffffffffff\r\nx\r\n0\r\n\r\n", "3\r\nhello\r\n0\r\n\r\n"}) {
+    FakeHttp s([&](const HttpHead&, int fd) {
+      send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+    });
+    Response r = get(s.url());
+    EXPECT_FALSE(r.ok()) << body;
+    EXPECT_TRUE(contains(r.error, "chunk")) << r.error;
+  }
+}
+
+TEST(netHttpClient, MalformedHeadsAreRejected) {
+  struct Case {
+    std::string head;
+    std::string error;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"HTTP/1.1 200 OK\r\nX-Big: " + std::string(100 * 1024, 'a') + "\r\n\r\n",
+            "larger than 64 KiB"},
+           {"HTTP/2 200\r\n\r\n", "malformed status line"},
+           {"HTTP/1.1 2x0 OK\r\n\r\n", "malformed status line"},
+           {"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed header"},
+           {"HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n", "bad Content-Length"},
+           {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            "conflicting Content-Length"},
+           {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "Transfer-Encoding"},
+           {"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n", "folded"},
+       }) {
+    FakeHttp s([&](const HttpHead&, int fd) { send_all(fd, c.head); });
+    Response r = get(s.url());
+    EXPECT_FALSE(r.ok()) << c.head.substr(0, 60);
+    EXPECT_TRUE(contains(r.error, c.error)) << r.error;
+  }
+}
+
+TEST(netHttpClient, HangingAndDrippingServersAreCut) {
+  FakeHttp* self = nullptr;
+  FakeHttp hanging([&](const HttpHead&, int) { self->hang(); });
+  self = &hanging;
+  Request q;
+  q.stall_secs = 1;
+  auto t0 = std::chrono::steady_clock::now();
+  Response r = get(hanging.url(), q);
+  EXPECT_TRUE(contains(r.error, "stalled")) << r.error;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+
+  // A total deadline cuts a peer that keeps sending, just too long.
+  FakeHttp endless([&](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n");
+    for (int i = 0; i < 100 && !endless.stopping(); ++i) {
+      if (!send_all(fd, "x")) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  Request t;
+  t.total_timeout_ms = 700;
+  r = get(endless.url(), t);
+  EXPECT_TRUE(contains(r.error, "timed out after 700 ms")) << r.error;
+
+  // Fewer than stall_bytes per window: too slow, even though bytes keep coming.
+  Request slow;
+  slow.stall_secs = 1;
+  slow.stall_bytes = 1000;
+  r = get(endless.url(), slow);
+  EXPECT_TRUE(contains(r.error, "too slow")) << r.error;
+}
+
+TEST(netHttpClient, ConnectionResetAndRefusedAreErrors) {
+  FakeHttp s([](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
+    linger l{1, 0};  // the server's close then resets the connection
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  });
+  Response r = get(s.url());
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(r.error.empty());
+
+  int port;
+  {
+    FakeHttp gone([](const HttpHead&, int) {});
+    port = gone.port();
+  }
+  r = get("http://127.0.0.1:" + std::to_string(port) + "/");
+  EXPECT_TRUE(contains(r.error, "cannot connect")) << r.error;
+  r = get("ftp://127.0.0.1/");
+  EXPECT_TRUE(contains(r.error, "only http")) << r.error;
+  r = get("http://user:pw@127.0.0.1/");
+  EXPECT_TRUE(contains(r.error, "credentials")) << r.error;
+  r = get("http://127.0.0.1:99999/");
+  EXPECT_TRUE(contains(r.error, "bad port")) << r.error;
+}
+
+// Answers every request on the connection, keeping it open, until the client closes it.
+void serve_keepalive(const HttpHead& first, int fd, std::atomic<int>& requests, int limit = 1000) {
+  std::string head = first.head;
+  for (int i = 0; i < limit; ++i) {
+    ++requests;
+    std::string target = head.substr(head.find(' ') + 1);
+    target = target.substr(0, target.find(' '));
+    std::string body = "you asked " + target;
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                     body);
+    head = read_head(fd);
+    if (head.empty()) return;
+  }
+}
+
+TEST(netHttpClient, KeepAliveConnectionsAreReused) {
+  std::atomic<int> requests{0};
+  FakeHttp s([&](const HttpHead& h, int fd) { serve_keepalive(h, fd, requests); });
+  Client c;
+  for (int i = 0; i < 5; ++i) {
+    Request q;
+    q.url = s.url() + "/" + std::to_string(i);
+    Response r = c.perform(std::move(q));
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(as_string(r.body), "you asked /" + std::to_string(i));
+  }
+  EXPECT_EQ(requests, 5);
+  EXPECT_EQ(c.connections_opened(), 1u);
+  // A connection the server closed while idle is noticed, and the request goes out on a new one.
+  std::atomic<int> second{0};
+  FakeHttp once([&](const HttpHead& h, int fd) { serve_keepalive(h, fd, second, 1); });
+  Client c2;
+  for (int i = 0; i < 3; ++i) {
+    Request q;
+    q.url = once.url() + "/x";
+    Response r = c2.perform(std::move(q));
+    ASSERT_TRUE(r.ok()) << r.describe();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(c2.connections_opened(), 3u);
+}
+
+TEST(netHttpClient, ParallelRequestsAreBoundedPerHost) {
+  std::atomic<int> requests{0}, open{0}, peak{0};
+  FakeHttp s([&](const HttpHead& h, int fd) {
+    int now = ++open;
+    int p = peak;
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+    serve_keepalive(h, fd, requests);
+    --open;
+  });
+  Client c({.max_connections_per_host = 3});
+  std::vector<std::future<Response>> f;
+  for (int i = 0; i < 30; ++i) {
+    Request q;
+    q.url = s.url() + "/" + std::to_string(i);
+    f.push_back(c.start(std::move(q)));
+  }
+  for (auto& x : f) EXPECT_TRUE(x.get().ok());
+  EXPECT_EQ(requests, 30);
+  EXPECT_LE(c.connections_opened(), 3u);
+}
+
+TEST(netHttpClient, BodyLimitsAndNonSuccessBodies) {
+  FakeHttp big([](const HttpHead&, int fd) {
+    send_response(fd, 200, "application/octet-stream", std::string(5000, 'x'));
+  });
+  Request q;
+  q.max_body = 4000;
+  Response r = get(big.url(), q);
+  EXPECT_TRUE(contains(r.error, "larger than 4000 bytes")) << r.error;
+  FakeHttp big_chunked([](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 10; ++i) send_all(fd, "3e8\r\n" + std::string(1000, 'y') + "\r\n");
+    send_all(fd, "0\r\n\r\n");
+  });
+  r = get(big_chunked.url(), q);
+  EXPECT_TRUE(contains(r.error, "larger than 4000 bytes")) << r.error;
+  // An error page is kept only for the message, capped.
+  FakeHttp error_page([](const HttpHead&, int fd) {
+    send_response(fd, 500, "text/plain", "boom\n" + std::string(200000, 'z'));
+  });
+  r = get(error_page.url());
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body.size(), 64u * 1024);
+  EXPECT_EQ(r.describe(), "HTTP 500: boom");
+}
+
+TEST(netHttpClient, RedirectsAreReportedNotFollowed) {
+  std::atomic<int> elsewhere_hits{0};
+  FakeHttp elsewhere([&](const HttpHead&, int fd) {
+    ++elsewhere_hits;
+    send_response(fd, 200, "text/plain", "x");
+  });
+  FakeHttp s([&](const HttpHead&, int fd) {
+    send_response(fd, 302, "text/plain", "", "Location: " + elsewhere.url() + "/x\r\n");
+  });
+  Response r = get(s.url());
+  EXPECT_EQ(r.status, 302);
+  EXPECT_EQ(r.location, elsewhere.url() + "/x");
+  EXPECT_TRUE(contains(r.describe(), "redirect to " + elsewhere.url())) << r.describe();
+  EXPECT_EQ(elsewhere_hits, 0);
+}
+
+TEST(netHttpClient, StreamingReceiverCanStopTheTransfer) {
+  FakeHttp s([](const HttpHead&, int fd) {
+    send_response(fd, 200, "application/octet-stream", std::string(1 << 20, 'x'));
+  });
+  Request q;
+  size_t seen = 0;
+  q.on_body = [&](ByteView b) {
+    seen += b.size();
+    return seen < 1000;
+  };
+  Response r = get(s.url(), q);
+  EXPECT_TRUE(contains(r.error, "stopped by the receiver")) << r.error;
+  Request t;
+  t.on_body = [](ByteView) -> bool { throw Error("disk full"); };
+  r = get(s.url(), t);
+  EXPECT_TRUE(contains(r.error, "disk full")) << r.error;
+}
+
+TEST(netHttpClient, HeadAndInterimResponses) {
+  FakeHttp s([](const HttpHead& h, int fd) {
+    EXPECT_EQ(h.method, "HEAD");
+    send_all(fd,
+             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 12345\r\n"
+             "Connection: close\r\n\r\n");
+  });
+  Request q;
+  q.method = "HEAD";
+  Response r = get(s.url(), q);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(r.body.empty());
+}
+
+TEST(netHttpClient, PostUploadIsChunkedMultipart) {
+  std::string received;
+  FakeHttp s([&](const HttpHead& h, int fd) {
+    EXPECT_EQ(h.method, "POST");
+    EXPECT_TRUE(h.has("Transfer-Encoding: chunked")) << h.head;
+    EXPECT_TRUE(h.has("Content-Type: multipart/form-data; boundary=")) << h.head;
+    try {
+      received = read_chunked_body(fd, h.rest);
+    } catch (const std::exception& e) {
+      received = std::string("server: ") + e.what();
+      return;
+    }
+    send_response(fd, 200, "application/json", "{\"ok\":true}\n");
+  });
+  std::string payload;
+  for (int i = 0; i < 100000; ++i) payload += static_cast<char>('a' + i % 26);
+  size_t off = 0;
+  Request q;
+  q.method = "POST";
+  q.url = s.url() + "/api/v0/dag/import";
+  q.upload = [&](uint8_t* buf, size_t len) {
+    size_t n = std::min<size_t>({len, payload.size() - off, 7777});
+    std::memcpy(buf, payload.data() + off, n);
+    off += n;
+    return n;
+  };
+  Response r = Client().perform(std::move(q));
+  ASSERT_TRUE(r.ok()) << r.describe();
+  std::string boundary = received.substr(2, received.find("\r\n") - 2);
+  size_t data_start = received.find("\r\n\r\n") + 4;
+  EXPECT_TRUE(contains(received.substr(0, data_start), "name=\"file\"")) << received.substr(0, 200);
+  EXPECT_EQ(received.substr(data_start, payload.size()), payload);
+  EXPECT_EQ(received.substr(data_start + payload.size()), "\r\n--" + boundary + "--\r\n");
+
+  // An upload whose producer fails is aborted with the producer's message.
+  Request bad;
+  bad.method = "POST";
+  bad.url = s.url() + "/api/v0/dag/import";
+  bad.upload = [](uint8_t*, size_t) -> size_t { throw Error("CAR producer failed"); };
+  r = Client().perform(std::move(bad));
+  EXPECT_TRUE(contains(r.error, "CAR producer failed")) << r.error;
+}
+
+// --- TLS ---
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/cidrun-net-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+// A TLS server on 127.0.0.1 with a self-signed certificate for "localhost" made by the openssl
+// command; it answers each request with "secure <target>".
+class TlsServer {
+ public:
+  TlsServer() {
+    cert_ = dir_.path + "/cert.pem";
+    std::string key = dir_.path + "/key.pem";
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+        "-subj /CN=localhost -addext subjectAltName=DNS:localhost -days 1 -keyout " +
+        key + " -out " + cert_ + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed");
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    if (SSL_CTX_use_certificate_file(ctx_, cert_.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      throw std::runtime_error("tls server: cannot load the certificate");
+    }
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(listen_fd_, 16);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~TlsServer() {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    thread_.join();
+    {
+      std::lock_guard l(mu_);
+      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : conns_) t.join();
+    ::close(listen_fd_);
+    SSL_CTX_free(ctx_);
+  }
+  const std::string& cert() const { return cert_; }
+  int port() const { return port_; }
+
+ private:
+  void loop() {
+    for (;;) {
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      std::lock_guard l(mu_);
+      fds_.push_back(fd);
+      conns_.emplace_back([this, fd] { serve(fd); });
+    }
+  }
+
+  void serve(int fd) {
+    {
+      SSL* ssl = SSL_new(ctx_);
+      SSL_set_fd(ssl, fd);
+      if (SSL_accept(ssl) == 1) {
+        std::string buf;
+        char tmp[4096];
+        for (;;) {
+          size_t end = buf.find("\r\n\r\n");
+          if (end != std::string::npos) {
+            std::string head = buf.substr(0, end);
+            buf.erase(0, end + 4);
+            std::string target = head.substr(head.find(' ') + 1);
+            target = target.substr(0, target.find(' '));
+            std::string body = "secure " + target;
+            std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\n\r\n" + body;
+            SSL_write(ssl, resp.data(), static_cast<int>(resp.size()));
+            continue;
+          }
+          int n = SSL_read(ssl, tmp, sizeof tmp);
+          if (n <= 0) break;
+          buf.append(tmp, static_cast<size_t>(n));
+        }
+        SSL_shutdown(ssl);
+      }
+      ERR_clear_error();
+      SSL_free(ssl);
+    }
+    std::lock_guard l(mu_);
+    std::erase(fds_, fd);
+    ::close(fd);
+  }
+
+  TempDir dir_;
+  std::string cert_;
+  SSL_CTX* ctx_ = nullptr;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> conns_;
+};
+
+TEST(netHttpClient, HttpsVerifiesTheCertificateAndTheName) {
+  TlsServer s;
+  std::string url = "https://localhost:" + std::to_string(s.port());
+  // Not trusted: the self-signed certificate is refused.
+  Response r = Client().perform(Request{.url = url + "/a"});
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.error, "certificate verify failed")) << r.error;
+  // Trusted: the request goes through, twice on one connection.
+  Client trusting({.ca_file = s.cert()});
+  for (int i = 0; i < 2; ++i) {
+    r = trusting.perform(Request{.url = url + "/b"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(as_string(r.body), "secure /b");
+  }
+  EXPECT_EQ(trusting.connections_opened(), 1u);
+  // Trusted certificate, wrong name: refused.
+  r = trusting.perform(Request{.url = "https://127.0.0.1:" + std::to_string(s.port()) + "/c"});
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.error, "certificate verify failed")) << r.error;
+  // A trust file that does not exist is an error, not silently ignored.
+  r = Client({.ca_file = "/nonexistent.pem"}).perform(Request{.url = url});
+  EXPECT_TRUE(contains(r.error, "cannot load certificates")) << r.error;
+}
+
+}  // namespace
+}  // namespace cidrun::http
