@@ -7,8 +7,17 @@
 namespace cidrun::exchange {
 
 void CarStreamParser::feed(ByteView data) {
+  if (pos_ == buf_.size()) {
+    // Nothing buffered: whole sections are parsed straight from the caller's bytes, and only a
+    // trailing partial one is copied.
+    buf_.clear();
+    pos_ = 0;
+    data = data.subspan(parse(data));
+    buf_.assign(data.begin(), data.end());
+    return;
+  }
   buf_.insert(buf_.end(), data.begin(), data.end());
-  parse();
+  pos_ += parse(ByteView(buf_).subspan(pos_));
   // Keep the buffer small: drop what was consumed once it is the larger part.
   if (pos_ > 0 && pos_ * 2 >= buf_.size()) {
     buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
@@ -16,15 +25,16 @@ void CarStreamParser::feed(ByteView data) {
   }
 }
 
-void CarStreamParser::parse() {
+size_t CarStreamParser::parse(ByteView in) {
+  size_t used = 0;
   for (;;) {
-    ByteView rest = ByteView(buf_).subspan(pos_);
+    ByteView rest = in.subspan(used);
     size_t p = 0;
     auto len = get_varint(rest, p);
     if (!len) {
       // Incomplete varint (or a bad one: more than 10 bytes buffered means it can never parse).
       if (rest.size() >= 10) throw Error("CAR: malformed length varint");
-      return;
+      return used;
     }
     if (!header_done_) {
       if (*len == 0 || *len > kMaxCarHeaderSize) throw Error("CAR: header length out of range");
@@ -32,7 +42,11 @@ void CarStreamParser::parse() {
       throw Error("CAR: section of " + std::to_string(*len) +
                   " bytes exceeds the block size limit");
     }
-    if (rest.size() - p < *len) return;
+    if (rest.size() - p < *len) {
+      // A partial section: make room for all of it once, not chunk by chunk.
+      buf_.reserve(buf_.size() + p + *len);
+      return used;
+    }
     ByteView body = rest.subspan(p, *len);
     if (!header_done_) {
       // Roots are not checked: the trustless gateway spec tells clients to ignore them.
@@ -44,7 +58,7 @@ void CarStreamParser::parse() {
       Cid cid = Cid::read(body, cp);
       on_block_(cid, body.subspan(cp));
     }
-    pos_ += p + *len;
+    used += p + *len;
   }
 }
 

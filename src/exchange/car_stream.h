@@ -33,7 +33,8 @@ class CarStreamParser {
   bool saw_header() const { return header_done_; }
 
  private:
-  void parse();
+  // Parses whole sections from in; returns the bytes consumed.
+  size_t parse(ByteView in);
   OnBlock on_block_;
   Bytes buf_;
   size_t pos_ = 0;

@@ -97,25 +97,35 @@ FetchResult Fetcher::fetch_dag(const Cid& root) {
     std::unordered_map<std::string, Cid> wanted{{key_of(root), root}};
     std::unordered_set<std::string> received;
     bool first = true;
+    // Called from the stream's thread and, for big raw leaves, from the pool (block_pipeline.h):
+    // the bookkeeping is under car_mu, the store write is not.
+    std::mutex car_mu;
     auto on_block = [&](const Cid& cid, ByteView data) {
       std::string k = key_of(cid);
-      auto it = wanted.find(k);
-      if (it == wanted.end()) {
-        if (received.count(k)) return;  // a retry from another source resends: harmless
-        throw SourceError("CAR for " + root.str() + " contains block " + cid.str() +
-                          ", which the DAG does not link to");
+      Cid as_linked;
+      bool first_block;
+      {
+        std::lock_guard l(car_mu);
+        auto it = wanted.find(k);
+        if (it == wanted.end()) {
+          if (received.count(k)) return;  // a retry from another source resends: harmless
+          throw SourceError("CAR for " + root.str() + " contains block " + cid.str() +
+                            ", which the DAG does not link to");
+        }
+        as_linked = it->second;  // decode by the codec of the link that asked for it
+        wanted.erase(it);
+        received.insert(k);
+        first_block = std::exchange(first, false);
       }
-      Cid as_linked = it->second;  // decode by the codec of the link that asked for it
-      wanted.erase(it);
-      received.insert(k);
-      // Stored on the transfer thread: handing blocks to writer threads cost more in wakeups
-      // than it saved on a busy 2-core machine (measured), and this keeps memory at one block.
       store_.put(as_linked, data);
-      if (first && progress) progress->set_total(estimated_total(as_linked, data));
-      first = false;
-      for (auto& child : block_links(as_linked, data)) {
-        std::string ck = key_of(child);
-        if (seen.insert(ck).second) wanted.emplace(std::move(ck), std::move(child));
+      if (first_block && progress) progress->set_total(estimated_total(as_linked, data));
+      auto links = block_links(as_linked, data);
+      if (!links.empty()) {
+        std::lock_guard l(car_mu);
+        for (auto& child : links) {
+          std::string ck = key_of(child);
+          if (seen.insert(ck).second) wanted.emplace(std::move(ck), std::move(child));
+        }
       }
       ++blocks;
       if (root_fetched && as_linked == root) return;  // counted when it was fetched raw

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "exchange/block_pipeline.h"
 #include "exchange/car_stream.h"
 #include "exchange/sources.h"
 #include "net/http_client.h"
@@ -83,34 +84,32 @@ class HttpSource : public BlockSource {
       req.headers.push_back("Accept: application/vnd.ipld.car; version=1; order=dfs; dups=n");
     }
     req.stall_secs = stall_secs();
-    // The handler's own exception (a local disk error, the caller stopping) is rethrown as it
-    // was; anything wrong with the stream itself is the source's fault: a SourceError.
-    std::exception_ptr handler_failure;
-    std::exception_ptr stream_failure;
-    CarStreamParser parser([&](const Cid& cid, ByteView data) {
-      verify_block(url_, cid, data);
-      try {
-        on_block(cid, data);
-      } catch (...) {
-        handler_failure = std::current_exception();
-        throw;
-      }
-    });
+    // Blocks are verified (big leaves on the thread pool) as the stream is read. A bad block
+    // (SourceError) or the handler's own exception (a local disk error, the caller stopping) is
+    // rethrown as it was; a malformed stream is the source's fault: a SourceError.
+    BlockPipeline pipeline(url_, on_block);
+    std::exception_ptr parse_failure;
+    CarStreamParser parser([&](const Cid& cid, ByteView data) { pipeline.submit(cid, data); });
     req.on_body = [&](ByteView chunk) {
       try {
         parser.feed(chunk);
         return true;
-      } catch (const SourceError&) {
-        stream_failure = std::current_exception();
-      } catch (const std::exception& e) {
-        stream_failure =
-            std::make_exception_ptr(SourceError(url_ + ": CAR of " + root.str() + ": " + e.what()));
+      } catch (...) {
+        parse_failure = std::current_exception();
       }
       return false;
     };
     http::Response r = http::Client::shared().perform(std::move(req));
-    if (handler_failure) std::rethrow_exception(handler_failure);
-    if (stream_failure) std::rethrow_exception(stream_failure);
+    pipeline.finish();
+    if (parse_failure) {
+      try {
+        std::rethrow_exception(parse_failure);
+      } catch (const SourceError&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw SourceError(url_ + ": CAR of " + root.str() + ": " + e.what());
+      }
+    }
     if (is_not_found(r)) return false;
     if (!r.ok()) throw SourceError(url_ + ": CAR of " + root.str() + ": " + r.describe());
     try {

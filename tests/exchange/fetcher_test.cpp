@@ -129,6 +129,51 @@ TEST_F(exchangeFetcher, WrongBytesAreRejectedAndAnotherSourceIsUsed) {
   EXPECT_LT(liar.requests(), static_cast<int>(fx.blocks.size()));
 }
 
+TEST_F(exchangeFetcher, CarWithACorruptBigLeafIsCutAndAnotherSourceCompletesIt) {
+  // CIDv1 with raw leaves: the big file's 256 KiB leaves are verified on the thread pool while
+  // the stream goes on (block_pipeline.h); a bad one must still stop the stream and never be
+  // stored.
+  Fixture fx(1);
+  Cid victim;
+  for (const auto& c : fx.blocks) {
+    if (c.codec() == kCodecRaw && fx.block(c).size() > 100000) victim = c;
+  }
+  ASSERT_FALSE(victim.str().empty());
+  std::atomic<int> car_requests{0};
+  FakeHttp liar([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    if (h.target.find("format=car") == std::string::npos)
+      return send_response(fd, 200, "application/vnd.ipld.raw", as_string(fx.block(cid)));
+    ++car_requests;
+    std::string car = fx.car(cid);
+    Bytes leaf = fx.block(victim);
+    size_t at = car.find(std::string(as_string(leaf)));
+    if (at != std::string::npos) car[at + leaf.size() / 2] ^= 1;
+    send_response(fd, 200, "application/vnd.ipld.car; version=1", car);
+  });
+  // The good source sends no CARs: whatever the liar's stream lacked comes block by block.
+  FakeHttp good([&](const HttpHead& h, int fd) {
+    if (h.target.find("format=car") != std::string::npos)
+      return send_response(fd, 404, "text/plain", "not found");
+    send_response(fd, 200, "application/vnd.ipld.raw",
+                  as_string(fx.block(testing::cid_in(h.target))));
+  });
+  MemoryStore dest;
+  auto src = std::make_shared<SourceSet>(
+      [&] {
+        std::vector<std::unique_ptr<BlockSource>> v;
+        v.push_back(open_source(liar.url()));
+        v.push_back(open_source(good.url()));
+        return v;
+      }(),
+      /*retries=*/1);
+  Fetcher f(dest, *src);
+  f.fetch_dag(fx.root);
+  EXPECT_EQ(car_requests, 1);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_EQ(count_blocks(dest), fx.blocks.size());
+}
+
 TEST_F(exchangeFetcher, TruncatedCarKeepsGoodBlocksAndFetchesTheRest) {
   Fixture fx;
   FakeHttp gw([&](const HttpHead& h, int fd) {
