@@ -8,6 +8,7 @@
 
 #include "exchange/car_stream.h"
 #include "exchange/fake_http.h"
+#include "exchange/fetch_progress.h"
 #include "exchange/fetcher.h"
 #include "exchange/fetching_store.h"
 #include "exchange/fixtures.h"
@@ -169,6 +170,45 @@ TEST(exchangeFetchingStore, WithoutSourcesItIsTheLocalStore) {
                       std::make_shared<SourceSet>(std::vector<std::unique_ptr<BlockSource>>{}));
   EXPECT_TRUE(store.get(fx.root));
   EXPECT_FALSE(store.get(Cid::of(1, kCodecRaw, as_bytes("absent"))));
+}
+
+TEST(exchangeFetchProgress, TerminalBarShowsBlocksBytesRateAndEta) {
+  ::testing::internal::CaptureStderr();
+  {
+    FetchProgress p("pulling", FetchProgress::Mode::kTerminal);
+    p.set_total(10'000'000);
+    p.fetched(1'000'000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // past the redraw interval
+    p.present(1'000'000);
+    p.finish();
+  }
+  std::string err = ::testing::internal::GetCapturedStderr();
+  // A redraw while running (with the ETA), then the final line.
+  EXPECT_NE(err.find("\rpulling 2 blocks, "), std::string::npos) << err;
+  EXPECT_NE(err.find("(20%)"), std::string::npos) << err;
+  EXPECT_NE(err.find("/s, ETA "), std::string::npos) << err;
+  EXPECT_EQ(err.back(), '\n');
+}
+
+TEST(exchangeFetchProgress, JsonLinesWhileRunningAndAtTheEnd) {
+  ::testing::internal::CaptureStdout();
+  {
+    FetchProgress p("pulling", FetchProgress::Mode::kJson);
+    p.set_total(3000);
+    p.fetched(1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    p.fetched(1000);
+    p.finish();
+    p.finish();  // once only
+  }
+  std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("{\"event\":\"progress\",\"blocks\":2,\"fetched_blocks\":2,\"bytes\":2000,"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\"total_bytes\":3000"), std::string::npos) << out;
+  size_t done = out.find("{\"event\":\"done\"");
+  ASSERT_NE(done, std::string::npos) << out;
+  EXPECT_EQ(out.find("\"done\"", done + 10), std::string::npos) << out;
 }
 
 }  // namespace

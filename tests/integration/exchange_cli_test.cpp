@@ -97,6 +97,24 @@ TEST_F(exchangeCli, ServeBindsLoopbackAndPullFetchesAndPins) {
   EXPECT_EQ(serve.stop(), 0);  // SIGTERM ends serve cleanly
 }
 
+TEST_F(exchangeCli, PullDrawsAProgressBarOnlyOnATerminal) {
+  ServeProcess serve(sb.repo(), "127.0.0.1:0");
+  // script(1) gives the pull a pseudo-terminal; what it drew lands in tty.out.
+  std::string pull = std::string(CIDRUN_BINARY) + " --repo-dir " + shell_quote(sb.path("repo7")) +
+                     " pull " + root + " --from " + serve.url();
+  std::string cmd = "script -qec " + shell_quote(pull) + " /dev/null >" +
+                    shell_quote(sb.path("tty.out")) + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::string tty = slurp(sb.path("tty.out"));
+  EXPECT_NE(tty.find("\rpulling "), std::string::npos) << tty;
+  EXPECT_NE(tty.find(" blocks, "), std::string::npos) << tty;
+  EXPECT_NE(tty.find("B/s"), std::string::npos) << tty;
+  // Not a terminal: no bar, only the summary.
+  RunResult piped = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo8"));
+  ASSERT_EQ(piped.status, 0) << piped.err;
+  EXPECT_EQ(piped.err.find("\rpulling"), std::string::npos) << piped.err;
+}
+
 TEST_F(exchangeCli, PushToCarFileAndPullFromIt) {
   std::string car = sb.path("dag.car");
   RunResult r = sb.run("push " + root + " --to car:" + shell_quote(car));
