@@ -60,7 +60,6 @@ std::string random_id() {
 }
 
 void run(RunFlags& f, CLI::App* sub, Globals& g) {
-  runtime::ensure_running_from_sealed_copy();
   // "ROOT -- CMD..." fills the command positional; "ROOT CMD..." stops option parsing at CMD.
   std::vector<std::string> cmd = f.command;
   // CLI11 hands "--" over as an extra when the positional already took the command.
@@ -109,6 +108,13 @@ void run(RunFlags& f, CLI::App* sub, Globals& g) {
   if (f.o.network.empty() && f.config_file.empty() && !bundle) f.o.network = "none";
   runtime::apply_run_overrides(config, f.o);
   lo.spec = runtime::parse_spec(config, where);
+  // The /proc/self/exe defence (runtime/self_protect.h): the sealed exec stub where it is enough,
+  // else a second start of this process from a read-only view of its binary.
+  lo.exec_through_stub = runtime::exec_stub_protects(lo.spec);
+  if (!lo.exec_through_stub && !runtime::running_from_sealed_copy()) {
+    release_image_root();
+    runtime::ensure_running_from_sealed_copy();
+  }
   lo.id = f.name.empty() ? random_id() : f.name;
   lo.bundle = dir;
   lo.state_root = g.state_root;

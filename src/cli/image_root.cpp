@@ -16,6 +16,15 @@
 
 namespace cidrun::cli {
 
+namespace {
+
+std::unique_ptr<Repo> repo;
+std::unique_ptr<Lease> lease;
+// Blocks missing locally come from the configured sources (kubo daemon, gateways, peers).
+std::unique_ptr<exchange::FetchingStore> fetching;
+
+}  // namespace
+
 std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle) {
   Cid cid;
   std::string path;
@@ -24,17 +33,19 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
   } catch (const Error&) {
     throw Error("ROOT '" + root + "' is neither a directory nor a CID");
   }
-  static std::unique_ptr<Repo> repo;
-  static std::unique_ptr<Lease> lease;
   repo = Repo::open(repo_path(g));
-  // Blocks missing locally come from the configured sources (kubo daemon, gateways, peers).
-  static std::unique_ptr<exchange::FetchingStore> fetching;
   unixfs::Dag dag(content_store(*repo, fetching));
   if (!path.empty()) cid = dag.resolve(cid, path);
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
   image::Checkout c = image::checkout(*repo, dag, cid);
   is_bundle = c.is_bundle;
   return c.dir;
+}
+
+void release_image_root() {
+  lease.reset();
+  fetching.reset();
+  repo.reset();
 }
 
 }  // namespace cidrun::cli

@@ -13,4 +13,8 @@ namespace cidrun::cli {
 // a bare root filesystem (is_bundle = false). Throws cidrun::Error when ROOT cannot be resolved.
 std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle);
 
+// Drops the lease resolve_image_root took (before this process re-executes itself: its
+// destructor would not run, and the new image of the process takes its own).
+void release_image_root();
+
 }  // namespace cidrun::cli

@@ -28,6 +28,9 @@ struct LaunchOptions {
   // run only:
   bool interactive = false;  // forward stdin (always with a terminal)
   bool remove = false;       // --rm: no state left after exit
+  // The program is exec'd through the sealed exec stub (self_protect.h) and the state is saved
+  // only once the init has become it.
+  bool exec_through_stub = false;
 };
 
 // `create`: the container's init is left waiting for `start`. Returns its pid.

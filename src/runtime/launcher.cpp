@@ -29,6 +29,7 @@
 #include "runtime/namespaces.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
+#include "runtime/self_protect.h"
 #include "runtime/state.h"
 #include "runtime/sync.h"
 #include "runtime/sysctl.h"
@@ -52,6 +53,7 @@ struct InitPlan {
   bool user_ns = false;  // in a user namespace (new or joined)
   bool new_cgroup_ns = false;
   sigset_t saved_mask;
+  int exec_stub_fd = -1;
 };
 
 json hook_state(const LaunchOptions& o, const std::string& status, pid_t pid) {
@@ -147,6 +149,7 @@ void set_hostname(const Spec& s) {
   fo.terminal_slave = pty_slave.valid() ? pty_slave.release() : -1;
   fo.preserve_fds = plan.opts->preserve_fds;
   fo.setgroups_allowed = !plan.user_ns || ::geteuid() == 0;
+  fo.exec_stub_fd = plan.exec_stub_fd;
   finalize_and_exec(fo, sock);
 }
 
@@ -256,6 +259,9 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     std::stable_partition(joins.begin(), joins.end(),
                           [](const NamespaceToJoin& j) { return j.type != "user"; });
     const NamespaceSpec* cg = spec.find_namespace("cgroup");
+    UniqueFd exec_stub;
+    if (mode == Mode::kRun && opts.exec_through_stub)
+      exec_stub = sealed_exec_stub(3 + opts.preserve_fds);
     InitPlan plan{&opts,
                   mode,
                   &spec,
@@ -263,11 +269,13 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
                   store.fifo_path(opts.id),
                   (flags & CLONE_NEWUSER) != 0 || joins_user,
                   cg && cg->path.empty(),
-                  saved_mask};
+                  saved_mask,
+                  exec_stub.get()};
     auto [parent_end, child_end] = SyncSocket::pair();
     pid = spawn_in_namespaces(joins, flags, parent_end, child_end,
                               [&] { container_init(plan, child_end); });
     child_end.close();
+    exec_stub.reset();
     l.pid = pid;
     l.state.pid = pid;
     if (flags & CLONE_NEWUSER) {
@@ -295,7 +303,9 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     if (!opts.lower_dirs.empty()) {
       l.state.remove_on_delete = {overlay.upper, overlay.work, spec.root_path};
     }
-    store.save(l.state);
+    // run saves it once the init has exec'd (self_protect.h: nothing may join the container
+    // before then).
+    if (mode == Mode::kCreate) store.save(l.state);
     write_pid_file(opts.pid_file, pid);
     if (l.pty_master.valid() && !opts.console_socket.empty()) {
       send_to_console_socket(opts.console_socket, l.pty_master.get());
@@ -459,6 +469,7 @@ int run_container(const LaunchOptions& opts) {
     if (l.sock.recv(msg) && msg.rfind("error:", 0) == 0)
       std::fprintf(stderr, "cidrun: error: %s\n", msg.substr(6).c_str());
     l.sock.close();
+    store.save(l.state);
     run_hooks_warn(opts.spec.hooks.poststart, hs, "poststart");
     code = wait_forwarding(l.pid, sigfd.get(), l.pty_master.get(), tty || opts.interactive);
   } catch (...) {

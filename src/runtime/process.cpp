@@ -134,12 +134,21 @@ void finalize_and_exec(const FinalizeOptions& o, const SyncSocket& report) {
       throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
     std::vector<std::string> args = p.args;
     std::vector<char*> argv, envp;
+    char stub_name[] = "cidrun-exec";
+    if (o.exec_stub_fd >= 0) {
+      argv.push_back(stub_name);
+      argv.push_back(exe.data());
+    }
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     for (auto& e : env) envp.push_back(e.data());
     envp.push_back(nullptr);
     // Seccomp last: the filter may forbid what the steps above needed.
     if (!o.seccomp.is_null() && !seccomp_early) load_seccomp(o.seccomp);
+    if (o.exec_stub_fd >= 0) {
+      ::syscall(SYS_execveat, o.exec_stub_fd, "", argv.data(), envp.data(), AT_EMPTY_PATH);
+      throw ExecFailed(std::string("exec the runtime's exec stub: ") + std::strerror(errno), errno);
+    }
     ::execve(exe.c_str(), argv.data(), envp.data());
     throw ExecFailed("exec " + exe + ": " + std::strerror(errno), errno);
   } catch (const ExecFailed& e) {

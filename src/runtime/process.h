@@ -18,6 +18,7 @@ struct FinalizeOptions {
   int terminal_slave = -1;        // becomes the controlling terminal and stdio
   int preserve_fds = 0;           // fds 3 .. 3+N-1 stay open (runc --preserve-fds)
   bool setgroups_allowed = true;  // false in a user namespace with setgroups "deny"
+  int exec_stub_fd = -1;          // >= 0: execve through this sealed stub (self_protect.h)
 };
 
 // Does not return. Errors before execve are reported through `report` (when connected) and on

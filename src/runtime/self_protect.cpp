@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/exec_stub.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/log.h"
@@ -109,6 +110,46 @@ bool running_from_sealed_copy() {
   if (!self.valid()) return false;
   int seals = ::fcntl(self.get(), F_GET_SEALS);
   return seals >= 0 && (seals & kSeals) == kSeals;
+}
+
+bool exec_stub_protects(const Spec& spec) {
+  const NamespaceSpec* pid = spec.find_namespace("pid");
+  if (!pid || !pid->path.empty()) return false;
+  if (!spec.hooks.start_container.empty()) return false;
+  if (spec.process.uid != 0) return false;
+  if (!spec.seccomp.is_null()) {
+    if (!spec.seccomp.is_object() || spec.seccomp.value("defaultAction", "") != "SCMP_ACT_ALLOW")
+      return false;
+    if (auto it = spec.seccomp.find("syscalls"); it != spec.seccomp.end() && it->is_array()) {
+      for (const auto& rule : *it) {
+        auto names = rule.find("names");
+        if (names == rule.end() || !names->is_array()) continue;
+        for (const auto& n : *names)
+          if (n == "execve" || n == "execveat") return false;
+      }
+    }
+  }
+  // 2 forbids executing any memfd (kernel 6.3+); the file is absent on older kernels.
+  UniqueFd noexec(::open("/proc/sys/vm/memfd_noexec", O_RDONLY | O_CLOEXEC));
+  char c = '0';
+  if (noexec.valid() && ::read(noexec.get(), &c, 1) == 1 && c == '2') return false;
+  return true;
+}
+
+UniqueFd sealed_exec_stub(int min_fd) {
+  // MFD_EXEC says so explicitly where the kernel knows the flag (6.3+), else it warns.
+  constexpr unsigned kMfdExec = 0x10;
+  int fd = ::memfd_create("cidrun-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING | kMfdExec);
+  if (fd < 0 && errno == EINVAL)
+    fd = ::memfd_create("cidrun-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  UniqueFd stub(fd);
+  if (!stub.valid()) throw_errno("memfd_create for the exec stub");
+  write_full(stub.get(), kExecStub, kExecStubSize, "exec stub");
+  if (::fcntl(stub.get(), F_ADD_SEALS, kSeals) < 0) throw_errno("seal the exec stub");
+  if (stub.get() >= min_fd) return stub;
+  UniqueFd moved(::fcntl(stub.get(), F_DUPFD_CLOEXEC, min_fd));
+  if (!moved.valid()) throw_errno("move the exec stub's fd");
+  return moved;
 }
 
 void ensure_running_from_sealed_copy() {

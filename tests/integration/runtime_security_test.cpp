@@ -71,16 +71,36 @@ TEST(RuntimeSecurity, RuntimeBinaryCannotBeWrittenFromInside) {
   EXPECT_EQ(sh("sha256sum " + std::string(CIDRUN_BINARY)).out, before);
 }
 
-TEST(RuntimeSecurity, EntryPointProcSelfExeRunsOnlyAReadOnlyCopy) {
-  // CVE-2019-5736's trick: the container's program is "#!/proc/self/exe", so execve runs the
-  // runtime's own binary inside the container. That binary must be the read-only view.
+TEST(RuntimeSecurity, EntryPointProcSelfExeRunsOnlyTheSealedStub) {
+  // CVE-2019-5736's trick: the container's program is "#!/proc/self/exe", so execve runs whatever
+  // the exec'ing process runs, inside the container. With the default config `run` execs the
+  // program through the sealed exec stub (runtime/self_protect.h): the stub is what runs, and it
+  // refuses to act as an interpreter. Had the runtime exec'd the program itself, the interpreter
+  // would be this (private, writable) copy of cidrun, which would answer with its own usage error.
   std::string root = make_root("shebang");
   write_file(root + "/evil", "#!/proc/self/exe\n");
   sh("chmod +x " + root + "/evil");
-  std::string before = sh("sha256sum " + std::string(CIDRUN_BINARY)).out;
-  Result r = sh(cidrun() + " run --rm " + root + " -- /evil");
-  EXPECT_NE(r.code, 0);
-  EXPECT_EQ(sh("sha256sum " + std::string(CIDRUN_BINARY)).out, before);
+  std::string copy = work_dir() + "/cidrun-copy";
+  ASSERT_EQ(sh("cp " + std::string(CIDRUN_BINARY) + " " + copy).code, 0);
+  std::string before = sh("sha256sum " + copy).out;
+  Result r = sh(copy + " --root " + work_dir() + "/state run --rm " + root + " -- /evil");
+  EXPECT_EQ(r.code, 126) << r.err;
+  EXPECT_NE(r.err.find("cidrun-exec: runs a container's program"), std::string::npos) << r.err;
+  EXPECT_EQ(sh("sha256sum " + copy).out, before);
+}
+
+TEST(RuntimeSecurity, ProgramNotFoundThroughTheStubKeepsExecErrors) {
+  // The stub's own execve failing (here: not an executable format) reports like the runtime.
+  std::string root = make_root("badexec");
+  write_file(root + "/garbage",
+             "\x7f"
+             "ELF not really\n");
+  sh("chmod +x " + root + "/garbage");
+  Result r = sh(cidrun() + " run --rm " + root + " -- /garbage");
+  EXPECT_EQ(r.code, 126) << r.err;
+  EXPECT_EQ(r.err, "cidrun: error: exec /garbage: Exec format error\n");
+  r = sh(cidrun() + " run --rm " + root + " -- /nonexistent");
+  EXPECT_EQ(r.code, 127) << r.err;
 }
 
 TEST(RuntimeSecurity, NoHostFdLeaksIntoTheContainer) {
