@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <string_view>
 
 #include "cli/command.h"
 #include "util/error.h"
@@ -17,6 +18,18 @@ namespace {
 std::map<std::string, Setup>& registry() {
   static std::map<std::string, Setup> r;
   return r;
+}
+
+// The command word of argv: the first word that is neither a global option nor its value.
+// Empty when there is none (help, version, or an error CLI11 will report).
+std::string command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") return {};
+    if (a.empty() || a[0] != '-') return std::string(a);
+    if (a == "--repo-dir" || a == "--root" || a == "--log" || a == "--log-format") ++i;
+  }
+  return {};
 }
 
 }  // namespace
@@ -56,7 +69,13 @@ int main(int argc, char** argv) {
     if (g.debug) log::set_level(log::Level::kDebug);
     log::set_output(g.log_file, g.log_format);
   });
-  for (auto& [name, setup] : cli::registry()) setup(app, g);
+  // Building every command's options costs more than parsing one: when argv names a known
+  // command, only that one is set up (help and errors without a command list them all).
+  auto& commands = cli::registry();
+  if (auto it = commands.find(cli::command_word(argc, argv)); it != commands.end())
+    it->second(app, g);
+  else
+    for (auto& [name, setup] : commands) setup(app, g);
 
   try {
     app.parse(argc, argv);

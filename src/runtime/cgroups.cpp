@@ -139,6 +139,8 @@ std::vector<pid_t> procs_recursive(const std::string& dir) {
 }
 
 void remove_tree(const std::string& dir, const std::function<void()>& kill_leftovers) {
+  // Usually the cgroup is empty and has no children: one rmdir, no directory listing.
+  if (rmdir(dir.c_str()) == 0 || errno == ENOENT) return;
   for (const auto& sub : subdirs(dir)) remove_tree(sub, kill_leftovers);
   // Processes take a moment to leave a cgroup after they die; runc retries for a few seconds.
   auto delay = std::chrono::milliseconds(5);

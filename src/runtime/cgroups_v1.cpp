@@ -54,7 +54,9 @@ class CgroupV1 : public CgroupManager {
     std::set<std::string> done;
     for (const auto& [controller, d] : dirs_) {
       if (!done.insert(d).second) continue;
-      create_dir(mounts_.at(controller), d);
+      // Co-mounted controllers share the directory: cpuset's rules apply if it is among them.
+      auto cpuset = dirs_.find("cpuset");
+      create_dir(mounts_.at(controller), d, cpuset != dirs_.end() && cpuset->second == d);
       write(d, "cgroup.procs", std::to_string(pid));
     }
   }
@@ -211,8 +213,9 @@ class CgroupV1 : public CgroupManager {
 
   // mkdir -p, and a new cpuset cgroup starts with no cpus and mems: copy them from its parent
   // at every level, or nothing could run in it.
-  static void create_dir(const std::string& mount, const std::string& dir) {
-    const bool cpuset = exists(mount, "cpuset.cpus");
+  static void create_dir(const std::string& mount, const std::string& dir, bool cpuset) {
+    // The parents usually exist already: one mkdir then, unless this is cpuset.
+    if (!cpuset && mkdir(dir.c_str(), 0755) == 0) return;
     std::string cur = mount;
     std::stringstream ss(dir.substr(mount.size()));
     std::string part;

@@ -64,8 +64,13 @@ bool StateStore::exists(const std::string& id) const {
 
 void StateStore::create_dir(const std::string& id) const {
   validate_container_id(id);
-  make_dirs(root_, 0711);
-  if (::mkdir(dir(id).c_str(), 0711) < 0) {
+  // The state root usually exists: make it only when the container's mkdir says it is missing.
+  int rc = ::mkdir(dir(id).c_str(), 0711);
+  if (rc < 0 && errno == ENOENT) {
+    make_dirs(root_, 0711);
+    rc = ::mkdir(dir(id).c_str(), 0711);
+  }
+  if (rc < 0) {
     if (errno == EEXIST) throw Error("container \"" + id + "\" already exists");
     throw_errno("create state directory " + dir(id));
   }
