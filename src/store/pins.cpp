@@ -57,12 +57,11 @@ std::optional<PinHolder> find_pin_holding(Repo& repo, const Cid& block) {
     if (type != PinType::kRecursive) continue;
     bool found = false;
     try {
-      walk_reachable(
-          repo.blocks(), root, seen,
-          [&](const Cid& c, ByteView) {
-            if (same_block(c, block)) found = true;
-          },
-          nullptr);
+      // Once found, nothing more is descended into: the walk winds down.
+      walk_reachable(repo.blocks(), root, seen, IfMissing::kSkip, [&](const Cid& c, ByteView) {
+        if (same_block(c, block)) found = true;
+        return !found;
+      });
     } catch (const Error&) {
       // An undecodable node stops this walk; the caller still sees the other pins.
     }
@@ -74,14 +73,14 @@ std::optional<PinHolder> find_pin_holding(Repo& repo, const Cid& block) {
 void for_each_indirect(Repo& repo, const std::function<void(const Cid&)>& fn) {
   KeySet seen;
   auto pins = repo.pins();
-  for (const auto& [root, type] : pins) {
-    if (type != PinType::kRecursive) continue;
-    walk_reachable(
-        repo.blocks(), root, seen,
-        [&](const Cid& c, ByteView) {
-          if (!(c == root)) fn(c);
-        },
-        nullptr);
+  for (const auto& pin : pins) {
+    // Not a structured binding: clang before 16 (and so clang-tidy) cannot capture one.
+    const Cid& root = pin.first;
+    if (pin.second != PinType::kRecursive) continue;
+    walk_reachable(repo.blocks(), root, seen, IfMissing::kSkip, [&](const Cid& c, ByteView) {
+      if (!(c == root)) fn(c);
+      return true;
+    });
   }
 }
 

@@ -32,8 +32,8 @@ Cid cid_of_multihash(ByteView multihash) {
   return Cid::v1(kCodecRaw, *code, multihash.subspan(pos));
 }
 
-void walk_reachable(BlockStore& store, const Cid& root, KeySet& seen,
-                    const std::function<void(const Cid&, ByteView block)>& on_block,
+void walk_reachable(BlockStore& store, const Cid& root, KeySet& seen, IfMissing if_missing,
+                    const std::function<bool(const Cid&, ByteView block)>& on_block,
                     const std::function<void(const Cid&)>& on_missing) {
   // An explicit stack: a hostile DAG may be deeper than the C++ stack.
   std::vector<Cid> stack{root};
@@ -44,9 +44,11 @@ void walk_reachable(BlockStore& store, const Cid& root, KeySet& seen,
     auto block = store.get(cid);
     if (!block) {
       if (on_missing) on_missing(cid);
+      if (if_missing == IfMissing::kThrow) throw NotFound("block " + cid.str() + " not found");
+      if (if_missing == IfMissing::kStop) return;
       continue;
     }
-    if (on_block) on_block(cid, *block);
+    if (on_block && !on_block(cid, *block)) continue;
     auto links = block_links(cid, *block);
     // Reversed so that links are visited in their stored order.
     for (auto it = links.rbegin(); it != links.rend(); ++it) stack.push_back(std::move(*it));
@@ -56,20 +58,8 @@ void walk_reachable(BlockStore& store, const Cid& root, KeySet& seen,
 std::optional<Cid> first_missing(BlockStore& store, const Cid& root) {
   KeySet seen;
   std::optional<Cid> missing;
-  // Its own loop rather than walk_reachable: it stops at the first hole instead of reading on.
-  std::vector<Cid> stack{root};
-  while (!stack.empty() && !missing) {
-    Cid cid = std::move(stack.back());
-    stack.pop_back();
-    if (!seen.insert(cid.bytes()).second) continue;
-    auto block = store.get(cid);
-    if (!block) {
-      missing = cid;
-      break;
-    }
-    auto links = block_links(cid, *block);
-    for (auto it = links.rbegin(); it != links.rend(); ++it) stack.push_back(std::move(*it));
-  }
+  walk_reachable(store, root, seen, IfMissing::kStop, nullptr,
+                 [&](const Cid& cid) { missing = cid; });
   return missing;
 }
 

@@ -22,12 +22,22 @@ std::vector<Cid> block_links(const Cid& cid, ByteView block);
 // on a malformed multihash.
 Cid cid_of_multihash(ByteView multihash);
 
-// Visits every block reachable from root once, depth first. Blocks already in `seen` (CID bytes)
-// are skipped, so one set shared across roots visits each block once overall. A missing block
-// is passed to on_missing and not descended into.
-void walk_reachable(BlockStore& store, const Cid& root, KeySet& seen,
-                    const std::function<void(const Cid&, ByteView block)>& on_block,
-                    const std::function<void(const Cid&)>& on_missing);
+// What a walk does at a block the store does not have.
+enum class IfMissing {
+  kThrow,  // throw NotFound naming the block: an export or a push cannot leave a hole
+  kSkip,   // walk on past it: gc keeps what is here, verify reports every hole
+  kStop,   // end the whole walk there
+};
+
+// Visits every block reachable from root once, depth first, links in their stored order (the
+// order of `ipfs dag export`). Blocks already in `seen` (CID bytes) are skipped, so one set
+// shared across roots visits each block once overall. on_block (nullptr: visit all) returns false
+// to leave a block's children out. A missing block is first passed to on_missing (which may
+// throw an error of its own), then if_missing applies. Throws Error naming the CID when a dag-pb
+// block does not decode.
+void walk_reachable(BlockStore& store, const Cid& root, KeySet& seen, IfMissing if_missing,
+                    const std::function<bool(const Cid&, ByteView block)>& on_block,
+                    const std::function<void(const Cid&)>& on_missing = nullptr);
 
 // The first block below root (root included) that the store does not have, or nullopt when the
 // DAG is complete locally.

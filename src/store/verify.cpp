@@ -80,17 +80,19 @@ VerifyResult verify_repo(Repo& repo, bool repair,
   }
 
   KeySet seen;
-  for (const auto& [root, type] : repo.pins()) {
+  // Not a structured binding: clang before 16 (and so clang-tidy) cannot capture one.
+  for (const auto& pin : repo.pins()) {
+    const Cid& root = pin.first;
     auto on_missing = [&](const Cid& missing) {
       r.missing.push_back(missing);
       report("missing block " + missing.str() + " (pinned by " + root.str() + ")");
     };
-    if (type == PinType::kDirect) {
+    if (pin.second == PinType::kDirect) {
       if (!store.has(root)) on_missing(root);
       continue;
     }
     try {
-      walk_reachable(store, root, seen, nullptr, on_missing);
+      walk_reachable(store, root, seen, IfMissing::kSkip, nullptr, on_missing);
     } catch (const Error& e) {
       // An undecodable node below a pin: already counted as corrupt when its hash is wrong.
       report(std::string("pinned DAG ") + root.str() + ": " + e.what());

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_set>
 #include <vector>
 
+#include "store/reachable.h"
 #include "unixfs/murmur3.h"
 #include "util/error.h"
 
@@ -322,25 +322,12 @@ size_t FileReader::read(uint64_t offset, uint8_t* buf, size_t len) {
 
 void walk_dag(BlockStore& store, const Cid& root,
               const std::function<bool(const Cid&, ByteView block)>& visit) {
-  std::unordered_set<Bytes, BytesHash> seen;
-  std::vector<Cid> stack{root};
-  while (!stack.empty()) {
-    Cid cid = std::move(stack.back());
-    stack.pop_back();
-    if (cid.is_identity()) continue;  // identity blocks live inside their CID
-    if (!seen.insert(cid.bytes()).second) continue;
-    auto b = store.get(cid);
-    if (!b) throw NotFound("block " + cid.str() + " not found");
-    if (!visit(cid, *b)) continue;
-    if (cid.codec() != kCodecDagPb) continue;
-    dagpb::Node n;
-    try {
-      n = dagpb::decode(*b);
-    } catch (const Error& e) {
-      throw Error(cid.str() + ": " + e.what());
-    }
-    for (auto it = n.links.rbegin(); it != n.links.rend(); ++it) stack.push_back(it->hash);
-  }
+  KeySet seen;
+  walk_reachable(store, root, seen, IfMissing::kThrow, [&](const Cid& cid, ByteView block) {
+    // Identity blocks live inside their CID, so an export leaves them out; an inlined dag-pb
+    // node's links still lead to real blocks.
+    return cid.is_identity() || visit(cid, block);
+  });
 }
 
 }  // namespace cidrun::unixfs

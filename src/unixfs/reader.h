@@ -96,8 +96,9 @@ class FileReader {
 };
 
 // DFS pre-order over every block below root (dag-pb links; raw blocks are leaves), each block
-// visited once. visit returns false to skip a block's children. This is the order of
-// `ipfs dag export`.
+// visited once, identity blocks not at all. visit returns false to skip a block's children. This
+// is the order of `ipfs dag export`. A missing block throws NotFound: the caller is exporting the
+// DAG and must not leave a hole (store's walk_reachable, which this is, also walks past them).
 void walk_dag(BlockStore& store, const Cid& root,
               const std::function<bool(const Cid&, ByteView block)>& visit);
 

@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "ipld/dagpb.h"
 #include "store/gc.h"
@@ -223,6 +226,78 @@ TEST_F(StoreTest, GcRemovesStagingAreasOfDeadProcesses) {
   auto r = collect_garbage(*repo_, nullptr);
   EXPECT_EQ(r.staging_areas_removed, 1u);
   EXPECT_TRUE(fs::exists(repo_->dir("tmp") + "/stage-" + std::to_string(::getpid()) + "-2"));
+}
+
+// root -> {a -> {x}, hole, b -> {x}}: x is shared, hole is not in the store.
+struct WalkFixture : StoreTest {
+  void SetUp() override {
+    StoreTest::SetUp();
+    x = put_raw("x");
+    hole = Cid::of(1, kCodecRaw, to_bytes("hole"));
+    a = put_node({x});
+    b = put_node({x, put_raw("y")});
+    root = put_node({a, hole, b});
+  }
+  // The walk as visited blocks and missing ones, in order ("-" marks a missing block).
+  std::vector<std::string> walk(IfMissing policy,
+                                const std::function<bool(const Cid&)>& descend = nullptr) {
+    std::vector<std::string> seen_order;
+    KeySet seen;
+    walk_reachable(
+        repo_->blocks(), root, seen, policy,
+        [&](const Cid& c, ByteView) {
+          seen_order.push_back(name(c));
+          return !descend || descend(c);
+        },
+        [&](const Cid& c) { seen_order.push_back("-" + name(c)); });
+    return seen_order;
+  }
+  std::string name(const Cid& c) const {
+    if (c == root) return "root";
+    if (c == a) return "a";
+    if (c == b) return "b";
+    if (c == x) return "x";
+    if (c == hole) return "hole";
+    return "y";
+  }
+  Cid x, hole, a, b, root;
+};
+
+TEST_F(WalkFixture, SkipWalksPastAMissingBlockInStoredOrderVisitingSharedBlocksOnce) {
+  EXPECT_EQ(walk(IfMissing::kSkip),
+            (std::vector<std::string>{"root", "a", "x", "-hole", "b", "y"}));
+}
+
+TEST_F(WalkFixture, StopEndsTheWalkAtTheFirstMissingBlock) {
+  EXPECT_EQ(walk(IfMissing::kStop), (std::vector<std::string>{"root", "a", "x", "-hole"}));
+  EXPECT_EQ(first_missing(repo_->blocks(), root), hole);
+  EXPECT_EQ(first_missing(repo_->blocks(), b), std::nullopt);
+}
+
+TEST_F(WalkFixture, ThrowNamesTheMissingBlock) {
+  try {
+    walk(IfMissing::kThrow);
+    FAIL() << "a missing block did not throw";
+  } catch (const NotFound& e) {
+    EXPECT_NE(std::string(e.what()).find(hole.str()), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(WalkFixture, OnBlockReturningFalseLeavesChildrenOut) {
+  EXPECT_EQ(walk(IfMissing::kStop, [&](const Cid& c) { return c == root; }),
+            (std::vector<std::string>{"root", "a", "-hole"}));
+  EXPECT_EQ(walk(IfMissing::kSkip, [&](const Cid& c) { return !(c == a); }),
+            (std::vector<std::string>{"root", "a", "-hole", "b", "x", "y"}));
+}
+
+TEST_F(WalkFixture, ASharedSeenSetVisitsEachBlockOnceAcrossRoots) {
+  KeySet seen;
+  int visits = 0;
+  auto count = [&](const Cid&, ByteView) { return ++visits, true; };
+  walk_reachable(repo_->blocks(), b, seen, IfMissing::kThrow, count);
+  EXPECT_EQ(visits, 3);
+  walk_reachable(repo_->blocks(), root, seen, IfMissing::kSkip, count);
+  EXPECT_EQ(visits, 5);  // root and a; b's DAG was walked already
 }
 
 TEST(Reachable, CidOfMultihashIsRawV1) {

@@ -147,6 +147,37 @@ TEST(Reader, WalkVisitsEachBlockOnceInPreOrder) {
   EXPECT_EQ(order[0], root.cid);
 }
 
+TEST(Reader, WalkThrowsNotFoundAtAMissingBlock) {
+  MemoryStore store;
+  NodeInfo root = import(store, random_bytes(3000, 7), LayoutParams{});
+  std::vector<Cid> order;
+  walk_dag(store, root.cid, [&](const Cid& c, ByteView) {
+    order.push_back(c);
+    return true;
+  });
+  ASSERT_EQ(order.size(), 4U);
+  store.remove(order[2]);
+  EXPECT_THROW(walk_dag(store, root.cid, [](const Cid&, ByteView) { return true; }), NotFound);
+}
+
+// An identity CID carries its block, so an export leaves it out, but a dag-pb node inlined that
+// way can still link to real blocks, which must be exported.
+TEST(Reader, WalkLeavesIdentityBlocksOutButFollowsTheirLinks) {
+  MemoryStore store;
+  Bytes leaf = to_bytes("a real block");
+  Cid leaf_cid = Cid::of(1, kCodecRaw, leaf);
+  store.put(leaf_cid, leaf);
+  dagpb::Node n;
+  n.links.push_back({leaf_cid, std::string("leaf"), leaf.size()});
+  Cid inlined = Cid::v1(kCodecDagPb, kHashIdentity, dagpb::encode(n));
+  std::vector<Cid> order;
+  walk_dag(store, inlined, [&](const Cid& c, ByteView) {
+    order.push_back(c);
+    return true;
+  });
+  EXPECT_EQ(order, std::vector<Cid>{leaf_cid});
+}
+
 }  // namespace
 }  // namespace cidrun::unixfs
 
