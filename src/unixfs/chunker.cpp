@@ -1,12 +1,10 @@
 #include "unixfs/chunker.h"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
 #include <vector>
 
 #include "util/error.h"
+#include "util/fd.h"
 
 namespace cidrun::unixfs {
 namespace {
@@ -87,16 +85,7 @@ class FixedChunker : public Chunker {
 }  // namespace
 
 size_t ByteSource::read(uint8_t* buf, size_t len) {
-  size_t got = 0;
-  while (got < len) {
-    ssize_t n = ::read(fd_, buf + got, len - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read " + name_);
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
+  size_t got = read_full(fd_, buf, len, name_);
   consumed_ += got;
   return got;
 }

@@ -5,92 +5,22 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "unixfs/chunker.h"
+#include "unixfs/chunker_cases.h"
 #include "util/error.h"
 
 namespace cidrun::unixfs {
 namespace {
 
-// splitmix64 stream, little-endian: trivially reproducible in Go for the reference runs.
-Bytes random_bytes(uint64_t seed, size_t size) {
-  Bytes out;
-  out.reserve(size + 8);
-  uint64_t st = seed;
-  while (out.size() < size) {
-    st += 0x9E3779B97F4A7C15ull;
-    uint64_t z = st;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    for (int k = 0; k < 8; ++k) out.push_back(static_cast<uint8_t>(z >> (8 * k)));
-  }
-  out.resize(size);
-  return out;
-}
+using chunk_cases::chunk;
+using chunk_cases::Chunked;
+using chunk_cases::random_bytes;
+using chunk_cases::text_bytes;
 
-// Low-entropy, repetitive input: content-defined chunkers behave differently on it than on noise.
-Bytes text_bytes(size_t size) {
-  std::string s;
-  for (uint64_t i = 0; s.size() < size; ++i) {
-    s += "line " + std::to_string(i) + ": the quick brown fox jumps over " +
-         std::to_string((i * 7919) % 1000) + " lazy dogs\n";
-  }
-  s.resize(size);
-  return to_bytes(s);
-}
-
-struct Chunked {
-  std::vector<size_t> lengths;
-  Bytes joined;
-};
-
-// Chunks data through a real fd, as `add` does.
-Chunked chunk(const std::string& spec, const Bytes& data) {
-  FILE* f = std::tmpfile();
-  EXPECT_NE(f, nullptr);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fileno(f), data.data() + off, data.size() - off);
-    EXPECT_GT(n, 0);
-    off += static_cast<size_t>(n);
-  }
-  ::lseek(fileno(f), 0, SEEK_SET);
-  ByteSource src(fileno(f), "test");
-  auto c = make_chunker(spec, src);
-  Chunked r;
-  Bytes b;
-  while (c->next(b)) {
-    EXPECT_FALSE(b.empty());
-    r.lengths.push_back(b.size());
-    r.joined.insert(r.joined.end(), b.begin(), b.end());
-  }
-  EXPECT_TRUE(b.empty());
-  EXPECT_FALSE(c->next(b));  // stays at the end
-  std::fclose(f);
-  return r;
-}
-
-// FNV-1a over the chunk lengths: pins long boundary lists compactly.
-uint64_t lengths_hash(const std::vector<size_t>& v) {
-  uint64_t h = 14695981039346656037ull;
-  for (size_t x : v) h = (h ^ x) * 1099511628211ull;
-  return h;
-}
-
-struct Pinned {
-  const char* name;
-  std::string spec;
-  Bytes data;
-  size_t count;
-  uint64_t hash;
-  std::vector<size_t> first;  // leading chunk lengths, or all of them
-};
-
-std::vector<Pinned> pinned_cases() {
+std::vector<chunk_cases::Pinned> pinned_cases() {
   return {
       {"default-random",
        "rabin",
@@ -146,14 +76,7 @@ std::vector<Pinned> pinned_cases() {
 }
 
 TEST(RabinChunker, MatchesKuboBoundaries) {
-  for (const auto& c : pinned_cases()) {
-    SCOPED_TRACE(c.name);
-    Chunked r = chunk(c.spec, c.data);
-    ASSERT_EQ(r.lengths.size(), c.count);
-    EXPECT_EQ(std::vector<size_t>(r.lengths.begin(), r.lengths.begin() + c.first.size()), c.first);
-    EXPECT_EQ(lengths_hash(r.lengths), c.hash);
-    EXPECT_TRUE(r.joined == c.data);
-  }
+  for (const auto& c : pinned_cases()) chunk_cases::expect_pinned(c);
 }
 
 // Derived by hand from the Go state machine: after a reset the digest is 1 with that 1 in the
@@ -194,8 +117,7 @@ TEST(RabinChunker, RejectsBadSizes) {
   ::close(fd);
 }
 
-// Invariants on inputs larger than any read piece: bounds, lossless, deterministic, and content
-// defined (chunking resumes identically from any boundary, since the state resets per chunk).
+// Invariants on inputs larger than any read piece.
 TEST(RabinChunker, Invariants) {
   struct P {
     size_t min, avg, max;
@@ -207,26 +129,11 @@ TEST(RabinChunker, Invariants) {
                       {300000, 1 << 20, 2096896}};
   uint64_t seed = 100;
   for (const P& p : params) {
+    std::string spec = "rabin-" + std::to_string(p.min) + "-" + std::to_string(p.avg) + "-" +
+                       std::to_string(p.max);
     for (size_t size : {size_t{0}, size_t{1}, p.min - 1, p.min, p.min + 1, p.max, p.max + 1,
                         size_t{5 << 20} + 12345}) {
-      SCOPED_TRACE(std::to_string(p.min) + "-" + std::to_string(size));
-      std::string spec = "rabin-" + std::to_string(p.min) + "-" + std::to_string(p.avg) + "-" +
-                         std::to_string(p.max);
-      Bytes data = random_bytes(++seed, size);
-      Chunked r = chunk(spec, data);
-      ASSERT_TRUE(r.joined == data);
-      for (size_t i = 0; i < r.lengths.size(); ++i) {
-        EXPECT_LE(r.lengths[i], p.max);
-        if (i + 1 < r.lengths.size()) {
-          EXPECT_GE(r.lengths[i], p.min);
-        }
-      }
-      EXPECT_EQ(chunk(spec, data).lengths, r.lengths);
-      if (r.lengths.size() > 2) {
-        size_t skip = r.lengths[0] + r.lengths[1];
-        Chunked tail = chunk(spec, Bytes(data.begin() + static_cast<ptrdiff_t>(skip), data.end()));
-        EXPECT_EQ(tail.lengths, std::vector<size_t>(r.lengths.begin() + 2, r.lengths.end()));
-      }
+      chunk_cases::expect_invariants(spec, p.min, p.max, random_bytes(++seed, size));
     }
   }
 }
