@@ -38,8 +38,11 @@ endif
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
+# clang-tidy over every compiled .cpp, or only those under TIDY_PATHS (files or directories);
+# exits non-zero on any finding.
+TIDY_PATHS ?=
 tidy: build
-	run-clang-tidy -p $(BUILD) -quiet 'src/' 2>/dev/null || clang-tidy -p $(BUILD) $$(git ls-files 'src/*.cpp')
+	scripts/clang-tidy.sh -p $(BUILD) -j $(JOBS) $(TIDY_PATHS)
 
 clean:
 	rm -rf $(BUILD)
