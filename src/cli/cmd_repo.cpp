@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "image/gc.h"
 #include "store/gc.h"
 #include "store/reachable.h"
 #include "store/repo.h"
@@ -67,6 +68,8 @@ int repo_verify(const RepoFlags& f, const Globals& g) {
 
 int repo_gc(const RepoFlags& f, const Globals& g) {
   auto repo = Repo::open(repo_path(g), false);
+  // Checkouts first: an image whose root is no longer pinned or leased goes with its blocks.
+  auto ir = image::collect_images(*repo);
   auto r = collect_garbage(*repo, [&](const Cid& cid) {
     if (!f.quiet) std::printf("removed %s\n", cid.str().c_str());
   });
@@ -75,6 +78,15 @@ int repo_gc(const RepoFlags& f, const Globals& g) {
                  static_cast<unsigned long long>(r.blocks_removed),
                  static_cast<unsigned long long>(r.bytes_removed),
                  static_cast<unsigned long long>(r.blocks_kept));
+    std::fprintf(stderr,
+                 "removed %llu image checkouts and %llu cached files (%llu bytes); kept %llu "
+                 "checkouts and %llu cached files (%llu bytes)\n",
+                 static_cast<unsigned long long>(ir.checkouts_removed),
+                 static_cast<unsigned long long>(ir.files.files_removed),
+                 static_cast<unsigned long long>(ir.files.bytes_removed),
+                 static_cast<unsigned long long>(ir.checkouts_kept),
+                 static_cast<unsigned long long>(ir.files.files_kept),
+                 static_cast<unsigned long long>(ir.files.bytes_kept));
   }
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "image/checkout.h"
 #include "store/lease.h"
 #include "store/repo.h"
+#include "store/repo_lock.h"
 #include "unixfs/reader.h"
 #include "util/error.h"
 
@@ -36,6 +37,9 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
   repo = Repo::open(repo_path(g));
   unixfs::Dag dag(content_store(*repo, fetching));
   if (!path.empty()) cid = dag.resolve(cid, path);
+  // Shared with other runs, exclusive with `repo gc`: gc either finishes before the lease exists
+  // or sees it, so it never removes the checkout (or blocks) between here and the container.
+  RepoLock lock(*repo, RepoLock::Mode::kShared);
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
   image::Checkout c = image::checkout(*repo, dag, cid);
   is_bundle = c.is_bundle;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <random>
 
+#include "image/file_cache.h"
 #include "store/staging.h"
 #include "unixfs/exporter.h"
 #include "util/error.h"
@@ -62,9 +63,15 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
       images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
   make_dirs(staging, 0700);
   try {
+    FileCache files(images + "/files");
     unixfs::ExportOptions opts;
     opts.guess_executables = true;
-    unixfs::export_tree(dag, root, staging + "/tree", cache_name(root), opts);
+    opts.linker = &files;
+    auto stats = unixfs::export_tree(dag, root, staging + "/tree", cache_name(root), opts);
+    log::debug("checkout of " + root.str() + ": " + std::to_string(stats.files) + " files, " +
+               std::to_string(stats.files_linked) + " linked from the file cache (" +
+               std::to_string(stats.bytes_linked) + " of " + std::to_string(stats.bytes) +
+               " bytes not written)");
     // The staged tree's own mode came from the DAG; the cache entry is renamed into place whole.
     if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);

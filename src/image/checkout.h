@@ -1,5 +1,7 @@
 // The image cache: a CID's tree checked out once under <repo>/images/<cid>, shared read-only by
-// every container started from it (each container writes to its own overlay upper layer).
+// every container started from it (each container writes to its own overlay upper layer). The
+// files of a checkout are hard links into the per-file cache (file_cache.h) where the filesystem
+// allows, so images that share files share their inodes.
 #pragma once
 
 #include <string>

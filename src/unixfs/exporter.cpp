@@ -73,14 +73,6 @@ timespec to_timespec(const unixfs_pb::UnixTime& t) {
   return ts;
 }
 
-// ELF binaries and scripts with a "#!" line: what a root filesystem needs executable.
-bool looks_executable(int fd) {
-  uint8_t magic[4] = {};
-  ssize_t n = ::pread(fd, magic, sizeof magic, 0);
-  if (n >= 2 && magic[0] == '#' && magic[1] == '!') return true;
-  return n == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
-}
-
 mode_t current_umask() {
   mode_t m = ::umask(022);
   ::umask(m);
@@ -386,9 +378,36 @@ class TreeWriter {
     if (st.mtime) set_mtime_fd(fd, *st.mtime);
   }
 
+  // The exact permission bits the file ends up with: the stored mode, else 0644 (0755 for what
+  // looks like a program when guessing) filtered by the umask.
+  mode_t final_mode(const NodeStat& st, FileReader& reader) {
+    if (st.mode) return static_cast<mode_t>(*st.mode & 07777);
+    mode_t base = 0644;
+    if (opts_.guess_executables) {
+      uint8_t magic[4] = {};
+      size_t n = reader.read(0, magic, sizeof magic);
+      if ((n >= 2 && magic[0] == '#' && magic[1] == '!') ||
+          (n == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F'))
+        base = 0755;
+    }
+    return base & ~umask_;
+  }
+
   void write_file(int dirfd, const std::string& name, const NodeStat& st) {
     FileReader reader(dag_, st.cid);
     uint64_t size = reader.size();
+    mode_t mode = final_mode(st, reader);
+    std::string key;
+    if (opts_.linker) {
+      key = file_link_key(st.cid, mode, ::geteuid(), ::getegid(), st.mtime);
+      if (opts_.linker->link_from_cache(key, dirfd, name)) {
+        ++stats_.files;
+        ++stats_.files_linked;
+        stats_.bytes += size;
+        stats_.bytes_linked += size;
+        return;
+      }
+    }
     struct statvfs vfs {};
     if (::fstatvfs(dirfd, &vfs) == 0) {
       uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
@@ -397,10 +416,8 @@ class TreeWriter {
                     std::to_string(free_bytes) + " are free on the target");
       }
     }
-    // Without a stored mode the kernel applies the umask to 0644; with one, 0600 until the
-    // exact mode is set after writing.
-    int access = opts_.guess_executables && !st.mode ? O_RDWR : O_WRONLY;
-    UniqueFd fd(open_beneath(dirfd, name, access | O_CREAT | O_EXCL, st.mode ? 0600 : 0644));
+    // 0600 until the content is in; the exact mode comes after (writing clears setuid/setgid).
+    UniqueFd fd(open_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, 0600));
     if (!fd.valid()) create_failed("file");
     uint64_t written = 0;
     if (auto* flatfs = dynamic_cast<FlatfsStore*>(&dag_.store())) {
@@ -417,13 +434,11 @@ class TreeWriter {
       throw Error("file content is " + std::to_string(written) + " bytes but its node claims " +
                   std::to_string(size));
     }
-    if (st.mode && ::fchmod(fd.get(), *st.mode & 07777) != 0) throw_errno("chmod file");
-    if (access == O_RDWR && looks_executable(fd.get()) && ::fchmod(fd.get(), 0755 & ~umask_) != 0) {
-      throw_errno("chmod file");
-    }
+    if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod file");
     if (st.mtime) set_mtime_fd(fd.get(), *st.mtime);
     ++stats_.files;
     stats_.bytes += written;
+    if (opts_.linker) opts_.linker->add_to_cache(key, dirfd, name);
   }
 
   void write_symlink(int dirfd, const std::string& name, const NodeStat& st) {
@@ -461,6 +476,16 @@ class TreeWriter {
 };
 
 }  // namespace
+
+std::string file_link_key(const Cid& file, mode_t mode, uid_t uid, gid_t gid,
+                          const std::optional<unixfs_pb::UnixTime>& mtime) {
+  char meta[96];
+  std::snprintf(meta, sizeof meta, ".%o.%u.%u", static_cast<unsigned>(mode & 07777),
+                static_cast<unsigned>(uid), static_cast<unsigned>(gid));
+  std::string key = file.to_v1().str() + meta;
+  if (mtime) key += "." + std::to_string(mtime->seconds) + "." + std::to_string(mtime->nanos);
+  return key;
+}
 
 bool is_safe_name(std::string_view name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos &&

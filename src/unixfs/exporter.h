@@ -27,13 +27,29 @@
 // with AT_SYMLINK_NOFOLLOW.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "unixfs/reader.h"
 
 namespace cidrun::unixfs {
+
+// Shares files between exports by hard links (the image layer's per-file cache). A key names a
+// file's content and all the metadata a hard link shares with every other name of the inode:
+// "<file cidv1>.<mode octal>.<uid>.<gid>[.<mtime sec>.<nsec>]" (see file_link_key).
+class FileLinker {
+ public:
+  virtual ~FileLinker() = default;
+  // Creates dirfd/name as a hard link to the cached file `key`. False when the cache has no such
+  // file or the filesystem refuses the link; the exporter then writes the file itself.
+  virtual bool link_from_cache(const std::string& key, int dirfd, const std::string& name) = 0;
+  // Offers dirfd/name, just written with its final mode and mtime, to the cache under `key`.
+  virtual void add_to_cache(const std::string& key, int dirfd, const std::string& name) = 0;
+};
 
 struct ExportOptions {
   int max_depth = 256;                     // directory nesting below the root
@@ -42,6 +58,7 @@ struct ExportOptions {
   // stored mode that starts like a program (ELF magic or "#!") gets 0755 instead of 0644, which
   // is the chmod the demo had to do by hand. Stored modes always win.
   bool guess_executables = false;
+  FileLinker* linker = nullptr;  // null: every file is written
 };
 
 struct ExportStats {
@@ -49,13 +66,19 @@ struct ExportStats {
   uint64_t directories = 0;
   uint64_t symlinks = 0;
   uint64_t bytes = 0;
-  std::string written_path;  // where the root ended up
+  uint64_t files_linked = 0;  // of files: hard links from the linker's cache
+  uint64_t bytes_linked = 0;  // of bytes: in linked files (not written)
+  std::string written_path;   // where the root ended up
 };
 
 // Writes the node `root` to out_path (see the semantics above); name is the root's own name, used
 // when out_path is an existing directory and the root is not a directory.
 ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
                         const std::string& name, const ExportOptions& opts = {});
+
+// The FileLinker key of a file node written with these final attributes.
+std::string file_link_key(const Cid& file, mode_t mode, uid_t uid, gid_t gid,
+                          const std::optional<unixfs_pb::UnixTime>& mtime);
 
 // True when name is one safe path component (what every directory entry must be).
 bool is_safe_name(std::string_view name);

@@ -1,0 +1,118 @@
+#include "image/gc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "image/checkout.h"
+#include "store/lease.h"
+#include "store/repo.h"
+#include "store/repo_lock.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace cidrun::image {
+namespace {
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> names;
+  std::unique_ptr<DIR, int (*)(DIR*)> dp(::opendir(dir.c_str()), ::closedir);
+  if (!dp) {
+    if (errno == ENOENT) return names;
+    throw_errno("read directory " + dir);
+  }
+  while (dirent* e = ::readdir(dp.get())) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  return names;
+}
+
+// Like rm -rf, for trees whose directories may be read-only (a root filesystem's 0555 dirs):
+// a directory is made writable for us before its entries go, which matters when gc does not
+// run as root.
+void remove_tree_forcibly(int dirfd, const std::string& name) {
+  if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return;
+  if (errno != EISDIR && errno != EPERM) throw_errno("remove " + name);
+  UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return;
+    throw_errno("open " + name);
+  }
+  (void)::fchmod(fd.get(), 0700);
+  int dup_fd = ::dup(fd.get());
+  if (dup_fd < 0) throw_errno("dup");
+  std::unique_ptr<DIR, int (*)(DIR*)> dp(::fdopendir(dup_fd), ::closedir);
+  if (!dp) {
+    ::close(dup_fd);
+    throw_errno("read directory " + name);
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(dp.get())) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  for (const auto& n : names) remove_tree_forcibly(fd.get(), n);
+  if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+    throw_errno("remove directory " + name);
+}
+
+// ".staging-<pid>-<random>": alive while its pid is.
+bool staging_owner_alive(const std::string& name) {
+  size_t start = std::string(".staging-").size();
+  size_t dash = name.find('-', start);
+  if (dash == std::string::npos) return false;
+  pid_t pid = 0;
+  try {
+    pid = static_cast<pid_t>(std::stol(name.substr(start, dash - start)));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
+ImageGcResult collect_images(Repo& repo, bool wait) {
+  RepoLock lock(repo, RepoLock::Mode::kExclusive, wait);
+  ImageGcResult r;
+  std::string images = repo.dir("images");
+  std::set<std::string> keep;
+  for (const auto& [cid, type] : repo.pins()) keep.insert(cache_name(cid));
+  for (const auto& lease : Lease::list(repo))
+    if (lease.live) keep.insert(cache_name(lease.root));
+
+  UniqueFd dir(::open(images.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) {
+    if (errno == ENOENT) return r;
+    throw_errno("open " + images);
+  }
+  for (const auto& name : entries(images)) {
+    if (name == "files") continue;
+    if (name.rfind(".staging-", 0) == 0) {
+      if (staging_owner_alive(name)) continue;
+      remove_tree_forcibly(dir.get(), name);
+      ++r.staging_removed;
+      continue;
+    }
+    if (keep.count(name)) {
+      ++r.checkouts_kept;
+      continue;
+    }
+    log::debug("repo gc: removing image checkout " + name);
+    remove_tree_forcibly(dir.get(), name);
+    ++r.checkouts_removed;
+  }
+  r.files = sweep_file_cache(images + "/files");
+  return r;
+}
+
+}  // namespace cidrun::image
