@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/image_root.h"
+#include "cli/process_flags.h"
 #include "runtime/container.h"
 #include "runtime/default_spec.h"
 #include "runtime/run_options.h"
@@ -19,31 +20,15 @@
 namespace cidrun::cli {
 namespace {
 
-// CLI11 moves option-looking words of a command ("sh -c X") behind the others; the command is
-// always the tail of our own argv, so take that many words from there in their real order.
-std::vector<std::string> argv_tail(size_t n) {
-  std::string raw = read_text_file("/proc/self/cmdline");
-  std::vector<std::string> all;
-  for (size_t i = 0; i < raw.size();) {
-    size_t j = raw.find('\0', i);
-    if (j == std::string::npos) j = raw.size();
-    all.push_back(raw.substr(i, j - i));
-    i = j + 1;
-  }
-  if (n > all.size()) return {};
-  return std::vector<std::string>(all.end() - static_cast<std::ptrdiff_t>(n), all.end());
-}
-
 struct RunFlags {
   runtime::RunOverrides o;
+  ProcessFlags p;
   bool interactive = false;
   bool rm = false;
   bool no_cgroup = false;
   std::string name;
   std::string config_file;
   std::string root;
-  std::vector<std::string> command;
-  int preserve_fds = 0;
 };
 
 bool is_dir(const std::string& p) {
@@ -61,17 +46,7 @@ std::string random_id() {
 
 void run(RunFlags& f, CLI::App* sub, Globals& g) {
   // "ROOT -- CMD..." fills the command positional; "ROOT CMD..." stops option parsing at CMD.
-  std::vector<std::string> cmd = f.command;
-  // CLI11 hands "--" over as an extra when the positional already took the command.
-  auto rest = sub->remaining();
-  if (!rest.empty() && rest[0] == "--") rest.erase(rest.begin());
-  if (!cmd.empty() && !rest.empty())
-    cmd.insert(cmd.end(), rest.begin(), rest.end());
-  else if (cmd.empty())
-    cmd = rest;
-  if (!cmd.empty()) cmd = argv_tail(cmd.size());
-  if (!cmd.empty() && cmd[0] == "--") cmd.erase(cmd.begin());
-  f.o.args = cmd;
+  f.o.args = command_of(f.p, sub);
 
   runtime::LaunchOptions lo;
   std::string dir = f.root;
@@ -100,6 +75,13 @@ void run(RunFlags& f, CLI::App* sub, Globals& g) {
   } else {
     where = "default config";
     runtime::DefaultSpecOptions dso;
+    // Not root: runc spec --rootless's config (a user namespace mapping us to root, no cgroup
+    // unless one is delegated), so `run` works the same for any user.
+    if (::geteuid() != 0) {
+      dso.rootless = true;
+      dso.host_uid = ::geteuid();
+      dso.host_gid = ::getegid();
+    }
     config = runtime::default_spec(dso);
     config["root"]["path"] = rootfs;
     // A directory given to run is the container's own, as with nsinit/runc: writable unless asked.
@@ -119,7 +101,7 @@ void run(RunFlags& f, CLI::App* sub, Globals& g) {
   lo.bundle = dir;
   lo.state_root = g.state_root;
   lo.no_cgroup = f.no_cgroup;
-  lo.preserve_fds = f.preserve_fds;
+  lo.preserve_fds = f.p.preserve_fds;
   lo.interactive = f.interactive;
   lo.remove = f.rm;
   g.exit_code = runtime::run_container(lo);
@@ -128,16 +110,11 @@ void run(RunFlags& f, CLI::App* sub, Globals& g) {
 const Registrar reg("run", [](CLI::App& app, Globals& g) {
   auto f = std::make_shared<RunFlags>();
   auto* sub = app.add_subcommand("run", "Run a command in a new container from ROOT");
-  sub->prefix_command();
-  sub->add_flag("-t,--tty", f->o.tty, "Allocate a terminal (raw mode, window size forwarded)");
+  add_process_flags(sub, f->o, f->p);
   sub->add_flag("-i,--interactive", f->interactive, "Keep stdin attached");
   sub->add_flag("--rm", f->rm, "Remove the container's state and writable layer on exit");
   sub->add_option("--name", f->name, "Container id (default: random)");
-  sub->add_option("-e,--env", f->o.env, "NAME=VALUE (or NAME from this environment)")
-      ->allow_extra_args(false);
   sub->add_option("--hostname", f->o.hostname, "Container hostname");
-  sub->add_option("-w,--workdir", f->o.workdir, "Working directory inside the container");
-  sub->add_option("-u,--user", f->o.user, "uid[:gid]");
   sub->add_flag("--read-only", f->o.read_only, "Mount the root read-only");
   sub->add_option("--network", f->o.network, "none (own namespace with lo) or host")
       ->check(CLI::IsMember({"none", "host"}));
@@ -149,9 +126,8 @@ const Registrar reg("run", [](CLI::App& app, Globals& g) {
   sub->add_option("--config", f->config_file, "Use this config.json instead of the default");
   sub->add_option("--seccomp", f->o.seccomp, "unconfined, or a seccomp profile JSON file");
   sub->add_flag("--no-cgroup", f->no_cgroup, "Do not create a cgroup");
-  sub->add_option("--preserve-fds", f->preserve_fds, "Pass N extra fds (3..) to the container");
-  sub->add_option("root", f->root, "Bundle dir, rootfs dir or CID")->required();
-  sub->add_option("command", f->command, "Command and arguments (default: the config's)");
+  sub->add_option("root", f->root, "Bundle dir, rootfs dir or CID; then [--] CMD...")->required();
+  add_command_positional(sub, f->p);
   sub->callback([f, sub, &g] { run(*f, sub, g); });
 });
 

@@ -2,21 +2,33 @@
 // itself with a static Registrar; main.cpp knows no command by name.
 #pragma once
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <functional>
 #include <string>
 
 namespace cidrun::cli {
 
+// runc's rule for --root's default: /run/cidrun for root; a rootless caller's own runtime
+// directory ($XDG_RUNTIME_DIR/cidrun, else /tmp/cidrun-<uid>).
+inline std::string default_state_root() {
+  if (::geteuid() == 0) return "/run/cidrun";
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x == '/')
+    return std::string(x) + "/cidrun";
+  return "/tmp/cidrun-" + std::to_string(::geteuid());
+}
+
 // Options that come before the command (runc's global flags, and the repo location).
 struct Globals {
-  std::string repo;                        // --repo-dir, else $CIDRUN_PATH, else ~/.cidrun
-  std::string state_root = "/run/cidrun";  // --root: runtime state (runc's meaning)
-  std::string log_file;                    // --log
-  std::string log_format = "text";         // --log-format text|json
-  bool debug = false;                      // --debug
-  bool systemd_cgroup = false;             // --systemd-cgroup (accepted; no systemd here)
-  int exit_code = 0;                       // set by the command's callback
+  std::string repo;                               // --repo-dir, else $CIDRUN_PATH, else ~/.cidrun
+  std::string state_root = default_state_root();  // --root: runtime state (runc's meaning)
+  std::string log_file;                           // --log
+  std::string log_format = "text";                // --log-format text|json
+  bool debug = false;                             // --debug
+  bool systemd_cgroup = false;                    // --systemd-cgroup (accepted; no systemd here)
+  int exit_code = 0;                              // set by the command's callback
 };
 
 // A command's setup adds a subcommand to `app` and sets its callback, which stores the command's

@@ -55,9 +55,12 @@ struct ExecOptions {
   std::string pid_file;
   int preserve_fds = 0;
 };
-// The process spec `exec ID CMD...` starts when no --process file is given: the container's own
-// process with args, env additions, cwd, user and terminal replaced.
-ProcessSpec exec_process_defaults(const std::string& state_root, const std::string& id);
+// The process object `exec ID CMD...` starts from when no --process file is given: the
+// container's own, without args, terminal or console size (the exec's flags fill them in).
+nlohmann::json exec_process_defaults(const std::string& state_root, const std::string& id);
+// The container's root as the host reaches it (/proc/<init pid>/root), for reading its files
+// (e.g. /etc/passwd for exec --user NAME). Throws when the container is not running.
+std::string container_root_path(const std::string& state_root, const std::string& id);
 // Returns the exit status (or 0 right away with detach).
 int exec_in_container(const std::string& state_root, const std::string& id,
                       const ExecOptions& opts);

@@ -76,15 +76,25 @@ struct ExecPlan {
 
 }  // namespace
 
-ProcessSpec exec_process_defaults(const std::string& state_root, const std::string& id) {
+nlohmann::json exec_process_defaults(const std::string& state_root, const std::string& id) {
   StateStore store(state_root);
   store.load(id);
-  Spec spec = parse_spec(store.load_config(id), "saved config of " + id);
-  ProcessSpec p = spec.process;
-  p.terminal = false;
-  p.args.clear();
-  p.console_rows = p.console_cols = 0;
+  nlohmann::json config = store.load_config(id);
+  nlohmann::json p = config.contains("process") && config["process"].is_object()
+                         ? config["process"]
+                         : nlohmann::json::object();
+  p["terminal"] = false;
+  p["args"] = nlohmann::json::array();
+  p.erase("consoleSize");
   return p;
+}
+
+std::string container_root_path(const std::string& state_root, const std::string& id) {
+  StateStore store(state_root);
+  ContainerState st = store.load(id);
+  if (st.pid <= 0 || process_start_time(st.pid) != st.pid_start_time)
+    throw Error("container " + id + " is not running");
+  return "/proc/" + std::to_string(st.pid) + "/root";
 }
 
 int exec_in_container(const std::string& state_root, const std::string& id,

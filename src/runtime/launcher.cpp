@@ -192,6 +192,37 @@ json with_default_devices(const json& resources) {
   return r;
 }
 
+// Limits that need a cgroup; device rules alone do not (without privileges no device node can
+// be created or opened beyond what the user ns allows anyway, so runc ignores them rootless).
+bool asks_for_limits(const json& resources) {
+  if (!resources.is_object()) return false;
+  for (const auto& [key, value] : resources.items())
+    if (key != "devices" && !value.is_null() && !value.empty()) return true;
+  return false;
+}
+
+// Rootless, like runc and crun: a cgroup is used when one is delegated to the caller (its
+// directories writable), else the container runs in the caller's cgroup unless the config
+// asks for limits, which then fails with the reason.
+void apply_cgroup(std::unique_ptr<CgroupManager>& cgroup, pid_t pid, const json& resources,
+                  const std::string& id) {
+  try {
+    cgroup->apply(pid);
+  } catch (const Error& e) {
+    if (::geteuid() == 0) throw;
+    if (asks_for_limits(resources)) {
+      throw Error(std::string(e.what()) +
+                  " (rootless: resource limits need a cgroup delegated to this user)");
+    }
+    log::debug(std::string("rootless, running without a cgroup: ") + e.what());
+    try {
+      cgroup->destroy();
+    } catch (const Error&) {
+    }
+    cgroup = CgroupManager::create("", id, /*disabled=*/true);
+  }
+}
+
 struct Launched {
   pid_t pid = 0;
   ContainerState state;
@@ -240,6 +271,11 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     saved["root"]["path"] = spec.root_path;
     store.save_config(opts.id, saved);
 
+    if (opts.no_cgroup && asks_for_limits(spec.resources)) {
+      throw Error(
+          "linux.resources asks for limits, which cannot be applied without a cgroup "
+          "(drop --no-cgroup or the limits)");
+    }
     l.cgroup = CgroupManager::create(spec.cgroups_path, opts.id, opts.no_cgroup);
 
     std::vector<NamespaceToJoin> joins;
@@ -287,7 +323,7 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
       write_id_map(pid, "uid_map", spec.uid_mappings);
       write_id_map(pid, "gid_map", spec.gid_mappings);
     }
-    l.cgroup->apply(pid);
+    apply_cgroup(l.cgroup, pid, spec.resources, opts.id);
     if (!spec.resources.is_null()) l.cgroup->set_resources(with_default_devices(spec.resources));
     l.state.cgroup = l.cgroup->save();
     l.state.pid_start_time = process_start_time(pid);

@@ -303,6 +303,16 @@ void pivot_into_root(const std::string& rootfs) {
 }
 
 void finish_rootfs(const Spec& spec) {
+  // The old root's detach in pivot_into_root made the whole tree rslave, and a shared mount
+  // without peers turns private that way: the propagation a mount asked for is set again.
+  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) throw_errno("open /");
+  for (const auto& m : spec.mounts) {
+    unsigned long propagation = parse_mount_options(m.options).propagation;
+    if (!propagation) continue;
+    UniqueFd top = open_in_root(root.get(), m.destination);
+    do_mount("", fd_path(top.get()), nullptr, propagation, "", "propagation of " + m.destination);
+  }
   for (const auto& p : spec.masked_paths) {
     struct stat st;
     if (::stat(p.c_str(), &st) < 0) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "runtime/seccomp.h"
+#include "runtime/user_lookup.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -88,19 +89,53 @@ json parse_mount_flag(const std::string& s) {
   return {{"destination", dst}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", opts}};
 }
 
-std::pair<uint32_t, uint32_t> parse_user(const std::string& s) {
-  auto num = [&](const std::string& part) -> uint32_t {
-    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos ||
-        part.size() > 10)
-      throw Error("--user " + s + ": want numeric uid[:gid]");
-    uint64_t v = std::stoull(part);
-    if (v > 0xfffffffeu) throw Error("--user " + s + ": id out of range");
-    return static_cast<uint32_t>(v);
+void apply_process_overrides(json& process, const ProcessOverrides& o,
+                             const std::string& user_root) {
+  if (!o.args.empty()) process["args"] = o.args;
+  if (o.tty) process["terminal"] = true;
+  json env = process.value("env", json::array());
+  auto set_env = [&](const std::string& entry) {
+    std::string name = entry.substr(0, entry.find('='));
+    json out = json::array();
+    for (const auto& x : env)
+      if (!(x.is_string() && x.get<std::string>().rfind(name + "=", 0) == 0)) out.push_back(x);
+    out.push_back(entry);
+    env = out;
   };
-  size_t c = s.find(':');
-  uint32_t uid = num(s.substr(0, c));
-  uint32_t gid = c == std::string::npos ? uid : num(s.substr(c + 1));
-  return {uid, gid};
+  auto has_env = [&](const std::string& name) {
+    for (const auto& x : env)
+      if (x.is_string() && x.get<std::string>().rfind(name + "=", 0) == 0) return true;
+    return false;
+  };
+  for (const auto& e : o.env) {
+    if (e.empty() || e[0] == '=') throw Error("--env '" + e + "': want NAME=VALUE or NAME");
+    std::string entry = e;
+    if (e.find('=') == std::string::npos) {
+      const char* v = std::getenv(e.c_str());
+      if (!v) continue;
+      entry = e + "=" + v;
+    }
+    set_env(entry);
+  }
+  if (!o.workdir.empty()) {
+    if (o.workdir[0] != '/') throw Error("--workdir " + o.workdir + ": must be an absolute path");
+    process["cwd"] = o.workdir;
+  }
+  if (!o.user.empty()) {
+    ResolvedUser u =
+        user_root.empty() ? resolve_user(o.user, -1) : resolve_user_in(o.user, user_root);
+    process["user"]["uid"] = u.uid;
+    process["user"]["gid"] = u.gid;
+    // The config's own extra groups were for its user; the new user's come from /etc/group.
+    process["user"]["additionalGids"] = u.additional_gids;
+    if (!u.home.empty() && !has_env("HOME")) set_env("HOME=" + u.home);
+  }
+  if (!o.additional_gids.empty()) {
+    json& extra = process["user"]["additionalGids"];
+    if (!extra.is_array()) extra = json::array();
+    for (auto g : o.additional_gids) extra.push_back(g);
+  }
+  if (!env.empty() || process.contains("env")) process["env"] = env;
 }
 
 void apply_run_overrides(json& config, const RunOverrides& o) {
@@ -109,32 +144,10 @@ void apply_run_overrides(json& config, const RunOverrides& o) {
     config["process"] = json::object();
   if (!config.contains("linux") || !config["linux"].is_object()) config["linux"] = json::object();
   json& process = config["process"];
-  if (!o.args.empty()) process["args"] = o.args;
-  if (o.tty) process["terminal"] = true;
-  if (!o.env.empty()) {
-    json env = process.value("env", json::array());
-    for (const auto& e : o.env) {
-      std::string entry = e;
-      if (e.find('=') == std::string::npos) {
-        const char* v = std::getenv(e.c_str());
-        if (!v) continue;
-        entry = e + "=" + v;
-      }
-      std::string name = entry.substr(0, entry.find('='));
-      json out = json::array();
-      for (const auto& x : env)
-        if (!(x.is_string() && x.get<std::string>().rfind(name + "=", 0) == 0)) out.push_back(x);
-      out.push_back(entry);
-      env = out;
-    }
-    process["env"] = env;
-  }
-  if (!o.workdir.empty()) process["cwd"] = o.workdir;
-  if (!o.user.empty()) {
-    auto [uid, gid] = parse_user(o.user);
-    process["user"]["uid"] = uid;
-    process["user"]["gid"] = gid;
-  }
+  std::string root;
+  if (config.contains("root") && config["root"].is_object())
+    root = config["root"].value("path", "");
+  apply_process_overrides(process, o, root);
   if (!o.hostname.empty()) config["hostname"] = o.hostname;
   if (o.read_only) config["root"]["readonly"] = true;
   json& lx = config["linux"];

@@ -10,13 +10,23 @@
 
 namespace cidrun::runtime {
 
-struct RunOverrides {
+// The process flags `run` and `exec` share, applied to an OCI process object.
+struct ProcessOverrides {
   std::vector<std::string> args;  // empty: keep the config's
   bool tty = false;
   std::vector<std::string> env;  // NAME=VALUE (replaces) or NAME (taken from our environment)
-  std::string hostname;
   std::string workdir;
-  std::string user;  // uid[:gid]
+  std::string user;                       // name|uid[:group|gid] (user_lookup.h)
+  std::vector<uint32_t> additional_gids;  // added to the user's
+};
+
+// user_root is the container's root directory, where names in o.user are looked up; "" allows
+// numeric ids only.
+void apply_process_overrides(nlohmann::json& process, const ProcessOverrides& o,
+                             const std::string& user_root);
+
+struct RunOverrides : ProcessOverrides {
+  std::string hostname;
   bool read_only = false;
   std::string network;              // "", "none" (own namespace) or "host"
   std::vector<std::string> mounts;  // type=bind,src=...,dst=...[,ro]
@@ -26,13 +36,12 @@ struct RunOverrides {
   std::string seccomp;  // "" (config's or the default), "unconfined", or a file
 };
 
+// Names in o.user are looked up under the config's root.path.
 void apply_run_overrides(nlohmann::json& config, const RunOverrides& o);
 
 // "64m" -> 67108864 (k, m, g, t with 1024 steps; optional trailing b). Throws on bad input.
 int64_t parse_size(const std::string& s);
 // "type=bind,src=/a,dst=/b,ro" -> an OCI mount object.
 nlohmann::json parse_mount_flag(const std::string& s);
-// "1000" or "1000:1000" -> uid, gid (gid defaults to uid).
-std::pair<uint32_t, uint32_t> parse_user(const std::string& s);
 
 }  // namespace cidrun::runtime

@@ -64,6 +64,18 @@ bool StateStore::exists(const std::string& id) const {
 
 void StateStore::create_dir(const std::string& id) const {
   validate_container_id(id);
+  if (::geteuid() != 0) {
+    // A rootless state root may sit in a shared place (/tmp): one another user made first could
+    // be read or swapped under us.
+    make_dirs(root_, 0711);
+    struct stat st {};
+    if (::lstat(root_.c_str(), &st) != 0) throw_errno("stat state root " + root_);
+    if (!S_ISDIR(st.st_mode)) throw Error("state root " + root_ + " is not a directory");
+    if (st.st_uid != ::geteuid()) {
+      throw Error("state root " + root_ + " belongs to uid " + std::to_string(st.st_uid) +
+                  ", not to this user");
+    }
+  }
   // The state root usually exists: make it only when the container's mkdir says it is missing.
   int rc = ::mkdir(dir(id).c_str(), 0711);
   if (rc < 0 && errno == ENOENT) {
@@ -127,6 +139,19 @@ void StateStore::remove(const std::string& id) const {
   validate_container_id(id);
   std::error_code ec;
   std::filesystem::remove_all(dir(id), ec);
+  if (ec && ::geteuid() != 0) {
+    // Rootless: overlayfs leaves its work/work directory with mode 000, which only a
+    // privileged user can enter; ours to open up, then remove.
+    std::error_code walk;
+    namespace fs = std::filesystem;
+    for (auto it = fs::recursive_directory_iterator(dir(id), walk); !walk && it != fs::end(it);
+         it.increment(walk)) {
+      if (it->is_directory(walk) && !it->is_symlink(walk))
+        fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, walk);
+    }
+    ec.clear();
+    std::filesystem::remove_all(dir(id), ec);
+  }
   if (ec) throw Error("remove state of " + id + ": " + ec.message());
 }
 

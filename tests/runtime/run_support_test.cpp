@@ -42,9 +42,6 @@ TEST(RunOptions, SizesUsersAndMounts) {
   EXPECT_EQ(parse_size("512"), 512);
   EXPECT_EQ(parse_size("10kb"), 10240);
   EXPECT_THROW(parse_size("ten"), Error);
-  EXPECT_EQ(parse_user("1000"), (std::pair<uint32_t, uint32_t>{1000, 1000}));
-  EXPECT_EQ(parse_user("1:2"), (std::pair<uint32_t, uint32_t>{1, 2}));
-  EXPECT_THROW(parse_user("root"), Error);
   json m = parse_mount_flag("type=bind,src=/tmp,dst=/mnt,ro");
   EXPECT_EQ(m["source"], "/tmp");
   EXPECT_EQ(m["destination"], "/mnt");
