@@ -14,26 +14,6 @@
 #include "util/log.h"
 
 namespace cidrun::image {
-namespace {
-
-std::vector<std::string> entries(int dirfd) {
-  std::vector<std::string> names;
-  int dup_fd = ::dup(dirfd);
-  if (dup_fd < 0) throw_errno("dup");
-  std::unique_ptr<DIR, int (*)(DIR*)> dp(::fdopendir(dup_fd), ::closedir);
-  if (!dp) {
-    ::close(dup_fd);
-    throw_errno("read directory");
-  }
-  while (dirent* e = ::readdir(dp.get())) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  return names;
-}
-
-}  // namespace
-
 FileCache::FileCache(std::string dir) : dir_(std::move(dir)) {
   make_dirs(dir_, 0700);
   fd_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -83,11 +63,11 @@ FileCacheSweep sweep_file_cache(const std::string& dir) {
     if (errno == ENOENT) return r;
     throw_errno("open file cache " + dir);
   }
-  for (const auto& shard : entries(top.get())) {
+  for (const auto& shard : dir_entries(top.get(), dir)) {
     UniqueFd sfd(
         ::openat(top.get(), shard.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!sfd.valid()) continue;
-    for (const auto& name : entries(sfd.get())) {
+    for (const auto& name : dir_entries(sfd.get(), dir + "/" + shard)) {
       struct stat st {};
       if (::fstatat(sfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       if (S_ISREG(st.st_mode) && st.st_nlink > 1) {

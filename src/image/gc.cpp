@@ -16,6 +16,7 @@
 #include "store/lease.h"
 #include "store/repo.h"
 #include "store/repo_lock.h"
+#include "store/staging.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -34,35 +35,6 @@ std::vector<std::string> entries(const std::string& dir) {
     if (n != "." && n != "..") names.push_back(n);
   }
   return names;
-}
-
-// Like rm -rf, for trees whose directories may be read-only (a root filesystem's 0555 dirs):
-// a directory is made writable for us before its entries go, which matters when gc does not
-// run as root.
-void remove_tree_forcibly(int dirfd, const std::string& name) {
-  if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return;
-  if (errno != EISDIR && errno != EPERM) throw_errno("remove " + name);
-  UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return;
-    throw_errno("open " + name);
-  }
-  (void)::fchmod(fd.get(), 0700);
-  int dup_fd = ::dup(fd.get());
-  if (dup_fd < 0) throw_errno("dup");
-  std::unique_ptr<DIR, int (*)(DIR*)> dp(::fdopendir(dup_fd), ::closedir);
-  if (!dp) {
-    ::close(dup_fd);
-    throw_errno("read directory " + name);
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(dp.get())) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  for (const auto& n : names) remove_tree_forcibly(fd.get(), n);
-  if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
-    throw_errno("remove directory " + name);
 }
 
 // ".staging-<pid>-<random>": alive while its pid is.
@@ -99,7 +71,7 @@ ImageGcResult collect_images(Repo& repo, bool wait) {
     if (name == "files") continue;
     if (name.rfind(".staging-", 0) == 0) {
       if (staging_owner_alive(name)) continue;
-      remove_tree_forcibly(dir.get(), name);
+      remove_tree(dir.get(), name, /*make_writable=*/true);
       ++r.staging_removed;
       continue;
     }
@@ -108,7 +80,7 @@ ImageGcResult collect_images(Repo& repo, bool wait) {
       continue;
     }
     log::debug("repo gc: removing image checkout " + name);
-    remove_tree_forcibly(dir.get(), name);
+    remove_tree(dir.get(), name, /*make_writable=*/true);
     ++r.checkouts_removed;
   }
   r.files = sweep_file_cache(images + "/files");

@@ -21,7 +21,7 @@ constexpr std::string_view kPrefix = "stage-";
 
 }  // namespace
 
-void remove_tree(int dirfd, const std::string& name) {
+void remove_tree(int dirfd, const std::string& name, bool make_writable) {
   if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return;
   if (errno != EISDIR && errno != EPERM) throw_errno("remove " + name);
   UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -29,19 +29,8 @@ void remove_tree(int dirfd, const std::string& name) {
     if (errno == ENOENT) return;
     throw_errno("open " + name);
   }
-  int dup_fd = ::dup(fd.get());
-  if (dup_fd < 0) throw_errno("dup");
-  std::unique_ptr<DIR, int (*)(DIR*)> dp(::fdopendir(dup_fd), ::closedir);
-  if (!dp) {
-    ::close(dup_fd);
-    throw_errno("read directory " + name);
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(dp.get())) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-  }
-  for (const auto& n : names) remove_tree(fd.get(), n);
+  if (make_writable) (void)::fchmod(fd.get(), 0700);
+  for (const auto& n : dir_entries(fd.get(), name)) remove_tree(fd.get(), n, make_writable);
   if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     throw_errno("remove directory " + name);
   }

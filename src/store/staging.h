@@ -33,7 +33,9 @@ class StagingArea {
   std::unique_ptr<FlatfsStore> store_;
 };
 
-// rm -rf of dir/name, fd-relative and never following symlinks. Missing is fine.
-void remove_tree(int dirfd, const std::string& name);
+// rm -rf of dir/name, fd-relative and never following symlinks. Missing is fine. With
+// `make_writable`, each directory is made 0700 before its entries go: trees holding read-only
+// directories (a root filesystem's 0555 dirs) can then be removed without root.
+void remove_tree(int dirfd, const std::string& name, bool make_writable = false);
 
 }  // namespace cidrun

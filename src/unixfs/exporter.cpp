@@ -79,21 +79,6 @@ mode_t current_umask() {
   return m;
 }
 
-bool dir_is_empty(int fd) {
-  int dup_fd = ::dup(fd);
-  if (dup_fd < 0) throw_errno("dup");
-  std::unique_ptr<DIR, int (*)(DIR*)> dp(::fdopendir(dup_fd), ::closedir);
-  if (!dp) {
-    ::close(dup_fd);
-    throw_errno("read directory");
-  }
-  while (dirent* e = ::readdir(dp.get())) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") return false;
-  }
-  return true;
-}
-
 std::pair<std::string, std::string> split_parent(std::string p) {
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   auto slash = p.rfind('/');
@@ -514,7 +499,7 @@ ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
       }
       throw_errno("open " + out_path);
     }
-    if (!created && !dir_is_empty(fd.get())) {
+    if (!created && !dir_entries(fd.get(), out_path).empty()) {
       throw Error("output directory " + printable(out_path) +
                   " is not empty; refusing to mix a fetched tree with existing files");
     }

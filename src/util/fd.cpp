@@ -1,10 +1,12 @@
 #include "util/fd.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <random>
 
 #include "util/error.h"
@@ -93,6 +95,23 @@ void make_dirs(const std::string& path, int mode) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
   if (!S_ISDIR(st.st_mode)) throw Error(path + ": not a directory");
+}
+
+std::vector<std::string> dir_entries(int dirfd, const std::string& what) {
+  // fdopendir takes ownership of its fd, so it gets a duplicate and the caller keeps dirfd.
+  int dup_fd = ::dup(dirfd);
+  if (dup_fd < 0) throw_errno("dup");
+  std::unique_ptr<DIR, int (*)(DIR*)> dp(::fdopendir(dup_fd), ::closedir);
+  if (!dp) {
+    ::close(dup_fd);
+    throw_errno("read directory " + what);
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(dp.get())) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  return names;
 }
 
 }  // namespace cidrun

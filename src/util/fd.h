@@ -3,6 +3,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "util/bytes.h"
 
@@ -44,6 +45,10 @@ std::string read_text_file(const std::string& path);
 // the same directory, fsync'ed when `durable`, then renamed over the target.
 void write_file_atomic(const std::string& path, ByteView data, bool durable = true,
                        int mode = 0644);
+
+// The names in an open directory, without "." and "..", in readdir order. `what` names the
+// directory in the error message.
+std::vector<std::string> dir_entries(int dirfd, const std::string& what);
 
 // mkdir -p; existing directories are fine.
 void make_dirs(const std::string& path, int mode = 0755);
