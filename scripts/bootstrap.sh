@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages
 # tools the tests drive (script, python3, tar, diffutils).
 packages=(build-essential cmake ninja-build pkg-config ccache git make
   clang-format clang-tidy
-  libssl-dev nlohmann-json3-dev libcli11-dev
+  libssl-dev openssl ca-certificates nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libfuse3-dev fuse3 libseccomp-dev libcap-dev
   libarchive-dev libzstd-dev
   busybox-static runc crun podman iproute2 util-linux bsdutils procps curl tar gzip diffutils
