@@ -9,42 +9,27 @@
 # peak RSS, and the ratio cidrun/JS. cidrun runs with -n (hash only) and, separately, storing
 # into a fresh repo; the JS importer always hashes into memory.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
-cidrun=$build/cidrun
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_args "$@"
 oracle=$here/tests/interop/js-oracle.mjs
-data=${BENCH_DATA:-/var/tmp/cidrun-bench}
-runs=${RUNS:-3}
-[ -x "$cidrun" ] || { echo "bench/add: $cidrun not built" >&2; exit 1; }
-[ -d "$here/tests/interop/node_modules" ] || { echo "bench/add: run npm ci in tests/interop" >&2; exit 1; }
+need_cidrun
+need_node_modules
+input_big
+input_small
 
-mkdir -p "$data"
-if [ ! -f "$data/big" ]; then head -c $((512 << 20)) /dev/urandom > "$data/big"; fi
-if [ ! -d "$data/small" ]; then
-  python3 - "$data/small" <<'PY'
-import os, random, sys
-random.seed(1)
-root = sys.argv[1]
-for d in range(100):
-    p = os.path.join(root, 'd%03d' % d); os.makedirs(p)
-    for f in range(200):
-        with open(os.path.join(p, 'f%03d' % f), 'wb') as fh: fh.write(os.urandom(random.randint(0, 8192)))
-PY
-fi
-
-# best "wall rss" over $runs runs of a command; also checks every run printed the same CID.
-best() {
-  local best_t= best_m= out cid= prev=
-  for _ in $(seq "$runs"); do
-    out=$({ /usr/bin/time -f '%e %M' "$@" > /tmp/bench-add.out; } 2>&1 | tail -1)
-    cid=$(tail -1 /tmp/bench-add.out)
-    if [ -n "$prev" ] && [ "$cid" != "$prev" ]; then echo "bench/add: CID changed between runs" >&2; exit 1; fi
-    prev=$cid
-    local t=${out% *} m=${out#* }
-    if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; best_m=$m; fi
-  done
-  echo "$best_t $best_m $prev"
+# One run: "seconds rss cid", the CID being the last line the run printed; every run of a
+# command must print the same CID.
+add_run() {
+  local m
+  m=$(wall_rss "$@") || exit 1
+  echo "$m $(tail -1 "$bench_tmp/stdout")"
 }
+after_run() {
+  if [ -n "${prev_cid:-}" ] && [ "${1##* }" != "$prev_cid" ]; then die "CID changed between runs"; fi
+  prev_cid=${1##* }
+}
+best() { best_of add_run "$@"; }
 
 report() {  # name units-per-run unit ours theirs
   local name=$1 amount=$2 unit=$3 ours=$4 theirs=$5
@@ -57,7 +42,7 @@ report() {  # name units-per-run unit ours theirs
 }
 
 sync
-echo "cidrun add vs ipfs-unixfs-importer $(node -e 'console.log(require(process.argv[1]).version)' "$here/tests/interop/node_modules/ipfs-unixfs-importer/package.json"), best of $runs, $(nproc) cores"
+echo "cidrun add vs ipfs-unixfs-importer $(js_version ipfs-unixfs-importer), best of $runs, $(nproc) cores"
 for flags in "" "--cid-version 1" "--profile unixfs-v1-2025"; do
   ours=$(best "$cidrun" add -n -Q $flags "$data/big")
   theirs=$(best node "$oracle" -n -Q $flags "$data/big")
@@ -69,8 +54,7 @@ for flags in "" "--cid-version 1"; do
   report "20k files ${flags:-default}" 20000 files/s "$ours" "$theirs"
 done
 # Storing: a fresh repo each run (kubo's flatfs layout, one file per block).
-repo=$(mktemp -d)
-trap 'rm -rf "$repo" /tmp/bench-add.out' EXIT
+repo=$bench_tmp/repo
 store_run() { rm -rf "$repo/r"; CIDRUN_PATH="$repo/r" "$cidrun" add -Q "$@"; }
 export -f store_run; export cidrun repo
 ours=$(best bash -c 'store_run "$@"' _ "$data/big")

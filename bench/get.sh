@@ -11,45 +11,28 @@
 # machine); the output tree is removed between runs and its removal is not timed.
 # Goal (issue 3): get at least 70% of cp -a speed.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
-cidrun=$build/cidrun
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_args "$@"
 jsget=$here/tests/interop/content/js-get.mjs
-data=${BENCH_DATA:-/var/tmp/cidrun-bench}
-runs=${RUNS:-3}
-[ -x "$cidrun" ] || { echo "bench/get: $cidrun not built" >&2; exit 1; }
-[ -d "$here/tests/interop/node_modules" ] || { echo "bench/get: run npm ci in tests/interop" >&2; exit 1; }
-
-mkdir -p "$data"
-if [ ! -f "$data/big" ]; then head -c $((512 << 20)) /dev/urandom > "$data/big"; fi
-if [ ! -d "$data/small" ]; then
-  python3 - "$data/small" <<'PY'
-import os, random, sys
-random.seed(1)
-root = sys.argv[1]
-for d in range(100):
-    p = os.path.join(root, 'd%03d' % d); os.makedirs(p)
-    for f in range(200):
-        with open(os.path.join(p, 'f%03d' % f), 'wb') as fh: fh.write(os.urandom(random.randint(0, 8192)))
-PY
-fi
+need_cidrun
+need_node_modules
+input_big
+input_small
 
 work=$(mktemp -d "$data/get-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+cleanup+=("$work")
 repo=$work/repo
 big=$("$cidrun" --repo-dir "$repo" add -Q --preserve-mode --preserve-mtime "$data/big")
 small=$("$cidrun" --repo-dir "$repo" add -r -Q --preserve-mode --preserve-mtime "$data/small")
 
-best() {  # best wall time of "$@" writing to $work/out
-  local best_t=
-  for _ in $(seq "$runs"); do
-    rm -rf "$work/out"; sync
-    /usr/bin/time -f '%e' -o "$work/time" "$@" > /dev/null 2>&1
-    local t
-    t=$(tail -1 "$work/time")
-    if [ -z "$best_t" ] || awk "BEGIN{exit !($t < $best_t)}"; then best_t=$t; fi
-  done
-  echo "$best_t"
+# best CMD...: best wall time of CMD writing to $work/out; the output tree is removed (untimed)
+# before each run.
+before_run() { rm -rf "$work/out"; sync; }
+best() {
+  local line
+  line=$(best_of wall_rss "$@") || exit 1
+  echo "${line%% *}"
 }
 
 # The comparisons must be of equal work: check the trees once.
@@ -62,7 +45,7 @@ report() {  # name amount unit ours cp js
       n, o, a/o, u, c, a/c, u, j, a/j, u, 100*c/o, j/o }'
 }
 
-echo "cidrun get vs cp -a vs ipfs-unixfs-exporter $(node -e 'console.log(require(process.argv[1]).version)' "$here/tests/interop/node_modules/ipfs-unixfs-exporter/package.json"), best of $runs, $(nproc) cores"
+echo "cidrun get vs cp -a vs ipfs-unixfs-exporter $(js_version ipfs-unixfs-exporter), best of $runs, $(nproc) cores"
 ours=$(best "$cidrun" --repo-dir "$repo" get "$big" -o "$work/out")
 cp_t=$(best cp -a "$data/big" "$work/out")
 js_t=$(best node "$jsget" "$repo" "$big" "$work/out")

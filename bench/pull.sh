@@ -12,36 +12,19 @@
 # exchange; the tar extraction lands there too. Content is imported as unixfs-v1-2025 by both.
 # Goal (issue 5): >= 1 GB/s for the big file and >= 5x the JS peer.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
-cidrun=$build/cidrun
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_args "$@"
 jsnode=$here/tests/interop/exchange/js-node.mjs
-data=${BENCH_DATA:-/var/tmp/cidrun-bench}
 scratch=${BENCH_SCRATCH:-/dev/shm}/cidrun-pull-bench.$$
-runs=${RUNS:-3}
-[ -x "$cidrun" ] || { echo "bench/pull: $cidrun not built" >&2; exit 1; }
-[ -d "$here/tests/interop/node_modules" ] || { echo "bench/pull: run npm ci in tests/interop" >&2; exit 1; }
+need_cidrun
+need_node_modules
 export CIDRUN_KUBO_AUTO=0 CIDRUN_SOURCES=
 
-mkdir -p "$data" "$scratch"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$scratch"' EXIT
-if [ ! -f "$data/big" ]; then head -c $((512 << 20)) /dev/urandom >"$data/big"; fi
-mkdir -p "$data/bigdir"
-[ -e "$data/bigdir/big" ] || ln "$data/big" "$data/bigdir/big" 2>/dev/null || cp "$data/big" "$data/bigdir/big"
-if [ ! -d "$data/tree5k" ]; then
-  python3 - "$data/tree5k" <<'PY'
-import os, random, sys
-random.seed(5)
-root = sys.argv[1]
-for d in range(50):
-    p = os.path.join(root, 'd%02d' % d); os.makedirs(p)
-    for f in range(100):
-        with open(os.path.join(p, 'f%03d' % f), 'wb') as fh:
-            fh.write(os.urandom(random.randint(0, 8192)))
-PY
-fi
-[ -f "$data/tree5k.tar.gz" ] || tar czf "$data/tree5k.tar.gz" -C "$data" tree5k
+mkdir -p "$scratch"
+cleanup+=("$scratch")
+input_bigdir
+input_tree5k
 
 src=$scratch/src
 big_root=$("$cidrun" --repo-dir "$src" add -r -Q --profile unixfs-v1-2025 "$data/bigdir")
@@ -49,47 +32,20 @@ tree_root=$("$cidrun" --repo-dir "$src" add -r -Q --profile unixfs-v1-2025 "$dat
 big_bytes=$(stat -c %s "$data/big")
 tree_bytes=$(du -sb --apparent-size "$data/tree5k" | cut -f1)
 
-# start NAME CMD...: runs CMD in the background, waits for its first stdout line -> $ready.
-start() {
-  local out=$scratch/$1.out
-  shift
-  "$@" >"$out" 2>/dev/null &
-  pids+=($!)
-  for _ in $(seq 1 1200); do
-    if [ -s "$out" ]; then ready=$(head -n1 "$out"); return 0; fi
-    sleep 0.1
-  done
-  echo "bench/pull: $* did not start" >&2
-  exit 1
-}
-json() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-
-start serve "$cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
+start_bg serve "$cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
 gw=$(json "$ready" gateway)
-start js-big node "$jsnode" --dir "$data/bigdir" --profile v1
+start_bg js-big node "$jsnode" --dir "$data/bigdir" --profile v1
 js_big=$(json "$ready" url)
 js_big_root=$(json "$ready" root)
-start js-tree node "$jsnode" --dir "$data/tree5k" --profile v1
+start_bg js-tree node "$jsnode" --dir "$data/tree5k" --profile v1
 js_tree=$(json "$ready" url)
 js_tree_root=$(json "$ready" root)
-(cd "$data" && exec python3 -u -m http.server --bind 127.0.0.1 0 >"$scratch/http.out" 2>/dev/null) &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q port "$scratch/http.out" 2>/dev/null && break; sleep 0.1; done
-static=http://127.0.0.1:$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$scratch/http.out" | head -n1)
+start_bg http python3 -u -m http.server --bind 127.0.0.1 --directory "$data" 0
+static=http://127.0.0.1:$(sed -n 's/.*port \([0-9]*\).*/\1/p' <<<"$ready")
 
 # best CMD...: best wall time in seconds over $runs runs; each run starts from an empty target.
-best() {
-  local b=""
-  for _ in $(seq 1 "$runs"); do
-    rm -rf "$scratch/dst" "$scratch/untar"
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || { echo "bench/pull: failed: $*" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    b=$(python3 -c "a=$t1-$t0; b='$b'; print(a if not b or a < float(b) else b)")
-  done
-  echo "$b"
-}
+before_run() { rm -rf "$scratch/dst" "$scratch/untar"; }
+best() { best_of wall "$@"; }
 untar() { mkdir -p "$scratch/untar" && curl -sf "$static/tree5k.tar.gz" | tar xz -C "$scratch/untar"; }
 
 t_big=$(best "$cidrun" --repo-dir "$scratch/dst" pull -q "$big_root" --from "$gw")

@@ -11,46 +11,29 @@
 #   raw-big   every block of the big file as ?format=raw, 8 at a time over keep-alive
 #   raw-tree  every block of the tree as ?format=raw, 8 at a time over keep-alive
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$here/build}
-cidrun=${CIDRUN:-$build/cidrun}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_args "$@"
+cidrun=${CIDRUN:-$cidrun}
 jsnode=$here/tests/interop/exchange/js-node.mjs
-data=${BENCH_DATA:-/var/tmp/cidrun-bench}
 scratch=${BENCH_SCRATCH:-/dev/shm}/cidrun-serve-bench.$$
-runs=${RUNS:-3}
-[ -x "$cidrun" ] || { echo "bench/serve: $cidrun not built" >&2; exit 1; }
-[ -d "$here/tests/interop/node_modules" ] || { echo "bench/serve: run npm ci in tests/interop" >&2; exit 1; }
-[ -f "$data/big" ] && [ -d "$data/tree5k" ] ||
-  { echo "bench/serve: run bench/pull.sh once to make the inputs in $data" >&2; exit 1; }
+need_cidrun
+need_node_modules
+[ -f "$data/big" ] && [ -d "$data/tree5k" ] || die "run bench/pull.sh once to make the inputs in $data"
 export CIDRUN_KUBO_AUTO=0 CIDRUN_SOURCES=
 
 mkdir -p "$scratch"
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$scratch"' EXIT
+cleanup+=("$scratch")
 src=$scratch/src
 big_root=$("$cidrun" --repo-dir "$src" add -r -Q --profile unixfs-v1-2025 "$data/bigdir")
 tree_root=$("$cidrun" --repo-dir "$src" add -r -Q --profile unixfs-v1-2025 "$data/tree5k")
 
-start() {
-  local out=$scratch/$1.out
-  shift
-  "$@" >"$out" 2>/dev/null &
-  pids+=($!)
-  for _ in $(seq 1 1200); do
-    if [ -s "$out" ]; then ready=$(head -n1 "$out"); return 0; fi
-    sleep 0.1
-  done
-  echo "bench/serve: $* did not start" >&2
-  exit 1
-}
-json() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-
-start serve "$cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
+start_bg serve "$cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
 gw=$(json "$ready" gateway)
-start js-big node "$jsnode" --dir "$data/bigdir" --profile v1
+start_bg js-big node "$jsnode" --dir "$data/bigdir" --profile v1
 js_big=$(json "$ready" url)
 js_big_root=$(json "$ready" root)
-start js-tree node "$jsnode" --dir "$data/tree5k" --profile v1
+start_bg js-tree node "$jsnode" --dir "$data/tree5k" --profile v1
 js_tree=$(json "$ready" url)
 js_tree_root=$(json "$ready" root)
 
@@ -88,17 +71,7 @@ urls "$js_big" "$scratch/big-js.cids" >"$scratch/big-js.cfg"
 urls "$gw" "$scratch/tree.cids" >"$scratch/tree-cidrun.cfg"
 urls "$js_tree" "$scratch/tree-js.cids" >"$scratch/tree-js.cfg"
 
-best() {
-  local b=""
-  for _ in $(seq 1 "$runs"); do
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || { echo "bench/serve: failed: $*" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    b=$(python3 -c "a=$t1-$t0; b='$b'; print(a if not b or a < float(b) else b)")
-  done
-  echo "$b"
-}
+best() { best_of wall "$@"; }
 car() { curl -sf -o /dev/null -H 'Accept: application/vnd.ipld.car' "$1/ipfs/$2?format=car"; }
 raw() { curl -sf --parallel --parallel-max 8 -H 'Accept: application/vnd.ipld.raw' -K "$1"; }
 

@@ -4,12 +4,13 @@
 # and ratios. Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
 #   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 CIDRUN=${1:-${CIDRUN:-$here/build/cidrun}}
 RUNS=${RUNS:-50}
-[ "$(id -u)" -eq 0 ] || { echo "bench/start.sh: run as root" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root"
 work=$(mktemp -d /tmp/cidrun-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cleanup+=("$work")
 "$here/scripts/make-busybox-root.sh" "$work/bundle/rootfs" >/dev/null
 (cd "$work/bundle" && "$CIDRUN" spec && sed -i 's/"sh"/"\/bin\/true"/' config.json)
 B=$work/bundle
