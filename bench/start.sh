@@ -3,6 +3,7 @@
 # busybox bundle running /bin/true, RUNS times each in one invocation; prints min and median (ms)
 # and ratios. Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
 #   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
+#   BASE=path/to/other/cidrun adds that build's rows (e.g. main's) to compare in the same window.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -27,11 +28,16 @@ time_loop() {
   done > "$work/$name.ms"
 }
 export -f time_loop
-export RUNS work B CIDRUN
+BASE=${BASE:-}
+export RUNS work B CIDRUN BASE
 
 time_loop cidrun '"$CIDRUN" --root $work/cidrun-state run --rm --seccomp unconfined --name b$i $B'
 time_loop cidrun-seccomp '"$CIDRUN" --root $work/cidrun-state run --rm --name s$i $B'
 time_loop cidrun-nocgroup '"$CIDRUN" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name n$i $B'
+if [ -n "$BASE" ]; then
+  time_loop base '"$BASE" --root $work/cidrun-state run --rm --seccomp unconfined --name bb$i $B'
+  time_loop base-nocgroup '"$BASE" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name bn$i $B'
+fi
 time_loop runc 'runc --root $work/runc-state run -b $B r$i'
 # crun refuses hybrid cgroups: hide the unified mount in a private mount namespace.
 unshare -m --propagation private bash -c '
@@ -42,7 +48,7 @@ time_loop floor 'unshare -m -u -i -n -p -f chroot $B/rootfs /bin/true'
 
 stats() { sort -n "$work/$1.ms" | awk '{a[NR]=$1} END {printf "%.1f %.1f", a[1], (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 printf '%-18s %9s %9s\n' runtime "min ms" "median ms"
-for n in cidrun cidrun-seccomp cidrun-nocgroup crun crun-nocgroup runc floor; do
+for n in cidrun cidrun-seccomp cidrun-nocgroup ${BASE:+base base-nocgroup} crun crun-nocgroup runc floor; do
   read -r mn md <<<"$(stats $n)"
   printf '%-18s %9s %9s\n' "$n" "$mn" "$md"
   declare "min_${n//-/_}=$mn"
@@ -53,3 +59,8 @@ echo "cidrun / crun (cgroups, min):            $(ratio "$min_cidrun" "$min_crun"
 echo "cidrun / runc (min):                     $(ratio "$min_cidrun" "$min_runc")"
 echo "cidrun no-cgroup / unshare+chroot (min): $(ratio "$min_cidrun_nocgroup" "$min_floor")   (goal <= 1.5)"
 echo "cidrun no-cgroup / crun no-cgroup (min): $(ratio "$min_cidrun_nocgroup" "$min_crun_nocgroup")"
+if [ -n "$BASE" ]; then
+  echo "base no-cgroup / unshare+chroot (min):   $(ratio "$min_base_nocgroup" "$min_floor")"
+  echo "cidrun / base (cgroups, min):            $(ratio "$min_cidrun" "$min_base")"
+  echo "cidrun / base (no-cgroup, min):          $(ratio "$min_cidrun_nocgroup" "$min_base_nocgroup")"
+fi

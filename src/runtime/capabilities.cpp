@@ -123,12 +123,13 @@ void apply_bounding_set(const nlohmann::json& process_capabilities) {
   const std::set<int> keep = parse_set(process_capabilities, "bounding");
   for (int cap = 0; cap <= kernel_last_cap(); ++cap) {
     if (keep.count(cap)) continue;
-    // Already dropped ones need no CAP_SETPCAP, and dropping twice would fail for no reason.
-    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 0) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-      throw_errno(std::string("capabilities: drop ") + kCapabilityNames[cap] +
-                  " from bounding set");
-    }
+    // One call per capability when we hold CAP_SETPCAP (the usual case); without it, dropping
+    // fails even for one already dropped, which is then no error.
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+    int err = errno;
+    if (err == EPERM && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 0) continue;
+    throw_errno(std::string("capabilities: drop ") + kCapabilityNames[cap] + " from bounding set",
+                err);
   }
 }
 

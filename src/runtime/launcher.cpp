@@ -8,6 +8,9 @@
 //                                            pty (-> "pty" + fd), masked/ro paths    -> "ready"
 //   state.json, pid file, console socket     wait for start: exec fifo (create) or "start" (run)
 //   (run: "start", poststart, wait)          startContainer hooks, finalize_and_exec
+// "mounted"/"hooks" happen only when there are prestart or createRuntime hooks, and run's
+// "start" only when the runtime still has a pid file or console socket to handle after "ready":
+// otherwise each would only add two wake-ups to the start.
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -54,7 +57,19 @@ struct InitPlan {
   bool new_cgroup_ns = false;
   sigset_t saved_mask;
   int exec_stub_fd = -1;
+  // Each handshake is two wake-ups on the start's critical path: taken only when the runtime has
+  // work to do at that point (runtime_hooks_step) or can still fail after "ready" (start_step).
+  bool runtime_hooks_step = true;
+  bool start_step = true;
 };
+
+// Both sides decide from the same inputs whether the "mounted"/"hooks" and "start" steps happen.
+bool has_runtime_hooks(const Spec& spec) {
+  return !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty();
+}
+bool needs_start_step(const LaunchOptions& o) {
+  return !o.pid_file.empty() || !o.console_socket.empty();
+}
 
 json hook_state(const LaunchOptions& o, const std::string& status, pid_t pid) {
   return {{"ociVersion", "1.1.0"}, {"id", o.id},
@@ -94,15 +109,18 @@ void set_hostname(const Spec& s) {
     RootfsContext ctx;
     ctx.in_user_namespace = plan.user_ns;
     ctx.new_cgroup_namespace = plan.new_cgroup_ns;
-    ctx.cgroup_paths = read_self_cgroups();
+    for (const auto& m : spec.mounts)
+      if (m.type == "cgroup" && ctx.cgroup_paths.empty()) ctx.cgroup_paths = read_self_cgroups();
     // After the runtime put us in our cgroup, so the namespace's root is that cgroup.
     if (plan.new_cgroup_ns && ::unshare(CLONE_NEWCGROUP) < 0) throw_errno("unshare cgroup ns");
     set_hostname(spec);
     const NamespaceSpec* net = spec.find_namespace("network");
     if (net && net->path.empty()) bring_up_loopback();
     prepare_rootfs(spec, plan.overlay, ctx);
-    sock.send("mounted");
-    sock.expect("hooks", "runtime");
+    if (plan.runtime_hooks_step) {
+      sock.send("mounted");
+      sock.expect("hooks", "runtime");
+    }
     run_hooks(spec.hooks.create_container, hook_state(*plan.opts, "created", host_pid),
               "createContainer");
     pivot_into_root(spec.root_path);
@@ -133,7 +151,7 @@ void set_hostname(const Spec& s) {
       if (::write(w, "0", 1) != 1) throw_errno("write exec fifo");
       ::close(w);
       fifo.reset();
-    } else {
+    } else if (plan.start_step) {
       std::string msg;
       if (!sock.recv(msg) || msg != "start") ::_exit(1);
     }
@@ -267,9 +285,6 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     l.state.rootfs = spec.root_path;
     if (mode == Mode::kCreate && ::mkfifo(store.fifo_path(opts.id).c_str(), 0600) < 0)
       throw_errno("mkfifo " + store.fifo_path(opts.id));
-    json saved = spec.raw;
-    saved["root"]["path"] = spec.root_path;
-    store.save_config(opts.id, saved);
 
     if (opts.no_cgroup && asks_for_limits(spec.resources)) {
       throw Error(
@@ -306,8 +321,13 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
                   (flags & CLONE_NEWUSER) != 0 || joins_user,
                   cg && cg->path.empty(),
                   saved_mask,
-                  exec_stub.get()};
-    auto [parent_end, child_end] = SyncSocket::pair();
+                  exec_stub.get(),
+                  has_runtime_hooks(spec),
+                  mode == Mode::kRun && needs_start_step(opts)};
+    // Named sockets, not a structured binding: the child's lambda captures one.
+    std::pair<SyncSocket, SyncSocket> ends = SyncSocket::pair();
+    SyncSocket& parent_end = ends.first;
+    SyncSocket& child_end = ends.second;
     pid = spawn_in_namespaces(joins, flags, parent_end, child_end,
                               [&] { container_init(plan, child_end); });
     child_end.close();
@@ -325,15 +345,21 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     }
     apply_cgroup(l.cgroup, pid, spec.resources, opts.id);
     if (!spec.resources.is_null()) l.cgroup->set_resources(with_default_devices(spec.resources));
+    parent_end.send("go:" + std::to_string(pid));
+    // While the init sets up: nothing reads these before the state is saved.
     l.state.cgroup = l.cgroup->save();
     l.state.pid_start_time = process_start_time(pid);
     l.state.has_own_netns = spec.has_namespace("network");
-    parent_end.send("go:" + std::to_string(pid));
-    parent_end.expect("mounted", "container init");
-    json hs = hook_state(opts, "created", pid);
-    run_hooks(spec.hooks.prestart, hs, "prestart");
-    run_hooks(spec.hooks.create_runtime, hs, "createRuntime");
-    parent_end.send("hooks");
+    json saved = spec.raw;
+    saved["root"]["path"] = spec.root_path;
+    store.save_config(opts.id, saved);
+    if (plan.runtime_hooks_step) {
+      parent_end.expect("mounted", "container init");
+      json hs = hook_state(opts, "created", pid);
+      run_hooks(spec.hooks.prestart, hs, "prestart");
+      run_hooks(spec.hooks.create_runtime, hs, "createRuntime");
+      parent_end.send("hooks");
+    }
     if (spec.process.terminal) parent_end.expect("pty", "container init", &l.pty_master);
     parent_end.expect("ready", "container init");
     if (!opts.lower_dirs.empty()) {
@@ -499,7 +525,7 @@ int run_container(const LaunchOptions& opts) {
   json hs = hook_state(opts, "running", l.pid);
   int code = 1;
   try {
-    l.sock.send("start");
+    if (needs_start_step(opts)) l.sock.send("start");
     std::string msg;
     // The init closes its end at execve (close-on-exec); an error arrives as a message instead.
     if (l.sock.recv(msg) && msg.rfind("error:", 0) == 0)

@@ -40,7 +40,9 @@ std::string env_value(const std::vector<std::string>& env, const std::string& na
 
 void switch_user(const ProcessSpec& p, bool setgroups_allowed) {
   // Keep the permitted set across setuid; the capability module then sets the config's sets.
-  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) throw_errno("prctl(PR_SET_KEEPCAPS)");
+  // Staying uid 0 clears nothing, so there is nothing to keep then.
+  bool keep_caps = p.uid != 0;
+  if (keep_caps && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) throw_errno("prctl(PR_SET_KEEPCAPS)");
   if (!p.additional_gids.empty()) {
     std::vector<gid_t> gids(p.additional_gids.begin(), p.additional_gids.end());
     if (::setgroups(gids.size(), gids.data()) < 0) throw_errno("setgroups");
@@ -50,7 +52,7 @@ void switch_user(const ProcessSpec& p, bool setgroups_allowed) {
   }
   if (::setresgid(p.gid, p.gid, p.gid) < 0) throw_errno("setgid " + std::to_string(p.gid));
   if (::setresuid(p.uid, p.uid, p.uid) < 0) throw_errno("setuid " + std::to_string(p.uid));
-  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) throw_errno("prctl(PR_SET_KEEPCAPS)");
+  if (keep_caps && ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) throw_errno("prctl(PR_SET_KEEPCAPS)");
 }
 
 void enter_cwd(const std::string& cwd) {
@@ -77,7 +79,7 @@ void close_host_fds(int preserve_fds) {
 std::vector<std::string> effective_environment(const ProcessSpec& p) {
   std::vector<std::string> env = p.env;
   if (env_value(env, "PATH").empty()) env.push_back(std::string("PATH=") + kDefaultPath);
-  if (env_value(env, "HOME").empty()) env.push_back(p.uid == 0 ? "HOME=/root" : "HOME=/");
+  if (env_value(env, "HOME").empty()) env.emplace_back(p.uid == 0 ? "HOME=/root" : "HOME=/");
   return env;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <deque>
 #include <map>
 #include <sstream>
 
@@ -29,7 +30,8 @@ void do_mount(const std::string& src, const std::string& dst, const char* type, 
 
 // Changes a mount's flags with mount_setattr: unlike MS_REMOUNT it only touches the flags named,
 // so flags locked by a user namespace are kept, and AT_RECURSIVE reaches the submounts of an rbind.
-void set_mount_flags(int fd, unsigned long ms_flags, bool recursive, const std::string& what) {
+void set_mount_flags_at(int dirfd, const char* path, unsigned long ms_flags, bool recursive,
+                        const std::string& what) {
   mount_attr attr{};
   if (ms_flags & MS_RDONLY) attr.attr_set |= MOUNT_ATTR_RDONLY;
   if (ms_flags & MS_NOSUID) attr.attr_set |= MOUNT_ATTR_NOSUID;
@@ -46,8 +48,13 @@ void set_mount_flags(int fd, unsigned long ms_flags, bool recursive, const std::
       attr.attr_set |= MOUNT_ATTR_RELATIME;
   }
   if (attr.attr_set == 0 && attr.attr_clr == 0) return;
-  unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
-  if (::mount_setattr(fd, "", flags, &attr, sizeof attr) < 0) throw_errno("set flags of " + what);
+  unsigned flags = (*path ? 0 : AT_EMPTY_PATH) | (recursive ? AT_RECURSIVE : 0);
+  if (::mount_setattr(dirfd, path, flags, &attr, sizeof attr) < 0)
+    throw_errno("set flags of " + what);
+}
+
+void set_mount_flags(int fd, unsigned long ms_flags, bool recursive, const std::string& what) {
+  set_mount_flags_at(fd, "", ms_flags, recursive, what);
 }
 
 constexpr unsigned long kBindOnlyMask = MS_BIND | MS_REC | MS_REMOUNT;
@@ -114,6 +121,9 @@ void mount_cgroups(int root_fd, const MountSpec& m, const MountOptions& o,
   }
   do_mount("tmpfs", fd_path(dst.get()), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755",
            m.destination);
+  // The tmpfs is new and nothing else writes to it yet: its directories are made and opened
+  // relative to its root without resolving the destination again for each hierarchy.
+  UniqueFd top = open_in_root(root_fd, m.destination);
   for (const auto& [controllers, path] : ctx.cgroup_paths) {
     for (const auto& hm : mounts) {
       bool match = controllers.empty() ? hm.fstype == "cgroup2"
@@ -122,26 +132,26 @@ void mount_cgroups(int root_fd, const MountSpec& m, const MountOptions& o,
       if (!match) continue;
       std::string name = hm.mountpoint.substr(hm.mountpoint.rfind('/') + 1);
       std::string where = m.destination + "/" + name;
-      UniqueFd d = make_path_in_root(root_fd, where, false);
+      if (name.empty() || name == "." || name == "..")
+        throw Error("cgroup mount point " + hm.mountpoint + " has no usable name");
+      if (::mkdirat(top.get(), name.c_str(), 0755) < 0 && errno != EEXIST)
+        throw_errno("create " + where);
+      UniqueFd d(::openat(top.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!d.valid()) throw_errno("open " + where);
       do_mount(hm.mountpoint + path, fd_path(d.get()), nullptr, MS_BIND | MS_REC, "", where);
-      UniqueFd top = open_in_root(root_fd, where);
-      set_mount_flags(top.get(), flags | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, where);
       // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host.
       if (name.find(',') != std::string::npos) {
-        UniqueFd dir = open_in_root(root_fd, m.destination);
         std::istringstream is(name);
         std::string part;
         while (std::getline(is, part, ','))
-          if (::symlinkat(name.c_str(), dir.get(), part.c_str()) < 0 && errno != EEXIST)
+          if (::symlinkat(name.c_str(), top.get(), part.c_str()) < 0 && errno != EEXIST)
             throw_errno("symlink " + m.destination + "/" + part);
       }
       break;
     }
   }
-  if (flags & MS_RDONLY) {
-    UniqueFd top = open_in_root(root_fd, m.destination);
-    set_mount_flags(top.get(), MS_RDONLY, false, m.destination);
-  }
+  // One recursive change for the tmpfs and every bind under it (they all get the same flags).
+  set_mount_flags(top.get(), flags | MS_NOSUID | MS_NODEV | MS_NOEXEC, true, m.destination);
 }
 
 void mount_one(int root_fd, const MountSpec& m, const RootfsContext& ctx) {
@@ -193,22 +203,53 @@ constexpr DefaultDevice kDefaultDevices[] = {
     {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
 };
 
-void create_device(int root_fd, const DeviceSpec& d, bool bind_from_host) {
-  ParentAndName pn = open_parent_in_root(root_fd, d.path);
+// The directories devices are made in, opened once each (nearly all are /dev).
+class DeviceDirs {
+ public:
+  explicit DeviceDirs(int root_fd) : root_fd_(root_fd) {}
+
+  struct Dir {
+    UniqueFd fd;
+    bool setgid = false;  // new nodes take the directory's group, not ours
+  };
+
+  const Dir& get(const std::string& path) {
+    for (const auto& [p, d] : dirs_)
+      if (p == path) return d;
+    Dir d;
+    d.fd = make_path_in_root(root_fd_, path, false);
+    struct stat st;
+    if (::fstat(d.fd.get(), &st) < 0) throw_errno("stat " + path);
+    d.setgid = (st.st_mode & S_ISGID) != 0;
+    dirs_.emplace_back(path, std::move(d));
+    return dirs_.back().second;
+  }
+
+ private:
+  int root_fd_;
+  std::deque<std::pair<std::string, Dir>> dirs_;  // references stay valid as it grows
+};
+
+void create_device(int root_fd, DeviceDirs& dirs, const DeviceSpec& d, bool bind_from_host) {
+  auto [parent, name] = split_parent(d.path);
+  const DeviceDirs::Dir& dir = dirs.get(parent);
   mode_t type = d.type == 'b' ? S_IFBLK : d.type == 'p' ? S_IFIFO : S_IFCHR;
   if (!bind_from_host) {
-    int rc = ::mknodat(pn.parent.get(), pn.name.c_str(), type | (d.file_mode & 07777),
+    int rc = ::mknodat(dir.fd.get(), name.c_str(), type | (d.file_mode & 07777),
                        makedev(d.major, d.minor));
     if (rc == 0 || errno == EEXIST) {
-      if (rc == 0 &&
-          ::fchownat(pn.parent.get(), pn.name.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) < 0)
+      // A new node is already ours (we are root here, umask 0): chown only when that is not
+      // what the config asks for.
+      bool owned = d.uid == ::geteuid() && d.gid == ::getegid() && !dir.setgid;
+      if (rc == 0 && !owned &&
+          ::fchownat(dir.fd.get(), name.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) < 0)
         throw_errno("chown device " + d.path);
       return;
     }
     if (errno != EPERM) throw_errno("mknod " + d.path);
   }
   // In a user namespace mknod is refused: bind the host's node onto an empty file.
-  if (::mknodat(pn.parent.get(), pn.name.c_str(), S_IFREG | 0600, 0) < 0 && errno != EEXIST)
+  if (::mknodat(dir.fd.get(), name.c_str(), S_IFREG | 0600, 0) < 0 && errno != EEXIST)
     throw_errno("create " + d.path);
   UniqueFd target = open_in_root(root_fd, d.path);
   do_mount(d.path, fd_path(target.get()), nullptr, MS_BIND, "", "device " + d.path);
@@ -231,18 +272,20 @@ void create_devices(int root_fd, const Spec& spec, const RootfsContext& ctx) {
     if (!overridden) devices.push_back(d);
   }
   devices.insert(devices.end(), spec.devices.begin(), spec.devices.end());
-  for (const auto& d : devices) create_device(root_fd, d, ctx.in_user_namespace);
+  DeviceDirs dirs(root_fd);
+  for (const auto& d : devices) create_device(root_fd, dirs, d, ctx.in_user_namespace);
 
-  UniqueFd dev = try_open_in_root(root_fd, "/dev");
-  if (!dev.valid()) return;
+  int dev = dirs.get("/dev").fd.get();
   static const std::pair<const char*, const char*> kLinks[] = {
       {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
       {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
   };
   for (const auto& [name, target] : kLinks) {
+    if (::symlinkat(target, dev, name) == 0) continue;
+    if (errno != EEXIST) throw_errno(std::string("symlink /dev/") + name);
     // /dev/ptmx must lead to the container's own devpts instance, whatever the image holds.
-    if (std::string(name) == "ptmx") ::unlinkat(dev.get(), name, 0);
-    if (::symlinkat(target, dev.get(), name) < 0 && errno != EEXIST)
+    if (std::string(name) != "ptmx") continue;
+    if (::unlinkat(dev, name, 0) < 0 || ::symlinkat(target, dev, name) < 0)
       throw_errno(std::string("symlink /dev/") + name);
   }
 }
@@ -305,11 +348,12 @@ void pivot_into_root(const std::string& rootfs) {
 void finish_rootfs(const Spec& spec) {
   // The old root's detach in pivot_into_root made the whole tree rslave, and a shared mount
   // without peers turns private that way: the propagation a mount asked for is set again.
-  UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root.valid()) throw_errno("open /");
+  UniqueFd root;
   for (const auto& m : spec.mounts) {
     unsigned long propagation = parse_mount_options(m.options).propagation;
     if (!propagation) continue;
+    if (!root.valid()) root.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid()) throw_errno("open /");
     UniqueFd top = open_in_root(root.get(), m.destination);
     do_mount("", fd_path(top.get()), nullptr, propagation, "", "propagation of " + m.destination);
   }
@@ -329,14 +373,10 @@ void finish_rootfs(const Spec& spec) {
       if (errno == ENOENT) continue;
       throw_errno("bind read-only path " + p);
     }
-    UniqueFd fd(::open(p.c_str(), O_PATH | O_CLOEXEC));
-    if (!fd.valid()) throw_errno("open " + p);
-    set_mount_flags(fd.get(), MS_RDONLY, true, p);
+    // By path, as the bind above was: after pivot_root every lookup stays in the container.
+    set_mount_flags_at(AT_FDCWD, p.c_str(), MS_RDONLY, true, p);
   }
-  if (spec.root_readonly) {
-    UniqueFd fd(::open("/", O_PATH | O_CLOEXEC));
-    set_mount_flags(fd.get(), MS_RDONLY, false, "/");
-  }
+  if (spec.root_readonly) set_mount_flags_at(AT_FDCWD, "/", MS_RDONLY, false, "/");
 }
 
 void bind_console(int master_fd) {

@@ -72,6 +72,10 @@ UniqueFd open_in_root(int root_fd, const std::string& path, int flags) {
 
 UniqueFd make_path_in_root_depth(int root_fd, const std::string& path, bool last_is_file,
                                  mode_t mode, int depth) {
+  // Most destinations already exist in the image (/proc, /dev, /sys): one lookup then.
+  UniqueFd whole(openat2_in_root(root_fd, path, O_PATH));
+  if (whole.valid()) return whole;
+  if (errno != ENOENT) throw_errno("resolve " + path + " inside the root");
   auto parts = components(path);
   // Each prefix is resolved again from the root, so a symlink met on the way (an existing one, or
   // one raced in after mkdirat) is followed inside the root, never relative to a host directory.
@@ -113,13 +117,18 @@ UniqueFd make_path_in_root(int root_fd, const std::string& path, bool last_is_fi
   return make_path_in_root_depth(root_fd, path, last_is_file, mode, 0);
 }
 
-ParentAndName open_parent_in_root(int root_fd, const std::string& path) {
+std::pair<std::string, std::string> split_parent(const std::string& path) {
   auto parts = components(path);
   if (parts.empty()) throw Error("no file name in path \"" + path + "\"");
   if (parts.back() == "..") throw Error("path ends in ..: \"" + path + "\"");
+  return {join(parts, parts.size() - 1), parts.back()};
+}
+
+ParentAndName open_parent_in_root(int root_fd, const std::string& path) {
+  auto [parent, name] = split_parent(path);
   ParentAndName out;
-  out.name = parts.back();
-  out.parent = make_path_in_root(root_fd, join(parts, parts.size() - 1), false);
+  out.name = name;
+  out.parent = make_path_in_root(root_fd, parent, false);
   return out;
 }
 

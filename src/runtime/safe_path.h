@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 
 #include "util/fd.h"
 
@@ -29,6 +30,8 @@ struct ParentAndName {
   std::string name;
 };
 ParentAndName open_parent_in_root(int root_fd, const std::string& path);
+// The same split without opening anything: {"/a/b", "c"}. Throws when no name is left.
+std::pair<std::string, std::string> split_parent(const std::string& path);
 
 // "/proc/self/fd/N": the name mount(2) and friends use to reach an fd's file.
 std::string fd_path(int fd);

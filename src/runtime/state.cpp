@@ -201,13 +201,19 @@ json oci_state(const ContainerState& st, const std::string& status) {
 }
 
 std::string rfc3339_now() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  tm t;
-  ::gmtime_r(&ts.tv_sec, &t);
+  // UTC from the calendar arithmetic of <chrono>: gmtime_r would read /etc/localtime first.
+  using namespace std::chrono;
+  auto now = time_point_cast<nanoseconds>(system_clock::now());
+  auto day = floor<days>(now);
+  year_month_day ymd{day};
+  hh_mm_ss<nanoseconds> tod{now - day};
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", t.tm_year + 1900,
-                t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec);
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lld.%09lldZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<long>(tod.hours().count()),
+                static_cast<long>(tod.minutes().count()),
+                static_cast<long long>(tod.seconds().count()),
+                static_cast<long long>(tod.subseconds().count()));
   return buf;
 }
 
