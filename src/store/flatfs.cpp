@@ -114,6 +114,42 @@ std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
   return out;
 }
 
+namespace {
+
+// Writes every part to fd (one writev per round; short writes resume where they stopped).
+void write_parts(int fd, std::span<const ByteView> parts, const std::string& what) {
+  std::vector<iovec> iov;
+  iov.reserve(parts.size());
+  size_t total = 0;
+  for (auto p : parts) {
+    if (p.empty()) continue;
+    iov.push_back({const_cast<uint8_t*>(p.data()), p.size()});
+    total += p.size();
+  }
+  size_t done = 0;
+  size_t first = 0;
+  while (done < total) {
+    ssize_t n = ::writev(fd, iov.data() + first, static_cast<int>(iov.size() - first));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write " + what);
+    }
+    done += static_cast<size_t>(n);
+    auto left = static_cast<size_t>(n);
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (first < iov.size()) {
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+}
+
+// Below this a block is written without asking first whether it is present: the write costs
+// less than the extra lookup, and linkat reports a present block anyway.
+constexpr size_t kCheckFirstMin = 64 * 1024;
+
+}  // namespace
+
 void FlatfsStore::put_parts(const Cid& cid, std::span<const ByteView> parts) {
   if (cid.is_identity()) return;
   std::string key = key_of(cid.multihash());
@@ -126,37 +162,20 @@ void FlatfsStore::put_parts(const Cid& cid, std::span<const ByteView> parts) {
     }
     if (idx >= 0) shard_exists_[idx].store(true, std::memory_order_relaxed);
   }
-  if (::faccessat(dirfd_.get(), rel.c_str(), F_OK, 0) == 0) return;
+  size_t size = 0;
+  for (auto p : parts) size += p.size();
+  if (size >= kCheckFirstMin && ::faccessat(dirfd_.get(), rel.c_str(), F_OK, 0) == 0) return;
+  if (link_mode_.load(std::memory_order_relaxed) != LinkMode::kRename && put_unnamed(rel, parts)) {
+    return;
+  }
+  if (size < kCheckFirstMin && ::faccessat(dirfd_.get(), rel.c_str(), F_OK, 0) == 0) return;
 
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string tmp = shard + "/.tmp-" + key.substr(key.size() - 12) + "-" + std::to_string(rng());
   UniqueFd fd(::openat(dirfd_.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
   if (!fd.valid()) throw_errno("create " + dir_ + "/" + tmp);
   try {
-    std::vector<iovec> iov;
-    size_t total = 0;
-    for (auto p : parts) {
-      if (p.empty()) continue;
-      iov.push_back({const_cast<uint8_t*>(p.data()), p.size()});
-      total += p.size();
-    }
-    size_t done = 0;
-    size_t first = 0;
-    while (done < total) {
-      ssize_t n = ::writev(fd.get(), iov.data() + first, static_cast<int>(iov.size() - first));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw_errno("write " + dir_ + "/" + tmp);
-      }
-      done += static_cast<size_t>(n);
-      // Advance past fully written iovecs after a short write.
-      auto left = static_cast<size_t>(n);
-      while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-      if (first < iov.size()) {
-        iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
-        iov[first].iov_len -= left;
-      }
-    }
+    write_parts(fd.get(), parts, dir_ + "/" + tmp);
     fd.reset();
     if (::renameat(dirfd_.get(), tmp.c_str(), dirfd_.get(), rel.c_str()) != 0) {
       throw_errno("rename block into " + dir_ + "/" + rel);
@@ -164,6 +183,45 @@ void FlatfsStore::put_parts(const Cid& cid, std::span<const ByteView> parts) {
   } catch (...) {
     ::unlinkat(dirfd_.get(), tmp.c_str(), 0);
     throw;
+  }
+}
+
+// An unnamed file (O_TMPFILE) in the shard directory, written whole and then linked under the
+// block's name: no name to create, check and rename away, and nothing left behind by a crash.
+// linkat's EEXIST says the block was already here. Returns false where the filesystem (or the
+// kernel's linkat rules) do not allow it; put_parts then uses a named temporary file and rename.
+bool FlatfsStore::put_unnamed(const std::string& rel, std::span<const ByteView> parts) {
+  std::string shard = rel.substr(0, rel.find('/'));
+  UniqueFd fd(::openat(dirfd_.get(), shard.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444));
+  if (!fd.valid()) {
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+      link_mode_ = LinkMode::kRename;
+      return false;
+    }
+    throw_errno("create a file in " + dir_ + "/" + shard);
+  }
+  write_parts(fd.get(), parts, dir_ + "/" + rel);
+  // AT_EMPTY_PATH links the descriptor itself (allowed for a file this process opened since
+  // Linux 6.10, before that only with CAP_DAC_READ_SEARCH); /proc/self/fd/N is the fallback.
+  for (;;) {
+    LinkMode mode = link_mode_.load(std::memory_order_relaxed);
+    int rc;
+    if (mode == LinkMode::kProcFd) {
+      std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+      rc = ::linkat(AT_FDCWD, proc.c_str(), dirfd_.get(), rel.c_str(), AT_SYMLINK_FOLLOW);
+    } else {
+      rc = ::linkat(fd.get(), "", dirfd_.get(), rel.c_str(), AT_EMPTY_PATH);
+    }
+    if (rc == 0 || errno == EEXIST) return true;
+    if (mode == LinkMode::kEmptyPath && (errno == ENOENT || errno == EPERM)) {
+      link_mode_ = LinkMode::kProcFd;
+      continue;
+    }
+    if (mode == LinkMode::kProcFd && (errno == ENOENT || errno == EPERM || errno == EACCES)) {
+      link_mode_ = LinkMode::kRename;  // no /proc: named temporary files from now on
+      return false;
+    }
+    throw_errno("link block into " + dir_ + "/" + rel);
   }
 }
 

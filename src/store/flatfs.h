@@ -2,9 +2,10 @@
 // <BASE32(multihash)>.data inside a directory named by the key's next-to-last two characters
 // (/repo/flatfs/shard/v1/next-to-last/2). A kubo repo's blocks/ directory can be read as is.
 //
-// Writes go to a temporary file in the shard directory and are renamed into place, so a reader
-// (or a crash) never sees a partial block under a real name. Durability is per command: sync()
-// calls syncfs() once, instead of an fsync per block; see docs/ARCHITECTURE.md.
+// Writes go to an unnamed file (O_TMPFILE) in the shard directory that is linked under the
+// block's name once complete (or, where that is not possible, a named temporary file renamed into
+// place), so a reader (or a crash) never sees a partial block under a real name. Durability is per
+// command: sync() calls syncfs() once, instead of an fsync per block; see docs/ARCHITECTURE.md.
 #pragma once
 
 #include <array>
@@ -38,9 +39,14 @@ class FlatfsStore : public BlockStore {
   static std::string key_of(ByteView multihash);
 
  private:
+  // How a complete block file gets its name; the first that works is kept.
+  enum class LinkMode { kEmptyPath, kProcFd, kRename };
+  bool put_unnamed(const std::string& rel, std::span<const ByteView> parts);
+
   std::string dir_;
   UniqueFd dirfd_;
   std::array<std::atomic<bool>, 1024> shard_exists_{};
+  std::atomic<LinkMode> link_mode_{LinkMode::kEmptyPath};
 };
 
 }  // namespace cidrun

@@ -63,6 +63,32 @@ class StoreTest : public ::testing::Test {
   std::unique_ptr<Repo> repo_;
 };
 
+TEST_F(StoreTest, FlatfsPutsSmallAndBigBlocksWholeAndOnlyUnderTheirNames) {
+  // Small blocks skip the presence check (linkat reports a present one), big ones ask first;
+  // either way a second put of the same block changes nothing and no temporary file remains.
+  std::vector<Bytes> data{to_bytes("small"), Bytes(300 * 1024, 0x5a)};
+  data[1][1234] = 7;
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& d : data) {
+      Cid c = Cid::of(1, kCodecRaw, d);
+      repo_->blocks().put(c, d);
+      auto back = repo_->blocks().get(c);
+      ASSERT_TRUE(back);
+      EXPECT_EQ(*back, d);
+    }
+  }
+  size_t files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_ + "/repo/blocks")) {
+    if (!e.is_regular_file()) continue;
+    std::string name = e.path().filename().string();
+    if (name == "SHARDING" || name == "_README") continue;
+    ++files;
+    EXPECT_EQ(e.path().extension(), ".data") << name;
+    EXPECT_EQ(e.file_size() == 5 || e.file_size() == 300 * 1024, true) << name;
+  }
+  EXPECT_EQ(files, 2u);
+}
+
 TEST_F(StoreTest, GcKeepsRecursiveAndDirectPinsAndRemovesTheRest) {
   Cid leaf1 = put_raw("leaf1");
   Cid leaf2 = put_raw("leaf2");
