@@ -4,7 +4,9 @@
 # a trustless gateway), vs `curl | tar xz` of a tar.gz of the same tree from a static HTTP server.
 # Same machine, same run. Not a test: it prints figures (best of $RUNS; machines here are shared,
 # minimums are the stable number).
-#   bench/pull.sh [BUILD_DIR]         (needs `npm ci` in tests/interop)
+#   bench/pull.sh [BUILD_DIR [BASE_BUILD_DIR]]   (needs `npm ci` in tests/interop)
+# With BASE_BUILD_DIR (e.g. a build of an older commit), the same pulls are also timed with that
+# build's cidrun as client and server, in the same run: an A/B of two builds.
 # Inputs (made once under $BENCH_DATA, default /var/tmp/cidrun-bench):
 #   big:    one 512 MiB random file (shared with bench/add.sh), pulled as a one-file directory
 #   tree5k: 5,000 random files of 0-8 KiB in 50 directories
@@ -15,6 +17,8 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 bench_args "$@"
+base_cidrun=${2:+$2/cidrun}
+[ -z "$base_cidrun" ] || [ -x "$base_cidrun" ] || die "$base_cidrun not built"
 jsnode=$here/tests/interop/exchange/js-node.mjs
 scratch=${BENCH_SCRATCH:-/dev/shm}/cidrun-pull-bench.$$
 need_cidrun
@@ -34,6 +38,10 @@ tree_bytes=$(du -sb --apparent-size "$data/tree5k" | cut -f1)
 
 start_bg serve "$cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
 gw=$(json "$ready" gateway)
+if [ -n "$base_cidrun" ]; then
+  start_bg serve-base "$base_cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
+  gw_base=$(json "$ready" gateway)
+fi
 start_bg js-big node "$jsnode" --dir "$data/bigdir" --profile v1
 js_big=$(json "$ready" url)
 js_big_root=$(json "$ready" root)
@@ -53,8 +61,15 @@ t_big_js=$(best "$cidrun" --repo-dir "$scratch/dst" pull -q "$js_big_root" --fro
 t_tree=$(best "$cidrun" --repo-dir "$scratch/dst" pull -q "$tree_root" --from "$gw")
 t_tree_js=$(best "$cidrun" --repo-dir "$scratch/dst" pull -q "$js_tree_root" --from "$js_tree")
 t_tar=$(best untar)
+if [ -n "$base_cidrun" ]; then
+  b_big=$(best "$base_cidrun" --repo-dir "$scratch/dst" pull -q "$big_root" --from "$gw_base")
+  b_big_js=$(best "$base_cidrun" --repo-dir "$scratch/dst" pull -q "$js_big_root" --from "$js_big")
+  b_tree=$(best "$base_cidrun" --repo-dir "$scratch/dst" pull -q "$tree_root" --from "$gw_base")
+  b_tree_js=$(best "$base_cidrun" --repo-dir "$scratch/dst" pull -q "$js_tree_root" --from "$js_tree")
+fi
 
-python3 - "$big_bytes" "$tree_bytes" "$t_big" "$t_big_js" "$t_tree" "$t_tree_js" "$t_tar" "$runs" <<'PY'
+python3 - "$big_bytes" "$tree_bytes" "$t_big" "$t_big_js" "$t_tree" "$t_tree_js" "$t_tar" "$runs" \
+  ${base_cidrun:+"$b_big" "$b_big_js" "$b_tree" "$b_tree_js"} <<'PY'
 import sys
 big, tree = int(sys.argv[1]), int(sys.argv[2])
 tb, tbj, tt, ttj, ttar = map(float, sys.argv[3:8])
@@ -65,4 +80,11 @@ print(f"                 JS peer      -> pull: {tbj:6.2f}s {mb(big, tbj):8.1f} M
 print(f"  5,000 files    cidrun serve -> pull: {tt:6.2f}s {mb(tree, tt):8.1f} MB/s")
 print(f"                 JS peer      -> pull: {ttj:6.2f}s {mb(tree, ttj):8.1f} MB/s   cidrun serve / JS = {ttj / tt:5.2f}x")
 print(f"                 curl tar.gz | tar xz: {ttar:6.2f}s {mb(tree, ttar):8.1f} MB/s   pull / tar.gz = {ttar / tt:5.2f}x")
+if len(sys.argv) > 9:
+    bb, bbj, bt, btj = map(float, sys.argv[9:13])
+    print("  base build (client and server), same run:")
+    print(f"  512 MiB file   cidrun serve -> pull: {bb:6.2f}s {mb(big, bb):8.1f} MB/s   this build / base = {bb / tb:5.2f}x")
+    print(f"                 JS peer      -> pull: {bbj:6.2f}s {mb(big, bbj):8.1f} MB/s   this build / base = {bbj / tbj:5.2f}x")
+    print(f"  5,000 files    cidrun serve -> pull: {bt:6.2f}s {mb(tree, bt):8.1f} MB/s   this build / base = {bt / tt:5.2f}x")
+    print(f"                 JS peer      -> pull: {btj:6.2f}s {mb(tree, btj):8.1f} MB/s   this build / base = {btj / ttj:5.2f}x")
 PY

@@ -1,5 +1,6 @@
 #include "exchange/fetcher.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -9,7 +10,6 @@
 #include <utility>
 
 #include "ipld/dagpb.h"
-#include "ipld/unixfs_pb.h"
 #include "store/reachable.h"
 #include "util/log.h"
 
@@ -22,32 +22,32 @@ std::string key_of(const Cid& c) {
   return std::string(as_string(c.multihash()));
 }
 
-// The DAG's expected size, for the progress bar: the root block plus its links' Tsize.
-uint64_t estimated_total(const Cid& cid, ByteView block) {
-  if (cid.codec() != kCodecDagPb) return block.size();
-  try {
-    uint64_t total = block.size();
-    for (const auto& l : dagpb::decode(block).links) total += l.tsize.value_or(0);
-    return total;
-  } catch (const Error&) {
-    return 0;
-  }
-}
+// A subtree no bigger than this (by its links' cumulative sizes) comes in one CAR stream.
+constexpr uint64_t kWholeCarMax = 16u << 20;
+// A node whose links average at least this is split: each child is asked for on its own, so
+// that several requests (and their hashing and writing) run at once. Below it the per-request
+// cost outweighs the parallelism, and one CAR of the node is better.
+constexpr uint64_t kSplitMinLink = 64u << 10;
 
-bool is_unixfs_file(ByteView block) {
-  try {
-    auto node = dagpb::decode(block);
-    return node.data && unixfs_pb::decode(*node.data).type == unixfs_pb::Type::kFile;
-  } catch (const Error&) {
-    return false;
-  }
-}
+// What the walk does with a CID: make its block present and look at its links (kBlock), or ask
+// for its whole subtree in one CAR stream (kCar).
+struct Item {
+  Cid cid;
+  bool car = false;
+  // Whether the CIDs below may still be asked for as CARs: not below a CAR that failed or came
+  // back incomplete (the block-by-block walk finishes those), and not while resuming.
+  bool car_ok = true;
+  // The CID was queued already and is now asked for a second way (a node fetched alone, then
+  // its subtree as a CAR; what a CAR left behind): queued even though seen.
+  bool again = false;
+};
 
 }  // namespace
 
 Fetcher::Fetcher(BlockStore& store, SourceSet& sources, FetchOptions opts)
     : store_(store), sources_(sources), opts_(opts) {
   if (opts_.parallel == 0) opts_.parallel = 1;
+  if (opts_.car_streams == 0) opts_.car_streams = 1;
 }
 
 Bytes Fetcher::fetch_block(const Cid& cid) {
@@ -58,163 +58,239 @@ Bytes Fetcher::fetch_block(const Cid& cid) {
   return data;
 }
 
-FetchResult Fetcher::fetch_dag(const Cid& root) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::unordered_set<std::string> seen;  // multihashes already queued or handled
-  std::deque<Cid> queue;
-  FetchResult result;
-  std::atomic<uint64_t> blocks{0}, fetched_blocks{0}, fetched_bytes{0};
-  FetchProgress* progress = opts_.progress;
+// One fetch_dag: a parallel walk over two queues, blocks and CAR subtrees. Workers take an item,
+// make its blocks present (reading, fetching, or streaming them), and queue what lies below. The
+// walk ends when both queues are empty and no worker is busy, or at the first error.
+class Fetcher::Walk {
+ public:
+  Walk(Fetcher& f, const Cid& root) : f_(f), root_(root) {}
 
-  seen.insert(key_of(root));
-  bool have_root = root.is_identity() || store_.has(root);
-  bool stream = !have_root && opts_.use_car && root.codec() == kCodecDagPb;
-  bool root_fetched = false;  // already counted as fetched: the walk must not count it again
-  if (stream) {
-    // A file's blocks are big and independent: parallel block requests beat one stream (which
-    // serializes hashing and writing on both ends). Trees of small files are the opposite: one
-    // CAR saves a round trip per block. One raw request for the root tells which case this is.
-    try {
-      Bytes b = sources_.get(root);
-      store_.put(root, b);
-      have_root = true;
-      root_fetched = true;
-      ++fetched_blocks;
-      fetched_bytes += b.size();
-      if (progress) {
-        progress->set_total(estimated_total(root, b));
-        progress->fetched(b.size());
+  FetchResult run() {
+    seen_.insert(key_of(root_));
+    bool have_root = root_.is_identity() || f_.store_.has(root_);
+    if (!have_root && f_.opts_.use_car && root_.codec() == kCodecDagPb) {
+      // One raw request for the root says how big the DAG is and how it is shaped (one CAR for a
+      // tree of small files, parallel requests for big files); a source that answers only CARs
+      // gets one CAR of everything.
+      try {
+        Bytes b = f_.sources_.get(root_);
+        f_.store_.put(root_, b);
+        count(root_, b.size(), true);
+        if (progress()) progress()->set_total(estimated_total(root_, b));
+        enqueue(plan(Item{root_}, b, true));
+      } catch (const NotFound&) {
+        enqueue({Item{root_, true, true, true}});
       }
-      stream = !is_unixfs_file(b);
-    } catch (const NotFound&) {
-      // No source answers raw blocks for it: a CAR may still work.
+    } else {
+      // Present root: a resumed pull walks what is here and fetches what is not, block by block.
+      enqueue({Item{root_, false, !have_root, true}});
+    }
+    std::vector<std::thread> threads;
+    threads.reserve(f_.opts_.parallel);
+    for (size_t i = 0; i < f_.opts_.parallel; ++i) threads.emplace_back([this] { work(); });
+    for (auto& t : threads) t.join();
+    if (failure_) std::rethrow_exception(failure_);
+    FetchResult r;
+    r.blocks = blocks_;
+    r.fetched_blocks = fetched_blocks_;
+    r.fetched_bytes = fetched_bytes_;
+    return r;
+  }
+
+ private:
+  FetchProgress* progress() const { return f_.opts_.progress; }
+
+  // The DAG's expected size, for the progress bar: the root block plus its links' Tsize.
+  static uint64_t estimated_total(const Cid& cid, ByteView block) {
+    if (cid.codec() != kCodecDagPb) return block.size();
+    try {
+      uint64_t total = block.size();
+      for (const auto& l : dagpb::decode(block).links) total += l.tsize.value_or(0);
+      return total;
+    } catch (const Error&) {
+      return 0;
     }
   }
-  if (stream) {
-    // Phase 1: one CAR stream. Only blocks linked from what arrived so far are accepted (so a
-    // source cannot plant unrelated blocks); what the stream lacks is left for the walk.
-    std::unordered_map<std::string, Cid> wanted{{key_of(root), root}};
+
+  // Counts a block of the DAG once, however many requests brought it.
+  void count(const Cid& cid, uint64_t size, bool fetched) {
+    {
+      std::lock_guard l(count_mu_);
+      if (!counted_.insert(key_of(cid)).second) return;
+    }
+    ++blocks_;
+    if (fetched) {
+      ++fetched_blocks_;
+      fetched_bytes_ += size;
+      if (progress()) progress()->fetched(size);
+    } else if (progress()) {
+      progress()->present(size);
+    }
+  }
+
+  // What to do below a block that is here now. fetched: it just came from the network, so what
+  // it links to most likely is not here either.
+  std::vector<Item> plan(const Item& item, ByteView block, bool fetched) const {
+    const Cid& cid = item.cid;
+    std::vector<Item> out;
+    bool car_ok = item.car_ok && fetched && f_.opts_.use_car;
+    if (!car_ok || cid.codec() != kCodecDagPb) {
+      for (auto& c : block_links(cid, block)) out.push_back(Item{std::move(c), false, car_ok});
+      return out;
+    }
+    dagpb::Node node;
+    try {
+      node = dagpb::decode(block);
+    } catch (const Error& e) {
+      throw Error(cid.str() + ": " + e.what());
+    }
+    if (node.links.empty()) return out;
+    uint64_t total = 0;
+    for (const auto& l : node.links) total += l.tsize.value_or(0);
+    if (total <= kWholeCarMax || total / node.links.size() < kSplitMinLink) {
+      // The node's block comes again at the head of its CAR: a few bytes for one request.
+      out.push_back(Item{cid, true, true, true});
+      return out;
+    }
+    for (auto& l : node.links) {
+      bool small_subtree = l.hash.codec() == kCodecDagPb && l.tsize && *l.tsize <= kWholeCarMax;
+      out.push_back(Item{std::move(l.hash), small_subtree, true});
+    }
+    return out;
+  }
+
+  std::vector<Item> block_item(const Item& item) {
+    const Cid& cid = item.cid;
+    if (cid.is_identity()) return plan(Item{cid, false, false}, cid.digest(), false);
+    std::optional<Bytes> data;
+    if (cid.codec() == kCodecRaw) {
+      // A raw leaf has no links: knowing it is present is enough (no read).
+      if (auto size = f_.store_.size(cid)) {
+        count(cid, *size, false);
+        return {};
+      }
+    } else {
+      data = f_.store_.get(cid);
+      if (data) count(cid, data->size(), false);
+    }
+    if (data) return plan(item, *data, false);
+    data = f_.sources_.get(cid);
+    f_.store_.put(cid, *data);
+    count(cid, data->size(), true);
+    if (cid == root_ && progress()) progress()->set_total(estimated_total(cid, *data));
+    return plan(item, *data, true);
+  }
+
+  // One CAR stream of the subtree. Only blocks linked from what this stream delivered so far
+  // are accepted (so a source cannot plant unrelated blocks); what it lacks is returned, to be
+  // fetched block by block.
+  std::vector<Item> car_item(const Item& item) {
+    const Cid& sub = item.cid;
+    std::unordered_map<std::string, Cid> wanted{{key_of(sub), sub}};
     std::unordered_set<std::string> received;
-    bool first = true;
     // Called from the stream's thread and, for big raw leaves, from the pool (block_pipeline.h):
-    // the bookkeeping is under car_mu, the store write is not.
-    std::mutex car_mu;
+    // the bookkeeping is under mu, the store write is not.
+    std::mutex mu;
     auto on_block = [&](const Cid& cid, ByteView data) {
       std::string k = key_of(cid);
       Cid as_linked;
-      bool first_block;
       {
-        std::lock_guard l(car_mu);
+        std::lock_guard l(mu);
         auto it = wanted.find(k);
         if (it == wanted.end()) {
           if (received.count(k)) return;  // a retry from another source resends: harmless
-          throw SourceError("CAR for " + root.str() + " contains block " + cid.str() +
+          throw SourceError("CAR for " + sub.str() + " contains block " + cid.str() +
                             ", which the DAG does not link to");
         }
         as_linked = it->second;  // decode by the codec of the link that asked for it
         wanted.erase(it);
         received.insert(k);
-        first_block = std::exchange(first, false);
       }
-      store_.put(as_linked, data);
-      if (first_block && progress) progress->set_total(estimated_total(as_linked, data));
+      f_.store_.put(as_linked, data);
       auto links = block_links(as_linked, data);
       if (!links.empty()) {
-        std::lock_guard l(car_mu);
+        std::lock_guard l(mu);
         for (auto& child : links) {
           std::string ck = key_of(child);
-          if (seen.insert(ck).second) wanted.emplace(std::move(ck), std::move(child));
+          if (!received.count(ck)) wanted.emplace(std::move(ck), std::move(child));
         }
       }
-      ++blocks;
-      if (root_fetched && as_linked == root) return;  // counted when it was fetched raw
-      ++fetched_blocks;
-      fetched_bytes += data.size();
-      if (progress) progress->fetched(data.size());
+      if (as_linked == root_ && progress()) progress()->set_total(estimated_total(root_, data));
+      count(as_linked, data.size(), true);
     };
     try {
-      bool complete = sources_.stream_car(root, DagScope::kAll, on_block);
+      bool complete = f_.sources_.stream_car(sub, DagScope::kAll, on_block);
       if (complete && !wanted.empty()) {
-        log::warn("CAR stream for " + root.str() + " lacked " + std::to_string(wanted.size()) +
+        log::warn("CAR stream for " + sub.str() + " lacked " + std::to_string(wanted.size()) +
                   " blocks; fetching them one by one");
       }
     } catch (const SourceError& e) {
       log::warn(e.what());
     }
-    for (auto& [k, c] : wanted) queue.push_back(c);
-  } else {
-    queue.push_back(root);
+    std::vector<Item> rest;
+    rest.reserve(wanted.size());
+    for (auto& [k, c] : wanted) rest.push_back(Item{c, false, false, true});
+    return rest;
   }
 
-  // Phase 2: the parallel walk. Workers take a CID, make sure its block is present (reading or
-  // fetching it), and queue its children; the walk ends when the queue is empty and no worker
-  // is busy, or at the first error.
-  size_t busy = 0;
-  std::exception_ptr failure;
-  auto process = [&](const Cid& cid) -> std::vector<Cid> {
-    if (cid.is_identity()) return block_links(cid, cid.digest());
-    std::optional<Bytes> data;
-    if (cid.codec() == kCodecRaw) {
-      // A raw leaf has no links: knowing it is present is enough (no read).
-      if (auto size = store_.size(cid)) {
-        ++blocks;
-        if (progress) progress->present(*size);
-        return {};
-      }
-    } else {
-      data = store_.get(cid);
-      if (data) {
-        ++blocks;
-        if (progress && !(root_fetched && cid == root)) progress->present(data->size());
-      }
+  // Queues items not seen before (under mu_, or before the workers start).
+  void enqueue(std::vector<Item> items) {
+    for (auto& it : items) {
+      if (!seen_.insert(key_of(it.cid)).second && !it.again) continue;
+      (it.car ? cars_ : blocks_q_).push_back(std::move(it));
     }
-    if (!data) {
-      data = sources_.get(cid);
-      store_.put(cid, *data);
-      ++blocks;
-      ++fetched_blocks;
-      fetched_bytes += data->size();
-      if (progress) {
-        if (cid == root) progress->set_total(estimated_total(cid, *data));
-        progress->fetched(data->size());
-      }
-    }
-    return block_links(cid, *data);
-  };
-  auto worker = [&] {
-    std::unique_lock l(mu);
+  }
+
+  void work() {
+    std::unique_lock l(mu_);
     for (;;) {
-      cv.wait(l, [&] { return failure || !queue.empty() || busy == 0; });
-      if (failure || queue.empty()) return;
-      Cid cid = std::move(queue.front());
-      queue.pop_front();
-      ++busy;
+      auto car_ready = [&] { return !cars_.empty() && cars_active_ < f_.opts_.car_streams; };
+      cv_.wait(l, [&] { return failure_ || !blocks_q_.empty() || car_ready() || busy_ == 0; });
+      if (failure_) return;
+      Item item;
+      if (car_ready()) {
+        item = std::move(cars_.front());
+        cars_.pop_front();
+        ++cars_active_;
+      } else if (!blocks_q_.empty()) {
+        item = std::move(blocks_q_.front());
+        blocks_q_.pop_front();
+      } else {
+        return;  // nothing queued and nobody busy (a CAR waiting on the limit implies busy)
+      }
+      ++busy_;
       l.unlock();
-      std::vector<Cid> children;
+      std::vector<Item> next;
       std::exception_ptr err;
       try {
-        children = process(cid);
+        next = item.car ? car_item(item) : block_item(item);
       } catch (...) {
         err = std::current_exception();
       }
       l.lock();
-      --busy;
-      if (err && !failure) failure = err;
-      for (auto& c : children) {
-        if (seen.insert(key_of(c)).second) queue.push_back(std::move(c));
-      }
-      cv.notify_all();
+      --busy_;
+      if (item.car) --cars_active_;
+      if (err && !failure_) failure_ = err;
+      enqueue(std::move(next));
+      cv_.notify_all();
     }
-  };
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < opts_.parallel; ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
-  if (failure) std::rethrow_exception(failure);
-  result.blocks = blocks;
-  result.fetched_blocks = fetched_blocks;
-  result.fetched_bytes = fetched_bytes;
-  return result;
+  }
+
+  Fetcher& f_;
+  Cid root_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_set<std::string> seen_;  // multihashes queued (under mu_)
+  std::deque<Item> blocks_q_, cars_;
+  size_t busy_ = 0, cars_active_ = 0;
+  std::exception_ptr failure_;
+  std::mutex count_mu_;
+  std::unordered_set<std::string> counted_;
+  std::atomic<uint64_t> blocks_{0}, fetched_blocks_{0}, fetched_bytes_{0};
+};
+
+FetchResult Fetcher::fetch_dag(const Cid& root) {
+  return Walk(*this, root).run();
 }
 
 }  // namespace cidrun::exchange

@@ -1,11 +1,18 @@
 // Fetches whole DAGs (and single blocks) into a block store, from a SourceSet.
 //
-// fetch_dag: when the root is missing, first one CAR stream of the whole DAG from a source that
-// can send one (one request, no round trips); then a parallel walk from the root that reads the
-// blocks already present (so a pull resumes where it stopped) and fetches every missing one with
-// up to `parallel` requests in flight. Every block is hash-checked before it is stored or decoded;
-// a CAR may only deliver blocks that the DAG received so far links to. Memory is bounded by the
-// in-flight blocks plus one CID per block of the DAG (for deduplication), never by the data.
+// fetch_dag: a parallel walk from the root with up to `parallel` requests in flight. A missing
+// root is fetched alone first; its links' cumulative sizes then choose the request pattern, all
+// within the Trustless Gateway spec so that any gateway can answer it: a subtree of at most
+// 16 MiB, or one whose links are small on average (a directory of small files), comes as one
+// CAR stream (one request instead of one per block); a bigger node with big links (a big file,
+// a directory of big files or of big subtrees) is split, each child asked for on its own, so
+// that several CAR streams (up to `car_streams`) and raw block requests run at once and the
+// hashing and writing use every core. Blocks already present are read, not fetched, and their
+// missing descendants fetched block by block (so a pull resumes where it stopped). Every block is
+// hash-checked before it is stored or decoded; a CAR may only deliver blocks that the blocks it
+// delivered so far link to, and whatever a CAR lacked is fetched block by block. Memory is
+// bounded by the blocks in flight plus one multihash per block of the DAG (for deduplication),
+// never by the data.
 #pragma once
 
 #include <cstddef>
@@ -18,8 +25,9 @@
 namespace cidrun::exchange {
 
 struct FetchOptions {
-  size_t parallel = 32;  // block requests in flight
-  bool use_car = true;   // try one CAR stream first when the root is missing
+  size_t parallel = 32;    // requests in flight (workers)
+  size_t car_streams = 4;  // of which CAR streams
+  bool use_car = true;     // try one CAR stream first when the root is missing
   FetchProgress* progress = nullptr;
 };
 
@@ -41,6 +49,7 @@ class Fetcher {
   Bytes fetch_block(const Cid& cid);
 
  private:
+  class Walk;
   BlockStore& store_;
   SourceSet& sources_;
   FetchOptions opts_;

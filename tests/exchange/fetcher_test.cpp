@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <thread>
 
 #include "exchange/fake_http.h"
 #include "exchange/fixtures.h"
@@ -19,6 +21,7 @@ using testing::FakeHttp;
 using testing::Fixture;
 using testing::HttpHead;
 using testing::send_response;
+using testing::TempDir;
 
 // Serves the fixture as a correct trustless gateway (raw and CAR).
 FakeHttp::Handler good_gateway(Fixture& fx) {
@@ -68,6 +71,93 @@ TEST_F(exchangeFetcher, PullsWholeDagWithOneCarRequest) {
   expect_complete_and_sound(dest, fx);
   EXPECT_EQ(r.blocks, fx.blocks.size());
   EXPECT_EQ(gw.requests(), 2);  // the root (a directory, so...), then one CAR with the rest
+}
+
+// Counts a gateway's requests by kind and the most that were in flight at once; CARs are held
+// for a moment so that overlapping ones are seen overlapping.
+struct RequestLog {
+  std::atomic<int> raw{0}, car{0}, inflight{0}, max_inflight{0};
+  FakeHttp::Handler wrap(FakeHttp::Handler inner) {
+    return [this, inner = std::move(inner)](const HttpHead& h, int fd) {
+      bool is_car = h.target.find("format=car") != std::string::npos;
+      ++(is_car ? car : raw);
+      int now = ++inflight;
+      for (int m = max_inflight; now > m && !max_inflight.compare_exchange_weak(m, now);) {
+      }
+      if (is_car) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      inner(h, fd);
+      --inflight;
+    };
+  }
+};
+
+TEST_F(exchangeFetcher, BigFileIsSplitIntoParallelBlockRequests) {
+  // 20 MiB in 256 KiB raw leaves: too big for one CAR and made of big links, so every leaf is
+  // asked for on its own; the small subdirectory still comes as one CAR.
+  Fixture fx(1, 20u << 20);
+  RequestLog log;
+  FakeHttp gw(log.wrap(good_gateway(fx)));
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  auto r = f.fetch_dag(fx.root);
+  expect_complete_and_sound(dest, fx);
+  EXPECT_EQ(r.blocks, fx.blocks.size());
+  EXPECT_EQ(r.fetched_blocks, fx.blocks.size());
+  EXPECT_EQ(log.car, 1);  // sub/
+  // Every other block alone: the root, big.bin's node and its 80 leaves, hello.txt.
+  EXPECT_EQ(log.raw, static_cast<int>(fx.blocks.size()) - 6);
+  EXPECT_GT(log.max_inflight, 1);
+}
+
+TEST_F(exchangeFetcher, DirectoryOfBigSubtreesIsSplitIntoParallelCars) {
+  TempDir dir;
+  MemoryStore store;
+  std::string t = dir.path + "/tree";
+  for (int d = 0; d < 3; ++d) {
+    std::string sub = t + "/d" + std::to_string(d);
+    std::filesystem::create_directories(sub);
+    testing::write_text(sub + "/data", testing::random_bytes(6u << 20, d));
+    testing::write_text(sub + "/note", "note " + std::to_string(d));
+  }
+  unixfs::ImportOptions o;
+  o.recursive = true;
+  o.layout.cid_version = 1;
+  o.layout.raw_leaves = true;
+  o.dir.cid_version = 1;
+  unixfs::Importer imp(store, o, nullptr);
+  Cid root = imp.add_path(t, "tree").cid;
+  size_t n = 0;
+  unixfs::walk_dag(store, root, [&](const Cid&, ByteView) { return ++n > 0; });
+
+  RequestLog log;
+  FakeHttp gw(log.wrap([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    auto b = store.get(cid);
+    if (!b) return send_response(fd, 404, "text/plain", "not found");
+    if (h.target.find("format=car") == std::string::npos)
+      return send_response(fd, 200, "application/vnd.ipld.raw", as_string(*b));
+    Bytes out = exchange::car_header({cid});
+    unixfs::walk_dag(store, cid, [&](const Cid& c, ByteView data) {
+      Bytes p = exchange::car_section_prefix(c, data.size());
+      out.insert(out.end(), p.begin(), p.end());
+      out.insert(out.end(), data.begin(), data.end());
+      return true;
+    });
+    send_response(fd, 200, "application/vnd.ipld.car; version=1", as_string(out));
+  }));
+  MemoryStore dest;
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  auto r = f.fetch_dag(root);
+  EXPECT_EQ(r.blocks, n);
+  EXPECT_EQ(r.fetched_blocks, n);
+  size_t have = 0;
+  dest.for_each([&](ByteView) { ++have; });
+  EXPECT_EQ(have, n);
+  EXPECT_EQ(log.raw, 1);  // the root, which tells how to split
+  EXPECT_EQ(log.car, 3);  // one per subdirectory, at the same time
+  EXPECT_GE(log.max_inflight, 2);
 }
 
 TEST_F(exchangeFetcher, PullsBlockByBlockInParallelWithRawLeaves) {
