@@ -1,5 +1,6 @@
 #include "exchange/fetch_progress.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "util/units.h"
@@ -77,7 +78,7 @@ void FetchProgress::draw(bool final) {
             std::to_string(std::min<uint64_t>(100, done * 100 / total)) + "%)";
   }
   line += ", " + format_bytes(rate) + "/s";
-  if (!final && eta >= 0) line += ", ETA " + std::to_string(static_cast<long>(eta + 0.5)) + "s";
+  if (!final && eta >= 0) line += ", ETA " + std::to_string(std::lround(eta)) + "s";
   line += "\x1b[K";
   if (final) line += "\n";
   std::fputs(line.c_str(), stderr);

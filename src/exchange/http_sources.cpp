@@ -60,7 +60,7 @@ class HttpSource : public BlockSource {
     } else {
       // Both ?format= and Accept, as the spec asks of clients (some gateways only read one).
       req.url = base_ + "/ipfs/" + cid.str() + "?format=raw";
-      req.headers.push_back("Accept: application/vnd.ipld.raw");
+      req.headers.emplace_back("Accept: application/vnd.ipld.raw");
     }
     req.total_timeout_ms = block_timeout_ms();
     req.stall_secs = stall_secs();
@@ -81,7 +81,7 @@ class HttpSource : public BlockSource {
       req.url = base_ + "/api/v0/dag/export?arg=" + root.str();
     } else {
       req.url = base_ + "/ipfs/" + root.str() + "?format=car&dag-scope=" + scope_name(scope);
-      req.headers.push_back("Accept: application/vnd.ipld.car; version=1; order=dfs; dups=n");
+      req.headers.emplace_back("Accept: application/vnd.ipld.car; version=1; order=dfs; dups=n");
     }
     req.stall_secs = stall_secs();
     // Blocks are verified (big leaves on the thread pool) as the stream is read. A bad block

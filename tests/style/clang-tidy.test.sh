@@ -4,7 +4,7 @@
 # shows what is left in one that has not.
 set -euo pipefail
 cd "${CIDRUN_SOURCE_DIR:?}"
-layers=(util multiformats ipld store unixfs)
+layers=(util multiformats ipld store unixfs exchange)
 paths=()
 for l in "${layers[@]}"; do
   paths+=("src/$l")
