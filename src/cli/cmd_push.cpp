@@ -76,7 +76,7 @@ uint64_t push_to_kubo(BlockStore& store, const Cid& root, const std::string& bas
   req.url = base + "/api/v0/dag/import?pin-roots=true";
   req.stall_secs = 120;  // kubo may pause while it pins (and it never answers before the end)
   req.upload = [&](uint8_t* buf, size_t len) { return read_full(rd.get(), buf, len, "CAR pipe"); };
-  http::Response r = http::Client::shared().perform(std::move(req));
+  http::Response r = http::Client::shared().perform(req);
   rd.reset();  // unblocks the producer if the upload stopped early
   producer.join();
   if (produce_error) std::rethrow_exception(produce_error);

@@ -20,8 +20,7 @@ namespace cidrun::cli {
 namespace {
 
 struct ServeFlags {
-  std::string listen = "127.0.0.1:8080";
-  size_t threads = 64;
+  net::HttpServerOptions http;
   std::vector<std::string> from;
   bool quiet = false;
 };
@@ -38,6 +37,11 @@ int run_serve(const ServeFlags& f, const Globals& g) {
     nofile.rlim_cur = nofile.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
+  // Both TLS files or neither, checked before anything else is opened.
+  if (f.http.tls_cert.empty() != f.http.tls_key.empty()) {
+    throw Error(f.http.tls_cert.empty() ? "--tls-key needs --tls-cert"
+                                        : "--tls-cert needs --tls-key");
+  }
   auto repo = Repo::open(repo_path(g));
   // With --from the gateway is recursive: blocks it lacks are fetched (and verified) first.
   std::unique_ptr<BlockStore> fetching;
@@ -47,7 +51,8 @@ int run_serve(const ServeFlags& f, const Globals& g) {
                                                          exchange::SourceSet::open(f.from));
     store = fetching.get();
   }
-  gateway::Server server(*store, {.listen = f.listen, .threads = f.threads, .quiet = f.quiet});
+  // Loads the TLS certificate and key (a bad one is an error here, before anything listens).
+  gateway::Server server(*store, f.http, f.quiet);
 
   // SIGINT/SIGTERM end the server cleanly: they are blocked in every thread and taken by one.
   sigset_t sigs;
@@ -56,9 +61,10 @@ int run_serve(const ServeFlags& f, const Globals& g) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   int port = server.bind();
-  std::string host = net::parse_listen(f.listen).first;
+  std::string host = net::parse_listen(f.http.listen).first;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  std::printf("{\"gateway\":\"http://%s:%d\"}\n", host.c_str(), port);
+  const char* scheme = f.http.tls_cert.empty() ? "http" : "https";
+  std::printf("{\"gateway\":\"%s://%s:%d\"}\n", scheme, host.c_str(), port);
   std::fflush(stdout);
   std::thread waiter([&] {
     int sig = 0;
@@ -75,9 +81,12 @@ int run_serve(const ServeFlags& f, const Globals& g) {
 const Registrar reg("serve", [](CLI::App& app, Globals& g) {
   auto f = std::make_shared<ServeFlags>();
   auto* cmd = app.add_subcommand("serve", "Serve the block store as an IPFS Trustless Gateway");
-  cmd->add_option("--listen", f->listen,
+  cmd->add_option("--listen", f->http.listen,
                   "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
-  cmd->add_option("--threads", f->threads, "Concurrent requests served (default 64)");
+  cmd->add_option("--threads", f->http.threads, "Concurrent requests served (default 64)");
+  cmd->add_option("--tls-cert", f->http.tls_cert,
+                  "Serve https with this PEM certificate chain (leaf first; needs --tls-key)");
+  cmd->add_option("--tls-key", f->http.tls_key, "The PEM private key of --tls-cert");
   cmd->add_option("--from", f->from, "Fetch missing blocks from these sources (recursive gateway)");
   cmd->add_flag("-q,--quiet", f->quiet, "Do not log each request");
   cmd->callback([f, &g] { g.exit_code = run_serve(*f, g); });

@@ -66,7 +66,7 @@ class HttpSource : public BlockSource {
     req.stall_secs = stall_secs();
     // One byte over the limit is enough to know the answer is too big.
     req.max_body = kMaxBlockSize + 1;
-    http::Response r = http::Client::shared().perform(std::move(req));
+    http::Response r = http::Client::shared().perform(req);
     if (is_not_found(r)) return std::nullopt;
     if (!r.ok()) throw SourceError(url_ + ": block " + cid.str() + ": " + r.describe());
     verify_block(url_, cid, r.body);
@@ -99,7 +99,7 @@ class HttpSource : public BlockSource {
       }
       return false;
     };
-    http::Response r = http::Client::shared().perform(std::move(req));
+    http::Response r = http::Client::shared().perform(req);
     pipeline.finish();
     if (parse_failure) {
       try {

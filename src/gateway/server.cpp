@@ -133,25 +133,21 @@ bool available(BlockStore& store, const Cid& cid, bool only_if_cached) {
 struct Server::Impl {
   BlockStore& store;
   FlatfsStore* files;  // the block files under store, when it has them
-  ServeOptions opts;
   net::HttpServer http;
 
-  Impl(BlockStore& s, ServeOptions o)
+  Impl(BlockStore& s, net::HttpServerOptions o, bool quiet)
       : store(s),
         files(flatfs_under(s)),
-        opts(std::move(o)),
-        http([this](auto& req, auto& res) { route(req, res); }, http_options(opts)) {}
+        http([this](auto& req, auto& res) { route(req, res); }, with_logging(std::move(o), quiet)) {
+  }
 
-  static net::HttpServerOptions http_options(const ServeOptions& o) {
-    net::HttpServerOptions h;
-    h.listen = o.listen;
-    h.threads = o.threads;
-    if (!o.quiet) {
-      h.on_response = [](const net::HttpRequest& req, int status) {
+  static net::HttpServerOptions with_logging(net::HttpServerOptions o, bool quiet) {
+    if (!quiet) {
+      o.on_response = [](const net::HttpRequest& req, int status) {
         log::info(req.method + " " + req.target + " " + std::to_string(status));
       };
     }
-    return h;
+    return o;
   }
 
   void route(const net::HttpRequest& req, net::HttpResponse& res) {
@@ -302,8 +298,8 @@ struct Server::Impl {
   }
 };
 
-Server::Server(BlockStore& store, ServeOptions opts)
-    : impl_(std::make_unique<Impl>(store, std::move(opts))) {}
+Server::Server(BlockStore& store, net::HttpServerOptions http, bool quiet)
+    : impl_(std::make_unique<Impl>(store, std::move(http), quiet)) {}
 
 Server::~Server() {
   stop();

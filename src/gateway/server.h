@@ -9,19 +9,17 @@
 #include <memory>
 #include <string>
 
+#include "net/http_server.h"
 #include "store/blockstore.h"
 
 namespace cidrun::gateway {
 
-struct ServeOptions {
-  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
-  size_t threads = 64;                    // requests served at the same time
-  bool quiet = false;                     // no per-request log lines
-};
-
 class Server {
  public:
-  Server(BlockStore& store, ServeOptions opts);
+  // http: where and how to serve (listen address, threads, limits, TLS: net/http_server.h).
+  // Unless quiet, each response is logged (the gateway sets http.on_response for that).
+  // Throws Error when http cannot be used (e.g. a TLS certificate that does not load).
+  Server(BlockStore& store, net::HttpServerOptions http, bool quiet = false);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

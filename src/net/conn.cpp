@@ -12,7 +12,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
 
 #include "util/error.h"
 
@@ -22,17 +26,6 @@ namespace {
 int ms_until(Clock::time_point deadline) {
   auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return static_cast<int>(std::clamp<long long>(left, 0, 1'000'000'000));
-}
-
-std::string ssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
 }
 
 int fd_of(BIO* b) {
@@ -135,62 +128,94 @@ UniqueFd connect_one(const addrinfo* ai, Clock::time_point deadline, std::string
   return fd;
 }
 
-}  // namespace
+using AddrInfo = std::unique_ptr<addrinfo, void (*)(addrinfo*)>;
 
-TlsContext::TlsContext(const TlsOptions& opts) {
-  ctx_ = SSL_CTX_new(TLS_client_method());
-  if (!ctx_) throw Error("TLS: cannot create a context: " + ssl_errors());
-  SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
-  SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-  // A peer that closes without close_notify ends a close-delimited body; what we read is still
-  // checked (blocks by hash, CARs by framing), so this is not a truncation hole.
-  SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (SSL_CTX_set_default_verify_paths(ctx_) != 1) {
-    ERR_clear_error();  // no system store is not fatal when ca_file is given
+// A lookup on its own thread; shared with the caller, who may stop waiting for it.
+struct Lookup {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  int rc = 0;
+  int err = 0;  // errno, for EAI_SYSTEM
+  addrinfo* res = nullptr;
+  ~Lookup() {
+    if (res) ::freeaddrinfo(res);
   }
-  if (!opts.ca_file.empty() &&
-      SSL_CTX_load_verify_locations(ctx_, opts.ca_file.c_str(), nullptr) != 1) {
-    std::string e = ssl_errors();
-    SSL_CTX_free(ctx_);
-    throw Error("TLS: cannot load certificates from " + opts.ca_file + ": " + e);
-  }
-}
+};
 
-TlsContext::~TlsContext() {
-  SSL_CTX_free(ctx_);
-}
-
-std::unique_ptr<Conn> Conn::open(const std::string& host, uint16_t port, const TlsContext* tls,
-                                 Clock::time_point deadline) {
+// getaddrinfo with a deadline. getaddrinfo itself has none (a DNS server that does not answer
+// holds it for resolv.conf's timeout times its attempts, for every name server), so a name is
+// looked up on a thread of its own and the caller stops waiting at the deadline; a lookup still
+// running then finishes (and frees what it found) on its own. Addresses need no thread.
+AddrInfo resolve(const std::string& host, uint16_t port, Clock::time_point deadline) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  std::string service = std::to_string(port);
   addrinfo* res = nullptr;
-  // getaddrinfo has no timeout of its own; a resolver that hangs is bounded by resolv.conf's.
-  int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-  if (rc != 0) {
-    throw Error("cannot resolve " + host + ": " +
-                (rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc)));
+  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) == 0) {
+    return {res, ::freeaddrinfo};
   }
+  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+  auto lookup = std::make_shared<Lookup>();
+  auto started = Clock::now();
+  std::thread([lookup, host, service, hints] {
+    addrinfo* found = nullptr;
+    int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+    int err = errno;
+    std::lock_guard l(lookup->mu);
+    lookup->rc = rc;
+    lookup->err = err;
+    lookup->res = found;
+    lookup->done = true;
+    lookup->cv.notify_all();
+  }).detach();
+  std::unique_lock l(lookup->mu);
+  if (!lookup->cv.wait_until(l, deadline, [&] { return lookup->done; })) {
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    throw Error("cannot resolve " + host + ": no answer within " + std::to_string(waited.count()) +
+                " ms");
+  }
+  if (lookup->rc != 0) {
+    throw Error(
+        "cannot resolve " + host + ": " +
+        (lookup->rc == EAI_SYSTEM ? std::strerror(lookup->err) : ::gai_strerror(lookup->rc)));
+  }
+  return {std::exchange(lookup->res, nullptr), ::freeaddrinfo};
+}
+
+}  // namespace
+
+std::unique_ptr<Conn> Conn::open(const std::string& host, uint16_t port, const TlsContext* tls,
+                                 Clock::time_point deadline) {
+  std::unique_ptr<Conn> c = open_tcp(host, port, deadline);
+  if (tls) c->start_tls(*tls, host, port, deadline);
+  return c;
+}
+
+std::unique_ptr<Conn> Conn::open_tcp(const std::string& host, uint16_t port,
+                                     Clock::time_point deadline) {
+  AddrInfo res = resolve(host, port, deadline);
   UniqueFd fd;
   std::string why = "no address";
-  for (addrinfo* ai = res; ai && !fd.valid(); ai = ai->ai_next) {
+  for (addrinfo* ai = res.get(); ai && !fd.valid(); ai = ai->ai_next) {
     if (Clock::now() >= deadline) {
       why = "connection timed out";
       break;
     }
     fd = connect_one(ai, deadline, why);
   }
-  ::freeaddrinfo(res);
   if (!fd.valid()) throw Error("cannot connect to " + host_port(host, port) + ": " + why);
-  if (!tls) return std::unique_ptr<Conn>(new Conn(std::move(fd), nullptr));
+  return std::unique_ptr<Conn>(new Conn(std::move(fd), nullptr));
+}
 
-  SSL* ssl = SSL_new(tls->get());
+void Conn::start_tls(const TlsContext& tls, const std::string& host, uint16_t port,
+                     Clock::time_point deadline) {
+  SSL* ssl = SSL_new(tls.get());
   if (!ssl) throw Error("TLS: cannot create a session: " + ssl_errors());
-  std::unique_ptr<Conn> c(new Conn(std::move(fd), ssl));
-  BIO* bio = nosignal_socket_bio(c->fd_.get());
+  ssl_ = ssl;  // freed with the connection from here on
+  BIO* bio = nosignal_socket_bio(fd_.get());
   SSL_set_bio(ssl, bio, bio);
   // SNI only for names (RFC 6066 forbids literal addresses); the certificate is checked
   // against either.
@@ -210,7 +235,7 @@ std::unique_ptr<Conn> Conn::open(const std::string& host, uint16_t port, const T
     if (r == 1) break;
     int e = SSL_get_error(ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      if (!c->wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+      if (!wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
         throw Error("TLS handshake with " + host_port(host, port) + " timed out");
       }
       continue;
@@ -226,7 +251,6 @@ std::unique_ptr<Conn> Conn::open(const std::string& host, uint16_t port, const T
     }
     throw Error(msg);
   }
-  return c;
 }
 
 Conn::~Conn() {

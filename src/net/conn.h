@@ -2,38 +2,18 @@
 // through OpenSSL. The HTTP client (http_client.h) is its only user; nothing here knows HTTP.
 #pragma once
 
-#include <openssl/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "net/tls.h"
 #include "util/bytes.h"
 #include "util/fd.h"
 
 namespace cidrun::net {
 
 using Clock = std::chrono::steady_clock;
-
-// How https peers are checked. The system store (OpenSSL's default paths, which honour
-// SSL_CERT_FILE and SSL_CERT_DIR) is always trusted; ca_file adds PEM certificates to it.
-struct TlsOptions {
-  std::string ca_file;
-};
-
-// An SSL_CTX that verifies the peer's chain and is shared by every TLS connection of a client.
-class TlsContext {
- public:
-  explicit TlsContext(const TlsOptions& opts);
-  ~TlsContext();
-  TlsContext(const TlsContext&) = delete;
-  TlsContext& operator=(const TlsContext&) = delete;
-  SSL_CTX* get() const { return ctx_; }
-
- private:
-  SSL_CTX* ctx_ = nullptr;
-};
 
 class Conn {
  public:
@@ -42,6 +22,13 @@ class Conn {
   // Throws Error naming the host and what failed.
   static std::unique_ptr<Conn> open(const std::string& host, uint16_t port, const TlsContext* tls,
                                     Clock::time_point deadline);
+  // The TCP part of open(): a plain connection (to an origin or to a proxy).
+  static std::unique_ptr<Conn> open_tcp(const std::string& host, uint16_t port,
+                                        Clock::time_point deadline);
+  // Turns a plain connection into TLS with host:port (through a proxy's CONNECT tunnel, host is
+  // the origin: SNI and the certificate check name it, never the proxy).
+  void start_tls(const TlsContext& tls, const std::string& host, uint16_t port,
+                 Clock::time_point deadline);
   ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;

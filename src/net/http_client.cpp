@@ -42,14 +42,29 @@ struct Url {
   bool tls = false;
   std::string host;
   uint16_t port = 0;
-  std::string target;  // path and query
+  std::string target;               // path and query
+  std::optional<net::Proxy> proxy;  // the route, when not direct
+  // Connections are pooled by origin and route: one through a proxy never serves a direct
+  // request, nor one through another proxy or with other proxy credentials.
   std::string pool_key() const {
-    return (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+    std::string k = (tls ? "https://" : "http://") + host + ":" + std::to_string(port);
+    if (proxy) k += " via " + proxy->display() + " as " + proxy->authorization();
+    return k;
   }
   std::string host_header() const {
     std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
     if (port != (tls ? 443 : 80)) h += ":" + std::to_string(port);
     return h;
+  }
+  // host:port as CONNECT names it (RFC 9110 9.3.6).
+  std::string authority() const {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
+  }
+  // What the request line carries: origin-form, or absolute-form to a proxy (RFC 9112 3.2.2).
+  std::string request_target() const {
+    if (!proxy || tls) return target;
+    return "http://" + host_header() + target;
   }
 };
 
@@ -472,8 +487,12 @@ void read_until_close(Reader& rd, Sink& sink) {
 }
 
 std::string request_head(const Request& q, const Url& u) {
-  std::string h = q.method + " " + u.target + " HTTP/1.1\r\nHost: " + u.host_header() +
+  std::string h = q.method + " " + u.request_target() + " HTTP/1.1\r\nHost: " + u.host_header() +
                   "\r\nUser-Agent: cidrun\r\n";
+  // Through a CONNECT tunnel the proxy never sees this head: its credentials went with CONNECT.
+  if (u.proxy && !u.tls && u.proxy->has_credentials) {
+    h += "Proxy-Authorization: " + u.proxy->authorization() + "\r\n";
+  }
   bool has_accept = false;
   for (const auto& x : q.headers) {
     if (x.find_first_of("\r\n") != std::string::npos)
@@ -525,6 +544,49 @@ void send_upload(Conn& c, const Request& q, Pace& pace) {
   std::string post = std::string("\r\n--") + kBoundary + "--\r\n";
   send_chunk(reinterpret_cast<const uint8_t*>(post.data()), post.size());
   write_all(c, as_bytes("0\r\n\r\n"), pace);
+}
+
+// Asks the proxy on c for a tunnel to u's origin (CONNECT, RFC 9110 9.3.6) and waits for its
+// 2xx. Nothing may follow that answer before our TLS hello: the head is read byte by byte so
+// that no byte of the tunnel is taken for it.
+void open_tunnel(Conn& c, const Url& u, Clock::time_point deadline, long timeout_ms) {
+  const net::Proxy& p = *u.proxy;
+  std::string what = "proxy " + p.display();
+  std::string req = "CONNECT " + u.authority() + " HTTP/1.1\r\nHost: " + u.authority() +
+                    "\r\nUser-Agent: cidrun\r\n";
+  if (p.has_credentials) req += "Proxy-Authorization: " + p.authorization() + "\r\n";
+  req += "\r\n";
+  auto timed_out = [&] {
+    return Error(what + " did not answer CONNECT " + u.authority() + " within " +
+                 std::to_string(timeout_ms) + " ms");
+  };
+  if (c.write(as_bytes(req), deadline) != req.size()) throw timed_out();
+  std::string head;
+  while (head.size() < 4 || head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {
+    if (head.size() >= kMaxHead) throw Error(what + ": CONNECT answer larger than 64 KiB");
+    uint8_t b = 0;
+    ptrdiff_t n = c.read(&b, 1, deadline);
+    if (n < 0) throw timed_out();
+    if (n == 0) {
+      throw Error(what + " closed the connection " +
+                  (head.empty() ? "without answering" : "inside its answer to") + " CONNECT " +
+                  u.authority());
+    }
+    head += static_cast<char>(b);
+  }
+  head.resize(head.size() - 4);
+  std::string status_line = head.substr(0, head.find("\r\n"));
+  Head h;
+  try {
+    h = parse_head(head);
+  } catch (const Error& e) {
+    throw Error(what + ": bad answer to CONNECT: " + e.what());
+  }
+  if (h.status < 200 || h.status > 299) {
+    std::string reason = status_line.size() > 13 ? status_line.substr(13, 80) : "";
+    throw Error(what + " refused CONNECT " + u.authority() + ": HTTP " + std::to_string(h.status) +
+                (reason.empty() ? "" : " " + reason));
+  }
 }
 
 // One request/response on c. Returns whether c may carry another request.
@@ -579,18 +641,21 @@ bool exchange(Conn& c, const Url& u, const Request& q, Response& r, bool reused)
 
 std::string Response::describe() const {
   if (!error.empty()) return error;
+  std::string via = proxy.empty() ? "" : " (via proxy " + proxy + ")";
   std::string s = "HTTP " + std::to_string(status);
   if (status >= 300 && status < 400) {
-    return s + ": redirect" + (location.empty() ? "" : " to " + location) + " refused";
+    return s + ": redirect" + (location.empty() ? "" : " to " + location) + " refused" + via;
   }
   std::string_view text = as_string(body);
   text = text.substr(0, std::min<size_t>(text.find('\n'), 200));
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
   if (!text.empty()) s += ": " + std::string(text);
-  return s;
+  return s + via;
 }
 
 struct Client::Impl {
   ClientOptions opts;
+  net::ProxyConfig proxies;
   std::once_flag tls_once;
   std::unique_ptr<net::TlsContext> tls;
   std::string tls_error;
@@ -654,11 +719,31 @@ struct Client::Impl {
     std::unique_ptr<Conn> parked_;
   };
 
+  // A new connection to u's origin, directly or through its proxy; the whole setup (TCP, the
+  // proxy's CONNECT, TLS) has timeout_ms.
+  std::unique_ptr<Conn> connect(const Url& u, const net::TlsContext* ctx, long timeout_ms) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    if (!u.proxy) return Conn::open(u.host, u.port, ctx, deadline);
+    std::unique_ptr<Conn> c;
+    try {
+      c = Conn::open_tcp(u.proxy->host, u.proxy->port, deadline);
+    } catch (const Error& e) {
+      throw Error("proxy " + u.proxy->display() + ": " + e.what());
+    }
+    if (ctx) {
+      open_tunnel(*c, u, deadline, timeout_ms);
+      c->start_tls(*ctx, u.host, u.port, deadline);
+    }
+    return c;
+  }
+
   void run(const Request& q, Response& r) {
     if (q.method != "GET" && q.method != "HEAD" && q.method != "POST")
       throw Error("HTTP method " + q.method + " is not supported");
     if (q.upload && q.method != "POST") throw Error("an upload needs POST");
     Url u = parse_url(q.url);
+    u.proxy = proxies.for_url(u.tls, u.host, u.port);
+    if (u.proxy) r.proxy = u.proxy->display();
     const net::TlsContext* ctx = u.tls ? &tls_context() : nullptr;
     Slot slot(*this, u.pool_key());
     for (int attempt = 0;; ++attempt) {
@@ -666,19 +751,24 @@ struct Client::Impl {
       std::unique_ptr<Conn> c = q.upload || attempt > 0 ? nullptr : slot.take_idle();
       bool reused = c != nullptr;
       if (!c) {
-        auto deadline =
-            Clock::now() + std::chrono::milliseconds(std::max(1L, q.connect_timeout_ms));
-        if (q.total_timeout_ms > 0)
-          deadline =
-              std::min(deadline, Clock::now() + std::chrono::milliseconds(q.total_timeout_ms));
-        c = Conn::open(u.host, u.port, ctx, deadline);
+        long timeout_ms = std::max(1L, q.connect_timeout_ms);
+        if (q.total_timeout_ms > 0) timeout_ms = std::min(timeout_ms, q.total_timeout_ms);
+        c = connect(u, ctx, timeout_ms);
         ++opened;
       }
       try {
         if (exchange(*c, u, q, r, reused)) slot.park(std::move(c));
+        // A proxy that wants credentials answers an absolute-form request itself.
+        if (u.proxy && !u.tls && r.status == 407) {
+          throw Error("proxy " + u.proxy->display() + " refused the request: HTTP 407 (" +
+                      (u.proxy->has_credentials ? "credentials rejected" : "credentials needed") +
+                      ")");
+        }
         return;
       } catch (const StaleConnection&) {
+        std::string via = r.proxy;
         r = Response{};
+        r.proxy = via;
       }
     }
   }
@@ -686,6 +776,7 @@ struct Client::Impl {
 
 Client::Client(ClientOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = std::move(opts);
+  impl_->proxies = impl_->opts.proxy ? *impl_->opts.proxy : net::ProxyConfig::from_env();
   if (impl_->opts.max_connections_per_host == 0) impl_->opts.max_connections_per_host = 1;
 }
 Client::~Client() = default;
@@ -699,7 +790,7 @@ uint64_t Client::connections_opened() const {
   return impl_->opened;
 }
 
-Response Client::perform(Request req) {
+Response Client::perform(const Request& req) {
   Response r;
   try {
     impl_->run(req, r);
@@ -707,13 +798,16 @@ Response Client::perform(Request req) {
     r.error = req.url + ": " + a.why;
   } catch (const std::exception& e) {
     r.error = req.url + ": " + e.what();
+    // Every failure through a proxy names it (unless the message already does).
+    if (!r.proxy.empty() && r.error.find(r.proxy) == std::string::npos) {
+      r.error += " (via proxy " + r.proxy + ")";
+    }
   }
   return r;
 }
 
 std::future<Response> Client::start(Request req) {
-  return std::async(std::launch::async,
-                    [this, q = std::move(req)]() mutable { return perform(std::move(q)); });
+  return std::async(std::launch::async, [this, q = std::move(req)] { return perform(q); });
 }
 
 std::string url_escape(std::string_view s) {

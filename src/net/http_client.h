@@ -3,16 +3,20 @@
 // A request runs on the caller's thread (perform) or on a thread of its own (start); connections
 // are kept alive and reused per host, with a bound on how many one host may take. Redirects are
 // reported, never followed (a block source that points elsewhere is a source we did not choose),
-// and only http/https URLs are accepted.
+// and only http/https URLs are accepted. Proxies come from the environment (net/proxy.h: curl's
+// variables and rules): http URLs go to the proxy in absolute form, https URLs through a CONNECT
+// tunnel in which TLS runs with the origin, its name checked, never the proxy's.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "net/proxy.h"
 #include "util/bytes.h"
 
 namespace cidrun::http {
@@ -42,8 +46,10 @@ struct Response {
   std::string location;  // of a redirect, which is reported, never followed
   Bytes body;            // the body (capped at 64 KiB for non-200 answers)
   std::string error;     // transport-level failure ("" when an HTTP answer arrived in full)
+  std::string proxy;     // the proxy the request went through ("" when direct), for messages
   bool ok() const { return error.empty() && status == 200; }
-  // "HTTP 404: <first line of the body>" or the transport error, for messages.
+  // "HTTP 404: <first line of the body>" or the transport error, for messages; an answer that
+  // came through a proxy says so (the proxy may be the one that answered).
   std::string describe() const;
 };
 
@@ -52,6 +58,8 @@ struct ClientOptions {
   std::string ca_file;
   size_t max_connections_per_host = 64;  // requests beyond it wait for a connection
   size_t max_idle_per_host = 32;         // kept-alive connections parked for reuse
+  // The proxies to use; unset: read from the environment when the client is made.
+  std::optional<net::ProxyConfig> proxy;
 };
 
 class Client {
@@ -63,7 +71,7 @@ class Client {
 
   // Runs the request on the calling thread. Never throws for network or HTTP failures: they are
   // in Response::error / status.
-  Response perform(Request req);
+  Response perform(const Request& req);
   // Runs the request on a thread of its own.
   std::future<Response> start(Request req);
 

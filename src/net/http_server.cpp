@@ -4,6 +4,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -24,6 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "net/tls.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/log.h"
@@ -53,14 +56,43 @@ int poll_ms(std::chrono::milliseconds d) {
   return static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(d.count(), 1 << 30)));
 }
 
-// Waits until fd is writable; false on timeout or error.
-bool wait_writable(int fd, std::chrono::milliseconds timeout) {
-  pollfd p{fd, POLLOUT, 0};
+// Waits until fd is ready for events (POLLIN or POLLOUT); false on timeout or error.
+bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
+  pollfd p{fd, events, 0};
   for (;;) {
     int r = ::poll(&p, 1, poll_ms(timeout));
     if (r < 0 && errno == EINTR) continue;
-    return r > 0 && (p.revents & POLLOUT) && !(p.revents & (POLLERR | POLLNVAL));
+    return r > 0 && (p.revents & events) && !(p.revents & (POLLERR | POLLNVAL));
   }
+}
+
+bool wait_writable(int fd, std::chrono::milliseconds timeout) {
+  return wait_for(fd, POLLOUT, timeout);
+}
+
+// Writes all of data through TLS; false when the client is gone, broke the session or took
+// nothing for `timeout`. A failed session is marked so that closing it sends nothing more.
+bool tls_send(SSL* ssl, int fd, const void* data, size_t len, std::chrono::milliseconds timeout) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (len > 0) {
+    ERR_clear_error();
+    size_t n = 0;
+    int r = SSL_write_ex(ssl, p, len, &n);
+    if (r == 1) {
+      p += n;
+      len -= n;
+      continue;
+    }
+    int e = SSL_get_error(ssl, r);
+    if ((e == SSL_ERROR_WANT_WRITE && wait_for(fd, POLLOUT, timeout)) ||
+        (e == SSL_ERROR_WANT_READ && wait_for(fd, POLLIN, timeout))) {
+      continue;
+    }
+    ERR_clear_error();
+    SSL_set_quiet_shutdown(ssl, 1);
+    return false;
+  }
+  return true;
 }
 
 bool send_all(int fd, std::string_view data, std::chrono::milliseconds timeout) {
@@ -170,10 +202,11 @@ std::pair<std::string, int> parse_listen(const std::string& listen) {
 
 // ---- HttpResponse -------------------------------------------------------------------------
 
-HttpResponse::HttpResponse(int fd, bool head_only, bool keep_alive, int minor_version,
+HttpResponse::HttpResponse(int fd, SSL* ssl, bool head_only, bool keep_alive, int minor_version,
                            std::chrono::milliseconds write_timeout,
                            const std::atomic<bool>* server_stopping)
     : fd_(fd),
+      ssl_(ssl),
       head_only_(head_only),
       keep_alive_(keep_alive),
       minor_version_(minor_version),
@@ -215,6 +248,22 @@ bool HttpResponse::fail() {
 
 bool HttpResponse::send_iov(iovec* iov, int count, bool more) {
   if (failed_) return false;
+  if (ssl_) {
+    // Small pieces (a head and a short body) go as one TLS record: one write, one packet.
+    size_t total = 0;
+    for (int i = 0; i < count; ++i) total += iov[i].iov_len;
+    if (count > 1 && total <= 16 * 1024) {
+      thread_local std::string gather;
+      gather.clear();
+      for (int i = 0; i < count; ++i)
+        gather.append(static_cast<char*>(iov[i].iov_base), iov[i].iov_len);
+      return tls_send(ssl_, fd_, gather.data(), gather.size(), write_timeout_) || fail();
+    }
+    for (int i = 0; i < count; ++i) {
+      if (!tls_send(ssl_, fd_, iov[i].iov_base, iov[i].iov_len, write_timeout_)) return fail();
+    }
+    return true;
+  }
   // Skip empty pieces so that a fully written vector is simply count == 0.
   while (count > 0) {
     msghdr m{};
@@ -243,7 +292,24 @@ bool HttpResponse::send_iov(iovec* iov, int count, bool more) {
   return true;
 }
 
+bool HttpResponse::tls_send_file_range(int fd, off_t offset, size_t len) {
+  thread_local std::vector<uint8_t> buf(256 * 1024);
+  while (len > 0) {
+    ssize_t n = ::pread(fd, buf.data(), std::min(len, buf.size()), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      log::warn("HTTP response: file ended " + std::to_string(len) + " bytes early");
+      return fail();
+    }
+    if (!tls_send(ssl_, fd_, buf.data(), static_cast<size_t>(n), write_timeout_)) return fail();
+    offset += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
 bool HttpResponse::send_file_range(int fd, off_t offset, size_t len) {
+  if (ssl_) return tls_send_file_range(fd, offset, len);
   while (len > 0) {
     ssize_t n = ::sendfile(fd_, fd, &offset, std::min<size_t>(len, 1 << 30));
     if (n > 0) {
@@ -370,7 +436,19 @@ void HttpResponse::end() {
 
 struct HttpServer::Impl {
   struct Conn {
+    explicit Conn(int socket) : fd(socket) {}
+    ~Conn() {
+      if (!ssl) return;
+      // close_notify, unless the session failed (then OpenSSL must not write any more).
+      if (handshaken) SSL_shutdown(ssl);
+      SSL_free(ssl);
+      ERR_clear_error();
+    }
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
     UniqueFd fd;
+    SSL* ssl = nullptr;                             // with TLS: the session over fd
+    bool handshaken = false;                        // with TLS: the handshake is done
     std::string in;                                 // bytes read and not yet consumed
     std::optional<Clock::time_point> head_started;  // first byte of the request being read
     Clock::time_point deadline;                     // while idle in the reactor
@@ -378,6 +456,7 @@ struct HttpServer::Impl {
 
   HttpHandler handler;
   HttpServerOptions opts;
+  std::unique_ptr<TlsServerContext> tls;
   UniqueFd listen_fd;
   UniqueFd epoll_fd;
   UniqueFd wake_fd;
@@ -394,6 +473,11 @@ struct HttpServer::Impl {
   bool workers_exit = false;
 
   Impl(HttpHandler h, HttpServerOptions o) : handler(std::move(h)), opts(std::move(o)) {
+    if (!opts.tls_cert.empty() || !opts.tls_key.empty()) {
+      if (opts.tls_cert.empty()) throw Error("TLS needs a certificate too, not only a key");
+      if (opts.tls_key.empty()) throw Error("TLS needs a private key too, not only a certificate");
+      tls = std::make_unique<TlsServerContext>(opts.tls_cert, opts.tls_key);
+    }
     // Made here, not in run(), so that stop() from another thread never races their creation.
     epoll_fd.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!epoll_fd.valid()) throw_errno("epoll_create1");
@@ -439,21 +523,78 @@ struct HttpServer::Impl {
     }
   }
 
+  // Writes all of data to c (through TLS when c has it).
+  bool send_to(Conn* c, std::string_view data, std::chrono::milliseconds timeout) {
+    if (c->ssl) return tls_send(c->ssl, c->fd.get(), data.data(), data.size(), timeout);
+    return send_all(c->fd.get(), data, timeout);
+  }
+
+  // Reads what c has: the count, 0 at the client's end, -1 when nothing is there yet, -2 when
+  // the connection failed.
+  ssize_t receive(Conn* c, char* buf, size_t len) {
+    if (!c->ssl) {
+      for (;;) {
+        ssize_t n = ::recv(c->fd.get(), buf, len, 0);
+        if (n >= 0) return n;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN ? -1 : -2;
+      }
+    }
+    for (;;) {
+      ERR_clear_error();
+      size_t n = 0;
+      int r = SSL_read_ex(c->ssl, buf, len, &n);
+      if (r == 1) return static_cast<ssize_t>(n);
+      int e = SSL_get_error(c->ssl, r);
+      if (e == SSL_ERROR_WANT_READ) return -1;
+      if (e == SSL_ERROR_WANT_WRITE && wait_writable(c->fd.get(), opts.write_timeout)) continue;
+      if (e == SSL_ERROR_ZERO_RETURN) return 0;
+      ERR_clear_error();
+      SSL_set_quiet_shutdown(c->ssl, 1);
+      return -2;
+    }
+  }
+
+  enum class Handshake { kDone, kWaiting, kFailed };
+  // Advances c's TLS handshake as far as the client's bytes allow.
+  Handshake handshake(Conn* c) {
+    for (;;) {
+      ERR_clear_error();
+      int r = SSL_accept(c->ssl);
+      if (r == 1) {
+        c->handshaken = true;
+        return Handshake::kDone;
+      }
+      int e = SSL_get_error(c->ssl, r);
+      if (e == SSL_ERROR_WANT_READ) return Handshake::kWaiting;
+      if (e == SSL_ERROR_WANT_WRITE && wait_writable(c->fd.get(), opts.write_timeout)) continue;
+      // A client that does not trust us, or speaks plain HTTP here: nothing to answer it with.
+      log::debug("TLS handshake failed: " + ssl_errors());
+      SSL_set_quiet_shutdown(c->ssl, 1);
+      return Handshake::kFailed;
+    }
+  }
+
   // An error response for a request that could not be parsed: the connection is closed after it,
   // since where the next request starts is unknown.
   void reject(Conn* c, int status, const std::string& message) {
+    if (c->ssl && !c->handshaken) return destroy(c);  // no session to answer in
     std::string body = message + "\n";
     std::string resp = "HTTP/1.1 " + std::to_string(status) + " " +
                        std::string(status_text(status)) + "\r\nDate: " + http_date() +
                        "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-    send_all(c->fd.get(), resp, std::chrono::milliseconds(1000));
+    send_to(c, resp, std::chrono::milliseconds(1000));
     linger_close(c);
   }
 
   // Closing with unread input makes the kernel send a RST, which can destroy the response
   // before the client reads it: half-close, drain briefly, then close.
   void linger_close(Conn* c) {
+    if (c->ssl && c->handshaken) {
+      SSL_shutdown(c->ssl);
+      c->handshaken = false;  // close_notify is out: not again when c is destroyed
+    }
     ::shutdown(c->fd.get(), SHUT_WR);
     char buf[4096];
     auto until = Clock::now() + std::chrono::milliseconds(200);
@@ -476,6 +617,11 @@ struct HttpServer::Impl {
       if (c->head_started && Clock::now() > *c->head_started + opts.head_timeout) {
         return reject(c, 408, "request not received in time");
       }
+      if (c->ssl && !c->handshaken) {
+        Handshake h = handshake(c);
+        if (h == Handshake::kWaiting) return park(c);
+        if (h == Handshake::kFailed) return destroy(c);
+      }
       if (!c->in.empty()) {
         auto parsed = parse_request_head(c->in, opts.limits);
         if (auto* e = std::get_if<HttpParseError>(&parsed)) return reject(c, e->status, e->message);
@@ -491,14 +637,13 @@ struct HttpServer::Impl {
           }
         }
       }
-      ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, 0);
+      ssize_t n = receive(c, buf, sizeof buf);
       if (n > 0) {
         if (!c->head_started) c->head_started = Clock::now();
         c->in.append(buf, static_cast<size_t>(n));
         continue;
       }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) return park(c);
+      if (n == -1) return park(c);
       return destroy(c);  // EOF or error: the client is gone
     }
   }
@@ -506,8 +651,8 @@ struct HttpServer::Impl {
   // One request, one response; false when the connection must close.
   bool respond(Conn* c, const HttpRequest& req) {
     bool keep = req.keep_alive() && !stopping;
-    HttpResponse res(c->fd.get(), req.is_head(), keep, req.minor_version, opts.write_timeout,
-                     &stopping);
+    HttpResponse res(c->fd.get(), c->ssl, req.is_head(), keep, req.minor_version,
+                     opts.write_timeout, &stopping);
     try {
       handler(req, res);
       if (!res.started()) {
@@ -517,8 +662,8 @@ struct HttpServer::Impl {
       res.end();
     } catch (const std::exception& e) {
       if (!res.started()) {
-        HttpResponse err(c->fd.get(), req.is_head(), keep, req.minor_version, opts.write_timeout,
-                         &stopping);
+        HttpResponse err(c->fd.get(), c->ssl, req.is_head(), keep, req.minor_version,
+                         opts.write_timeout, &stopping);
         err.set_status(500);
         err.add_header("Content-Type", "text/plain; charset=utf-8");
         err.send(std::string(e.what()) + "\n");
@@ -565,10 +710,24 @@ struct HttpServer::Impl {
       }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      auto* c = new Conn{UniqueFd(fd), {}, {}, {}};
+      auto* c = new Conn(fd);
+      if (tls) {
+        c->ssl = SSL_new(tls->get());
+        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+          log::warn("TLS: cannot start a session: " + ssl_errors());
+          delete c;
+          continue;
+        }
+        // The handshake and the first request head share the head timeout.
+        c->head_started = Clock::now();
+      }
       std::unique_lock lock(mu);
       if (all.size() >= opts.max_connections) {
         lock.unlock();
+        if (tls) {
+          delete c;  // a plain-text 503 would mean nothing inside TLS
+          continue;
+        }
         static constexpr std::string_view busy =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
             "Connection: close\r\n\r\n";

@@ -9,8 +9,14 @@
 // Protections: hard limits on the request head (414/431), a deadline for a whole request head
 // (slowloris), an idle keep-alive timeout, a write timeout for clients that stop reading, a cap on
 // open connections; SIGPIPE never fires (MSG_NOSIGNAL); stop() finishes requests in flight.
+//
+// TLS (tls_cert and tls_key set): each connection's handshake runs on a worker like a request
+// head, parked in the reactor while it waits for the client and bounded by the head timeout.
+// Bodies then go through OpenSSL (sendfile has nothing to send from: file bodies are read into a
+// buffer and encrypted).
 #pragma once
 
+#include <openssl/types.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -32,9 +38,10 @@ namespace cidrun::net {
 // never written (Content-Length is still what GET would send when the handler gives it).
 class HttpResponse {
  public:
-  // Made by the server for each request, around the connected socket.
-  // server_stopping: when set by the time the head goes out, the connection closes after this.
-  HttpResponse(int fd, bool head_only, bool keep_alive, int minor_version,
+  // Made by the server for each request, around the connected socket (and its TLS session, when
+  // ssl is set). server_stopping: when set by the time the head goes out, the connection closes
+  // after this.
+  HttpResponse(int fd, SSL* ssl, bool head_only, bool keep_alive, int minor_version,
                std::chrono::milliseconds write_timeout,
                const std::atomic<bool>* server_stopping = nullptr);
   HttpResponse(const HttpResponse&) = delete;
@@ -76,10 +83,12 @@ class HttpResponse {
   void make_head(std::string_view framing);
   bool send_iov(::iovec* iov, int count, bool more);
   bool send_file_range(int fd, off_t offset, size_t len);
+  bool tls_send_file_range(int fd, off_t offset, size_t len);
   bool fail();
 
   enum class State { kNew, kStreaming, kDone };
   int fd_;
+  SSL* ssl_;
   bool head_only_;
   bool keep_alive_;
   int minor_version_;
@@ -106,6 +115,10 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{30'000};   // keep-alive connection with no request
   std::chrono::milliseconds write_timeout{60'000};  // a client that reads nothing for this long
   std::chrono::milliseconds shutdown_grace{5'000};  // stop(): requests in flight get this long
+  // PEM files: with both set the server speaks https only (net/tls.h loads them; the server's
+  // constructor throws when they cannot be used).
+  std::string tls_cert;
+  std::string tls_key;
   // Called after each response: method, target, status (no logging when unset).
   std::function<void(const HttpRequest&, int status)> on_response;
 };

@@ -22,8 +22,7 @@ using testing::Fixture;
 
 class RunningServer {
  public:
-  explicit RunningServer(BlockStore& store)
-      : server_(store, {.listen = "127.0.0.1:0", .quiet = true}) {
+  explicit RunningServer(BlockStore& store) : server_(store, {.listen = "127.0.0.1:0"}, true) {
     port_ = server_.bind();
     thread_ = std::thread([this] { server_.run(); });
   }
@@ -46,7 +45,7 @@ http::Response get(const std::string& url, std::vector<std::string> headers = {}
   r.url = url;
   r.method = method;
   r.headers = std::move(headers);
-  return http::Client::shared().perform(std::move(r));
+  return http::Client::shared().perform(r);
 }
 
 // The CAR's blocks (each verified) in order.

@@ -9,54 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "integration/content_helpers.h"
+#include "integration/serve_process.h"
 
 namespace cidrun::testing {
 namespace {
-
-// `cidrun serve` as a child process; its first stdout line is {"gateway": URL}.
-class ServeProcess {
- public:
-  ServeProcess(const std::string& repo, const std::string& listen, const std::string& from = "") {
-    int p[2];
-    if (::pipe(p) != 0) throw std::runtime_error("pipe");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(p[1], 1);
-      ::close(p[0]);
-      ::close(p[1]);
-      if (from.empty()) {
-        ::execl(CIDRUN_BINARY, CIDRUN_BINARY, "--repo-dir", repo.c_str(), "serve", "--listen",
-                listen.c_str(), "-q", static_cast<char*>(nullptr));
-      } else {
-        ::execl(CIDRUN_BINARY, CIDRUN_BINARY, "--repo-dir", repo.c_str(), "serve", "--listen",
-                listen.c_str(), "-q", "--from", from.c_str(), static_cast<char*>(nullptr));
-      }
-      ::_exit(127);
-    }
-    ::close(p[1]);
-    std::string line;
-    char c;
-    while (::read(p[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(p[0]);
-    url_ = nlohmann::json::parse(line).at("gateway").get<std::string>();
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) stop();
-  }
-  // SIGTERM; returns the exit status.
-  int stop() {
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string url_;
-};
 
 class exchangeCli : public ::testing::Test {
  protected:
@@ -141,7 +97,7 @@ TEST_F(exchangeCli, NoGoodSourceIsOneClearErrorNamingTheCid) {
 TEST_F(exchangeCli, ServeFromSourcesIsARecursiveGateway) {
   ServeProcess origin(sb.repo(), "127.0.0.1:0");
   // A relay with an empty store that fetches (and verifies) what it lacks from the origin.
-  ServeProcess relay(sb.path("relay-repo"), "127.0.0.1:0", origin.url());
+  ServeProcess relay(sb.path("relay-repo"), "127.0.0.1:0", {"--from", origin.url()});
   std::string repo6 = sb.path("repo6");
   RunResult r = sb.run("pull -q " + root + " --from " + relay.url(), repo6);
   ASSERT_EQ(r.status, 0) << r.err;

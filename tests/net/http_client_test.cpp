@@ -11,9 +11,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "exchange/fake_http.h"
+#include "net/tinyproxy.h"
 #include "util/error.h"
 
 namespace cidrun::http {
@@ -26,7 +28,7 @@ using testing::send_response;
 
 Response get(const std::string& url, Request q = {}) {
   q.url = url;
-  return Client().perform(std::move(q));
+  return Client().perform(q);
 }
 
 bool contains(const std::string& s, const std::string& part) {
@@ -257,7 +259,7 @@ TEST(netHttpClient, KeepAliveConnectionsAreReused) {
   for (int i = 0; i < 5; ++i) {
     Request q;
     q.url = s.url() + "/" + std::to_string(i);
-    Response r = c.perform(std::move(q));
+    Response r = c.perform(q);
     ASSERT_TRUE(r.ok()) << r.describe();
     EXPECT_EQ(as_string(r.body), "you asked /" + std::to_string(i));
   }
@@ -270,7 +272,7 @@ TEST(netHttpClient, KeepAliveConnectionsAreReused) {
   for (int i = 0; i < 3; ++i) {
     Request q;
     q.url = once.url() + "/x";
-    Response r = c2.perform(std::move(q));
+    Response r = c2.perform(q);
     ASSERT_TRUE(r.ok()) << r.describe();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -395,11 +397,11 @@ TEST(netHttpClient, PostUploadIsChunkedMultipart) {
   q.url = s.url() + "/api/v0/dag/import";
   q.upload = [&](uint8_t* buf, size_t len) {
     size_t n = std::min<size_t>({len, payload.size() - off, 7777});
-    std::memcpy(buf, payload.data() + off, n);
+    std::copy_n(payload.data() + off, n, buf);
     off += n;
     return n;
   };
-  Response r = Client().perform(std::move(q));
+  Response r = Client().perform(q);
   ASSERT_TRUE(r.ok()) << r.describe();
   std::string boundary = received.substr(2, received.find("\r\n") - 2);
   size_t data_start = received.find("\r\n\r\n") + 4;
@@ -412,7 +414,7 @@ TEST(netHttpClient, PostUploadIsChunkedMultipart) {
   bad.method = "POST";
   bad.url = s.url() + "/api/v0/dag/import";
   bad.upload = [](uint8_t*, size_t) -> size_t { throw Error("CAR producer failed"); };
-  r = Client().perform(std::move(bad));
+  r = Client().perform(bad);
   EXPECT_TRUE(contains(r.error, "CAR producer failed")) << r.error;
 }
 
@@ -448,8 +450,10 @@ class TlsServer {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(listen_fd_, 16);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listen_fd_, 16) != 0) {
+      throw std::runtime_error("tls server: bind");
+    }
     socklen_t len = sizeof a;
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
@@ -547,6 +551,160 @@ TEST(netHttpClient, HttpsVerifiesTheCertificateAndTheName) {
   // A trust file that does not exist is an error, not silently ignored.
   r = Client({.ca_file = "/nonexistent.pem"}).perform(Request{.url = url});
   EXPECT_TRUE(contains(r.error, "cannot load certificates")) << r.error;
+}
+
+// --- proxies ---
+
+ClientOptions through(const std::string& var, const std::string& proxy_url,
+                      const std::string& no_proxy = "") {
+  std::map<std::string, std::string> env{{var, proxy_url}, {"no_proxy", no_proxy}};
+  ClientOptions o;
+  o.proxy = net::ProxyConfig::from_env([env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+  return o;
+}
+
+TEST(netHttpClient, HttpThroughAProxyUsesAbsoluteFormAndProxyCredentials) {
+  FakeHttp proxy([](const HttpHead& h, int fd) {
+    // The origin's name is never resolved here: the proxy does that.
+    EXPECT_EQ(h.target, "http://origin.invalid:8080/ipfs/x?format=raw") << h.head;
+    EXPECT_TRUE(h.has("Host: origin.invalid:8080")) << h.head;
+    // base64("al ice:p@ss")
+    EXPECT_TRUE(h.has("Proxy-Authorization: Basic YWwgaWNlOnBAc3M=")) << h.head;
+    send_response(fd, 200, "text/plain", "from the proxy");
+  });
+  std::string url = "http://al%20ice:p%40ss@127.0.0.1:" + std::to_string(proxy.port());
+  Client c(through("http_proxy", url));
+  Response r = c.perform(Request{.url = "http://origin.invalid:8080/ipfs/x?format=raw"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "from the proxy");
+  EXPECT_EQ(proxy.requests(), 1);
+  // no_proxy sends the same origin around the proxy (and here to a name that cannot resolve).
+  Client direct(through("http_proxy", url, "origin.invalid"));
+  r = direct.perform(Request{.url = "http://origin.invalid:8080/x", .connect_timeout_ms = 2000});
+  EXPECT_TRUE(contains(r.error, "cannot resolve origin.invalid")) << r.error;
+  EXPECT_EQ(proxy.requests(), 1);
+}
+
+TEST(netHttpClient, HostileProxiesGiveOneLineNamingTheProxy) {
+  FakeHttp* self = nullptr;
+  FakeHttp wants_auth([](const HttpHead& h, int fd) {
+    if (h.method == "CONNECT") {
+      EXPECT_EQ(h.target, "origin.invalid:443") << h.head;
+      EXPECT_TRUE(h.has("Host: origin.invalid:443")) << h.head;
+      send_all(fd, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+    } else {
+      send_response(fd, 407, "text/plain", "auth please");
+    }
+  });
+  FakeHttp hangs([&](const HttpHead&, int) { self->hang(); });
+  self = &hangs;
+  FakeHttp closes([](const HttpHead&, int) {});
+  FakeHttp garbage([](const HttpHead&, int fd) { send_all(fd, "SSH-2.0-OpenSSH\r\n\r\n"); });
+  int dead_port;
+  {
+    FakeHttp gone([](const HttpHead&, int) {});
+    dead_port = gone.port();
+  }
+  auto via = [](const FakeHttp& p) { return "http://127.0.0.1:" + std::to_string(p.port()); };
+  struct Case {
+    std::string var, proxy, url, error;
+  };
+  std::string dead = "http://127.0.0.1:" + std::to_string(dead_port);
+  for (const auto& c : std::vector<Case>{
+           {"https_proxy", via(wants_auth), "https://origin.invalid/ipfs/x",
+            "proxy " + via(wants_auth) +
+                " refused CONNECT origin.invalid:443: HTTP 407 Proxy Authentication Required"},
+           {"http_proxy", via(wants_auth), "http://origin.invalid/ipfs/x",
+            "proxy " + via(wants_auth) + " refused the request: HTTP 407 (credentials needed)"},
+           {"https_proxy", via(hangs), "https://origin.invalid/ipfs/x",
+            "proxy " + via(hangs) + " did not answer CONNECT origin.invalid:443 within 500 ms"},
+           {"http_proxy", via(hangs), "http://origin.invalid/ipfs/x",
+            "stalled: no data for 1 s (via proxy " + via(hangs) + ")"},
+           {"https_proxy", via(closes), "https://origin.invalid/ipfs/x",
+            "proxy " + via(closes) + " closed the connection without answering CONNECT"},
+           {"https_proxy", via(garbage), "https://origin.invalid/ipfs/x",
+            "proxy " + via(garbage) + ": bad answer to CONNECT: malformed status line"},
+           {"all_proxy", dead, "https://origin.invalid/ipfs/x",
+            "proxy " + dead + ": cannot connect to 127.0.0.1:" + std::to_string(dead_port)},
+           {"https_proxy", "socks5://127.0.0.1:1080", "https://origin.invalid/ipfs/x",
+            "bad proxy https_proxy=socks5://127.0.0.1:1080: socks5:// proxies are not supported"},
+           {"http_proxy", "::garbage::", "http://origin.invalid/ipfs/x",
+            "bad proxy http_proxy=::garbage::"},
+       }) {
+    Client client(through(c.var, c.proxy));
+    auto t0 = std::chrono::steady_clock::now();
+    Response r = client.perform(Request{.url = c.url, .connect_timeout_ms = 500, .stall_secs = 1});
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(contains(r.error, c.error)) << r.error;
+    EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << c.error;
+  }
+}
+
+TEST(netHttpClient, ThroughTinyproxyHttpAndHttpsWithCredentials) {
+  TlsServer origin;
+  std::atomic<int> plain_requests{0};
+  FakeHttp plain([&](const HttpHead& h, int fd) {
+    ++plain_requests;
+    // The proxy turned the absolute-form target back into origin-form, and kept our
+    // credentials to itself.
+    EXPECT_EQ(h.target, "/plain") << h.head;
+    EXPECT_FALSE(h.has("Proxy-Authorization")) << h.head;
+    send_response(fd, 200, "text/plain", "plain via proxy");
+  });
+  cidrun::testing::Tinyproxy proxy({origin.port()}, "alice", "s3cret");
+  std::string with_auth = "http://alice:s3cret@127.0.0.1:" + std::to_string(proxy.port());
+
+  ClientOptions http_opts = through("http_proxy", with_auth);
+  Response r = Client(http_opts).perform(Request{.url = plain.url() + "/plain"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "plain via proxy");
+  EXPECT_EQ(plain_requests, 1);
+  EXPECT_TRUE(contains(proxy.log(), "GET " + plain.url() + "/plain")) << proxy.log();
+
+  // https: a CONNECT tunnel, TLS with the origin: its certificate (for localhost, trusted
+  // through ca_file) is checked against the origin's name, not the proxy's address.
+  ClientOptions tls_opts = through("https_proxy", with_auth);
+  tls_opts.ca_file = origin.cert();
+  Client tls(tls_opts);
+  std::string url = "https://localhost:" + std::to_string(origin.port());
+  for (int i = 0; i < 2; ++i) {
+    r = tls.perform(Request{.url = url + "/tunnel"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(as_string(r.body), "secure /tunnel");
+  }
+  EXPECT_EQ(tls.connections_opened(), 1u);  // the tunnel is kept alive like any connection
+  EXPECT_TRUE(contains(proxy.log(), "CONNECT localhost:" + std::to_string(origin.port())))
+      << proxy.log();
+  // Not trusted: the origin's certificate is refused even though the proxy said yes.
+  ClientOptions untrusting = through("https_proxy", with_auth);
+  r = Client(untrusting).perform(Request{.url = url + "/x"});
+  EXPECT_TRUE(contains(r.error, "certificate verify failed")) << r.error;
+  EXPECT_TRUE(contains(r.error, "via proxy http://127.0.0.1:")) << r.error;
+
+  // Wrong credentials: tinyproxy answers 401 (407 is for none at all); either way the proxy is
+  // named.
+  std::string wrong = "http://alice:nope@127.0.0.1:" + std::to_string(proxy.port());
+  ClientOptions bad = through("https_proxy", wrong);
+  bad.ca_file = origin.cert();
+  r = Client(bad).perform(Request{.url = url + "/x"});
+  EXPECT_TRUE(contains(r.error, "proxy http://127.0.0.1:" + std::to_string(proxy.port()) +
+                                    " refused CONNECT localhost:" + std::to_string(origin.port()) +
+                                    ": HTTP 401 Unauthorized"))
+      << r.error;
+  r = Client(through("http_proxy", wrong)).perform(Request{.url = plain.url() + "/plain"});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_TRUE(contains(r.describe(), "(via proxy " + proxy.url() + ")")) << r.describe();
+  r = Client(through("http_proxy", proxy.url())).perform(Request{.url = plain.url() + "/plain"});
+  EXPECT_TRUE(contains(
+      r.error, "proxy " + proxy.url() + " refused the request: HTTP 407 (credentials needed)"))
+      << r.error;
+  // A port the proxy does not allow CONNECT to: its 403, named.
+  r = Client(through("https_proxy", with_auth)).perform(Request{.url = "https://localhost:1/"});
+  EXPECT_TRUE(contains(r.error, "refused CONNECT localhost:1: HTTP 403")) << r.error;
 }
 
 }  // namespace

@@ -32,7 +32,6 @@ namespace {
 using namespace std::chrono_literals;
 using testing::connect_to;
 using testing::Reader;
-using testing::Reply;
 using testing::send_text;
 
 class RunningServer {
@@ -138,7 +137,7 @@ TEST(httpServer, MalformedRequestsGetAStatusAndAClose) {
   };
   std::string many = "GET / HTTP/1.1\r\nHost: t\r\n";
   for (int i = 0; i < 150; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
-  cases.push_back({many + "\r\n", 431});
+  cases.emplace_back(many + "\r\n", 431);
   for (const auto& [text, status] : cases) {
     auto fd = connect_to(s.port());
     send_text(fd.get(), text);
@@ -314,6 +313,7 @@ TEST(httpServer, ManyConcurrentClientsWithFewWorkers) {
   }
   std::atomic<int> good{0};
   std::vector<std::thread> clients;
+  clients.reserve(64);
   for (int c = 0; c < 64; ++c) {
     clients.emplace_back([&, c] {
       auto fd = connect_to(s.port());
@@ -392,7 +392,7 @@ TEST(httpServer, RunningOutOfDescriptorsNeitherSpinsNorStops) {
     }
     rlimit r{};
     ::getrlimit(RLIMIT_NOFILE, &r);
-    r.rlim_cur = static_cast<rlim_t>(open + 3);
+    r.rlim_cur = static_cast<rlim_t>(open) + 3;
     ::setrlimit(RLIMIT_NOFILE, &r);
     if (::write(pipefd[1], &port, sizeof port) != sizeof port) ::_exit(1);
     server.run();

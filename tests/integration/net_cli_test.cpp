@@ -1,0 +1,207 @@
+// pull through a real HTTP proxy (tinyproxy) and from `serve` over TLS, through the real binary.
+#include <gtest/gtest.h>
+
+#include "integration/content_helpers.h"
+#include "integration/serve_process.h"
+#include "net/tinyproxy.h"
+
+namespace cidrun::testing {
+namespace {
+
+size_t count(const std::string& s, const std::string& part) {
+  size_t n = 0;
+  for (size_t i = s.find(part); i != std::string::npos; i = s.find(part, i + 1)) ++n;
+  return n;
+}
+
+// How messages name a proxy: http://host:port, without credentials.
+std::string proxy_name(const std::string& url) {
+  size_t at = url.find('@');
+  std::string rest = at == std::string::npos ? url.substr(url.find("://") + 3) : url.substr(at + 1);
+  return "http://" + rest;
+}
+
+class netCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("CIDRUN_KUBO_AUTO", "0", 1);
+    ::unsetenv("CIDRUN_SOURCES");
+    for (const char* v : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                          "no_proxy", "NO_PROXY"}) {
+      ::unsetenv(v);
+    }
+    fs::create_directories(sb.path("tree/sub"));
+    std::string big(700000, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
+    std::ofstream(sb.path("tree/big.bin"), std::ios::binary) << big;
+    std::ofstream(sb.path("tree/sub/a.txt")) << "hello\n";
+    root = sb.ok("add -r -Q " + shell_quote(sb.path("tree")));
+  }
+  void TearDown() override {
+    for (const char* v : {"http_proxy", "https_proxy", "no_proxy", "CIDRUN_STALL_TIMEOUT"}) {
+      ::unsetenv(v);
+    }
+  }
+  bool same_tree(const std::string& repo, const std::string& out) {
+    sb.ok("get " + root + " -o " + shell_quote(out), repo);
+    return std::system(
+               ("diff -r " + shell_quote(sb.path("tree")) + " " + shell_quote(out)).c_str()) == 0;
+  }
+  Sandbox sb;
+  std::string root;
+};
+
+TEST_F(netCli, PullThroughTinyproxyUsesAbsoluteFormRequests) {
+  ServeProcess serve(sb.repo(), "127.0.0.1:0");
+  Tinyproxy proxy({});
+  // Loopback is proxied like any host (curl's rule): the proxy sees every request.
+  ::setenv("http_proxy", proxy.url().c_str(), 1);
+  RunResult r = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo2"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(same_tree(sb.path("repo2"), sb.path("out2")));
+  std::string log = proxy.log();
+  EXPECT_NE(log.find("GET " + serve.url() + "/ipfs/" + root), std::string::npos) << log;
+  // no_proxy takes the same gateway around the proxy.
+  size_t before = count(proxy.log(), "Request (file descriptor");
+  ::setenv("no_proxy", "localhost,127.0.0.1", 1);
+  r = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo3"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(same_tree(sb.path("repo3"), sb.path("out3")));
+  EXPECT_EQ(count(proxy.log(), "Request (file descriptor"), before) << proxy.log();
+}
+
+TEST_F(netCli, ProxyFailuresAreOneLineNamingTheProxy) {
+  ServeProcess serve(sb.repo(), "127.0.0.1:0");
+  Tinyproxy proxy({}, "alice", "s3cret");
+  ::setenv("CIDRUN_STALL_TIMEOUT", "1", 1);
+  struct Case {
+    std::string proxy_url, error;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"http://alice:s3cret@127.0.0.1:" + std::to_string(proxy.port()), ""},
+           {"http://alice:wrong@127.0.0.1:" + std::to_string(proxy.port()), "HTTP 401"},
+           {proxy.url(),
+            "proxy " + proxy.url() + " refused the request: HTTP 407 (credentials needed)"},
+           {"socks5://127.0.0.1:1080",
+            "bad proxy http_proxy=socks5://127.0.0.1:1080: socks5:// proxies are not supported"},
+           {"http://127.0.0.1:1", "proxy http://127.0.0.1:1: cannot connect to 127.0.0.1:1"},
+       }) {
+    ::setenv("http_proxy", c.proxy_url.c_str(), 1);
+    std::string repo = sb.path("repo-" + std::to_string(std::hash<std::string>()(c.proxy_url)));
+    RunResult r = sb.run("pull " + root + " --from " + serve.url(), repo);
+    if (c.error.empty()) {
+      EXPECT_EQ(r.status, 0) << r.err;
+      continue;
+    }
+    EXPECT_EQ(r.status, 1) << c.proxy_url;
+    EXPECT_NE(r.err.find("source failed: " + serve.url()), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(c.error), std::string::npos) << r.err;
+    if (c.proxy_url.rfind("http://", 0) == 0) {
+      EXPECT_NE(r.err.find(proxy_name(c.proxy_url)), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(":wrong@"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(repo + "/pins/recursive/" + root));
+  }
+}
+
+// A self-signed certificate for localhost and 127.0.0.1 made by the openssl command.
+struct Certificate {
+  std::string cert, key;
+  explicit Certificate(const Sandbox& sb) : cert(sb.path("cert.pem")), key(sb.path("key.pem")) {
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost "
+        "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 1 -keyout " +
+        shell_quote(key) + " -out " + shell_quote(cert) + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed");
+  }
+};
+
+TEST_F(netCli, ServeOverTlsAndPullTrustingItsCertificate) {
+  Certificate c(sb);
+  ServeProcess serve(sb.repo(), "127.0.0.1:0", {"--tls-cert", c.cert, "--tls-key", c.key});
+  EXPECT_EQ(serve.url().rfind("https://127.0.0.1:", 0), 0u) << serve.url();
+  std::string url = "https://localhost:" + serve.port();
+  ::setenv("CIDRUN_STALL_TIMEOUT", "2", 1);
+  // Not trusted: the pull fails and says why.
+  RunResult untrusted = sb.run("pull " + root + " --from " + url, sb.path("repo2"));
+  EXPECT_EQ(untrusted.status, 1);
+  EXPECT_NE(untrusted.err.find("certificate verify failed: self-signed certificate"),
+            std::string::npos)
+      << untrusted.err;
+  EXPECT_FALSE(fs::exists(sb.path("repo2") + "/pins/recursive/" + root));
+  // Trusted through OpenSSL's SSL_CERT_FILE: the tree arrives whole.
+  ::setenv("SSL_CERT_FILE", c.cert.c_str(), 1);
+  RunResult r = sb.run("pull " + root + " --from " + url, sb.path("repo3"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(same_tree(sb.path("repo3"), sb.path("out3")));
+  // And through a real proxy's CONNECT tunnel (TLS still with the origin, named localhost).
+  Tinyproxy proxy({std::stoi(serve.port())});
+  ::setenv("https_proxy", proxy.url().c_str(), 1);
+  r = sb.run("pull " + root + " --from " + url, sb.path("repo4"));
+  ::unsetenv("SSL_CERT_FILE");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(same_tree(sb.path("repo4"), sb.path("out4")));
+  EXPECT_NE(proxy.log().find("CONNECT localhost:" + serve.port()), std::string::npos)
+      << proxy.log();
+  EXPECT_EQ(serve.stop(), 0);
+}
+
+TEST_F(netCli, ServeRefusesBadTlsFilesBeforeListening) {
+  Certificate c(sb);
+  std::ofstream(sb.path("junk.pem")) << "junk\n";
+  struct Case {
+    std::string flags, error;
+  };
+  for (const auto& k : std::vector<Case>{
+           {"--tls-cert " + sb.path("none.pem") + " --tls-key " + c.key,
+            "cidrun: error: TLS certificate " + sb.path("none.pem") +
+                ": No such file or directory\n"},
+           {"--tls-cert " + sb.path("junk.pem") + " --tls-key " + c.key,
+            "cidrun: error: TLS certificate " + sb.path("junk.pem") +
+                ": cannot load a PEM certificate"},
+           {"--tls-cert " + c.cert + " --tls-key " + c.cert,
+            "cidrun: error: TLS key " + c.cert + ": cannot load a PEM private key"},
+           {"--tls-cert " + c.cert, "cidrun: error: --tls-cert needs --tls-key\n"},
+       }) {
+    RunResult r = sb.run("serve --listen 127.0.0.1:0 -q " + k.flags);
+    EXPECT_EQ(r.status, 1) << k.flags;
+    EXPECT_EQ(r.out, "") << k.flags;  // never got as far as listening
+    EXPECT_EQ(r.err.rfind(k.error, 0), 0u) << r.err;
+    EXPECT_EQ(count(r.err, "\n"), 1u) << r.err;
+  }
+}
+
+// getaddrinfo has no deadline of its own. In a network and mount namespace of its own, the pull
+// gets a resolv.conf whose name server (on loopback) takes every query and answers none, with a
+// 30 s resolver timeout: the connect timeout (5 s) must end the wait, with one line naming the
+// host.
+TEST_F(netCli, NameResolutionGivesUpAtTheConnectTimeout) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (network and mount namespaces)";
+  std::ofstream(sb.path("resolv.conf")) << "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n";
+  std::string script =
+      "set -e; ip link set lo up; "
+      // An address besides loopback, so that AI_ADDRCONFIG asks for IPv4 at all.
+      "ip addr add 10.77.0.1/32 dev lo; mount --bind " +
+      shell_quote(sb.path("resolv.conf")) +
+      " /etc/resolv.conf; "
+      "python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); "
+      "s.bind((\"127.0.0.1\",53)); time.sleep(300)' & dns=$!; sleep 1; "
+      "s=$(date +%s%N); set +e; " +
+      std::string(CIDRUN_BINARY) + " --repo-dir " + shell_quote(sb.path("repo2")) + " pull " +
+      root + " --from http://gateway.example:8080 >" + shell_quote(sb.path("pull.out")) + " 2>" +
+      shell_quote(sb.path("pull.err")) + "; echo $? >" + shell_quote(sb.path("pull.rc")) +
+      "; echo $((($(date +%s%N)-s)/1000000)) >" + shell_quote(sb.path("pull.ms")) + "; kill $dns";
+  ASSERT_EQ(std::system(("unshare -mn sh -c " + shell_quote(script)).c_str()), 0);
+  EXPECT_EQ(slurp(sb.path("pull.rc")), "1\n");
+  std::string err = slurp(sb.path("pull.err"));
+  EXPECT_NE(err.find("http://gateway.example:8080/ipfs/" + root), std::string::npos) << err;
+  EXPECT_NE(err.find("cannot resolve gateway.example: no answer within 5"), std::string::npos)
+      << err;
+  // Every attempt (one warning each) was cut at 5 s, never left to the resolver's 30.
+  long attempts = static_cast<long>(count(err, "source failed:"));
+  EXPECT_LT(std::stol(slurp(sb.path("pull.ms"))), attempts * 5000 + 10000) << err;
+}
+
+}  // namespace
+}  // namespace cidrun::testing
