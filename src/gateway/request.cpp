@@ -1,6 +1,7 @@
 #include "gateway/request.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -248,6 +249,52 @@ std::variant<TrustlessRequest, Rejection> parse_request(std::string_view url_pat
     req.scope = exchange::DagScope::kEntity;  // the spec: entity-bytes implies entity
   }
   return req;
+}
+
+HttpRange parse_http_range(std::string_view header, uint64_t size) {
+  // A position; nullopt when not all digits. Beyond 2^64 it saturates: still a valid position.
+  auto number = [](std::string_view t) -> std::optional<uint64_t> {
+    if (t.empty() || t.find_first_not_of("0123456789") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec == std::errc::result_out_of_range) return UINT64_MAX;
+    return v;
+  };
+  HttpRange whole;
+  header = trim(header);
+  if (header.size() < 6) return whole;
+  std::string unit(header.substr(0, 6));
+  for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (unit != "bytes=") return whole;
+  std::string_view spec = trim(header.substr(6));
+  if (spec.find(',') != std::string_view::npos) return whole;  // several ranges: the whole body
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return whole;
+  std::string_view a = trim(spec.substr(0, dash));
+  std::string_view b = trim(spec.substr(dash + 1));
+  HttpRange r;
+  r.kind = HttpRange::Kind::kPart;
+  if (a.empty()) {  // "-n": the last n bytes
+    auto n = number(b);
+    if (!n) return whole;
+    if (*n == 0 || size == 0) return {HttpRange::Kind::kUnsatisfiable};
+    r.first = size - std::min(*n, size);
+    r.last = size - 1;
+    return r;
+  }
+  auto first = number(a);
+  if (!first) return whole;
+  std::optional<uint64_t> last;
+  if (!b.empty()) {
+    last = number(b);
+    if (!last || *last < *first) return whole;  // invalid: ignored, as the RFC asks
+  }
+  if (*first >= size) return {HttpRange::Kind::kUnsatisfiable};
+  r.first = *first;
+  r.last = std::min(last.value_or(size - 1), size - 1);
+  return r;
 }
 
 }  // namespace cidrun::gateway

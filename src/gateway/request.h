@@ -53,4 +53,15 @@ std::optional<ByteRange> parse_entity_bytes(std::string_view text);
 // it selects nothing (the response is then the root block alone, as the spec says).
 std::optional<std::pair<uint64_t, uint64_t>> resolve_range(const ByteRange& r, uint64_t size);
 
+// An HTTP Range header (RFC 9110 14.2) over a body of `size` bytes. Only the bytes unit and a
+// single range are honoured: several ranges, another unit or a malformed field mean the whole
+// body (200), which the RFC allows.
+struct HttpRange {
+  enum class Kind { kWhole, kPart, kUnsatisfiable };
+  Kind kind = Kind::kWhole;
+  uint64_t first = 0;  // kPart: the bytes [first, last]
+  uint64_t last = 0;
+};
+HttpRange parse_http_range(std::string_view header, uint64_t size);
+
 }  // namespace cidrun::gateway

@@ -119,5 +119,40 @@ TEST(gatewayRequest, AcceptWeightsAndCarParameters) {
   EXPECT_EQ(status_of(parse(path, {{"format", "car"}, {"car-dups", "x"}}, "")), 400);
 }
 
+TEST(gatewayRequest, HttpRangeOneRangeOfBytes) {
+  using K = HttpRange::Kind;
+  auto part = [](std::string_view h, uint64_t size) {
+    HttpRange r = parse_http_range(h, size);
+    if (r.kind == K::kWhole) return std::string("whole");
+    if (r.kind == K::kUnsatisfiable) return std::string("416");
+    return std::to_string(r.first) + "-" + std::to_string(r.last);
+  };
+  EXPECT_EQ(part("bytes=0-9", 100), "0-9");
+  EXPECT_EQ(part("bytes=10-", 100), "10-99");
+  EXPECT_EQ(part("bytes=-10", 100), "90-99");
+  EXPECT_EQ(part("bytes=-1000", 100), "0-99");  // more than there is: all of it
+  EXPECT_EQ(part("bytes=50-1000", 100), "50-99");
+  EXPECT_EQ(part("bytes=99-99", 100), "99-99");
+  EXPECT_EQ(part("Bytes=1-2 ", 100), "1-2");
+  EXPECT_EQ(part("bytes = 1-2", 100), "whole");  // no blanks around "=" in the grammar
+  EXPECT_EQ(part("bytes=5-99999999999999999999999", 100), "5-99");
+  // Unsatisfiable: starts at or past the end, an empty suffix, anything of an empty body.
+  EXPECT_EQ(part("bytes=100-", 100), "416");
+  EXPECT_EQ(part("bytes=100-200", 100), "416");
+  EXPECT_EQ(part("bytes=99999999999999999999999-", 100), "416");
+  EXPECT_EQ(part("bytes=-0", 100), "416");
+  EXPECT_EQ(part("bytes=0-", 0), "416");
+  EXPECT_EQ(part("bytes=-5", 0), "416");
+  // Several ranges, other units and malformed fields: the whole body.
+  EXPECT_EQ(part("bytes=0-1,5-6", 100), "whole");
+  EXPECT_EQ(part("items=0-1", 100), "whole");
+  EXPECT_EQ(part("bytes=9-3", 100), "whole");
+  EXPECT_EQ(part("bytes=a-b", 100), "whole");
+  EXPECT_EQ(part("bytes=-", 100), "whole");
+  EXPECT_EQ(part("bytes=5", 100), "whole");
+  EXPECT_EQ(part("bytes=--5", 100), "whole");
+  EXPECT_EQ(part("", 100), "whole");
+}
+
 }  // namespace
 }  // namespace cidrun::gateway
