@@ -134,7 +134,10 @@ int exec_in_container(const std::string& state_root, const std::string& id,
   UniqueFd sigfd(::signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK));
 
   ExecPlan plan{&opts, spec.seccomp, user_ns, saved};
-  auto [parent_end, child_end] = SyncSocket::pair();
+  // Named sockets, not a structured binding: the child's lambda captures one.
+  std::pair<SyncSocket, SyncSocket> ends = SyncSocket::pair();
+  SyncSocket& parent_end = ends.first;
+  SyncSocket& child_end = ends.second;
   pid_t pid =
       spawn_in_namespaces(joins, 0, parent_end, child_end, [&] { exec_child(plan, child_end); });
   child_end.close();

@@ -19,6 +19,7 @@ namespace {
 
 std::vector<char*> cstrings(std::vector<std::string>& v) {
   std::vector<char*> out;
+  out.reserve(v.size() + 1);
   for (auto& s : v) out.push_back(s.data());
   out.push_back(nullptr);
   return out;

@@ -65,13 +65,14 @@ json parse_mount_flag(const std::string& s) {
     else if (k == "dst" || k == "destination" || k == "target")
       dst = v;
     else if (k == "ro" || k == "readonly")
-      opts.push_back("ro");
+      opts.emplace_back("ro");
     else if (k == "rw")
-      opts.push_back("rw");
+      opts.emplace_back("rw");
     else if (k == "bind-propagation")
       opts.push_back(v);
     else
-      throw Error("--mount " + s + ": unknown key \"" + k + "\"");
+      throw Error(
+          std::string("--mount ").append(s).append(": unknown key \"").append(k).append("\""));
   }
   if (type.empty()) type = "bind";
   if (type != "bind" && type != "tmpfs")

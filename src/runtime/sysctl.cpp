@@ -90,7 +90,11 @@ void apply_sysctl(const nlohmann::json& linux_sysctl, const SysctlNamespaces& ns
     const std::string v = value.get<std::string>();
     // One write(2): /proc/sys parses the whole value from a single write.
     ssize_t n = write(fd.get(), v.data(), v.size());
-    if (n < 0) throw_errno("sysctl: write " + key + "=" + v);
+    if (n < 0) {
+      std::string what = "sysctl: write ";
+      what.append(key).append("=").append(v);
+      throw_errno(what);
+    }
     if (static_cast<size_t>(n) != v.size()) throw Error("sysctl: short write to " + path);
   }
 }
