@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Container start time: cidrun run vs crun vs runc (and the unshare+chroot floor) on the same
-# busybox bundle running /bin/true, RUNS times each in one invocation; prints min and median (ms)
-# and ratios. Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
+# busybox bundle running /bin/true, RUNS times each in one invocation (in rounds: one run of each
+# per round; crun's two in rounds of their own); prints min and median (ms) and ratios.
+# Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
 #   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
 #   BASE=path/to/other/cidrun adds that build's rows (e.g. main's) to compare in the same window.
 set -euo pipefail
@@ -16,35 +17,45 @@ cleanup+=("$work")
 (cd "$work/bundle" && "$CIDRUN" spec && sed -i 's/"sh"/"\/bin\/true"/' config.json)
 B=$work/bundle
 
-# time_loop NAME CMD... : runs CMD RUNS times (with $i set), prints the per-run ms, one a line.
-time_loop() {
-  local name=$1; shift
-  local i t0 t1
+# time_rounds NAME CMD [NAME CMD]... : RUNS rounds, each running every CMD once in turn (with $i
+# set), so that all of them see the same moments of a noisy machine; writes NAME's per-run ms,
+# one a line, to $work/NAME.ms.
+time_rounds() {
+  local -a names=() cmds=()
+  while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); rm -f "$work/$1.ms"; shift 2; done
+  local i k t0 t1
   for ((i = 0; i < RUNS; i++)); do
-    t0=$EPOCHREALTIME
-    eval "$@" >/dev/null 2>&1 || { echo "bench: $name failed: $*" >&2; return 1; }
-    t1=$EPOCHREALTIME
-    echo "$t0 $t1" | awk '{printf "%.3f\n", ($2 - $1) * 1000}'
-  done > "$work/$name.ms"
+    for k in "${!names[@]}"; do
+      t0=$EPOCHREALTIME
+      eval "${cmds[$k]}" >/dev/null 2>&1 || { echo "bench: ${names[$k]} failed: ${cmds[$k]}" >&2; return 1; }
+      t1=$EPOCHREALTIME
+      echo "$t0 $t1" | awk '{printf "%.3f\n", ($2 - $1) * 1000}' >> "$work/${names[$k]}.ms"
+    done
+  done
 }
-export -f time_loop
+export -f time_rounds
 BASE=${BASE:-}
 export RUNS work B CIDRUN BASE
 
-time_loop cidrun '"$CIDRUN" --root $work/cidrun-state run --rm --seccomp unconfined --name b$i $B'
-time_loop cidrun-seccomp '"$CIDRUN" --root $work/cidrun-state run --rm --name s$i $B'
-time_loop cidrun-nocgroup '"$CIDRUN" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name n$i $B'
+rounds=(
+  cidrun '"$CIDRUN" --root $work/cidrun-state run --rm --seccomp unconfined --name b$i $B'
+  cidrun-seccomp '"$CIDRUN" --root $work/cidrun-state run --rm --name s$i $B'
+  cidrun-nocgroup '"$CIDRUN" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name n$i $B'
+  runc 'runc --root $work/runc-state run -b $B r$i'
+  floor 'unshare -m -u -i -n -p -f chroot $B/rootfs /bin/true'
+)
 if [ -n "$BASE" ]; then
-  time_loop base '"$BASE" --root $work/cidrun-state run --rm --seccomp unconfined --name bb$i $B'
-  time_loop base-nocgroup '"$BASE" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name bn$i $B'
+  rounds+=(
+    base '"$BASE" --root $work/cidrun-state run --rm --seccomp unconfined --name bb$i $B'
+    base-nocgroup '"$BASE" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name bn$i $B'
+  )
 fi
-time_loop runc 'runc --root $work/runc-state run -b $B r$i'
+time_rounds "${rounds[@]}"
 # crun refuses hybrid cgroups: hide the unified mount in a private mount namespace.
 unshare -m --propagation private bash -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
-  time_loop crun "crun --root $work/crun-state run -b \$B c\$i"
-  time_loop crun-nocgroup "crun --root $work/crun-state --cgroup-manager=disabled run -b \$B d\$i"'
-time_loop floor 'unshare -m -u -i -n -p -f chroot $B/rootfs /bin/true'
+  time_rounds crun "crun --root $work/crun-state run -b \$B c\$i" \
+    crun-nocgroup "crun --root $work/crun-state --cgroup-manager=disabled run -b \$B d\$i"'
 
 stats() { sort -n "$work/$1.ms" | awk '{a[NR]=$1} END {printf "%.1f %.1f", a[1], (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 printf '%-18s %9s %9s\n' runtime "min ms" "median ms"
