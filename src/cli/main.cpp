@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <string>
 #include <string_view>
 
 #include "cli/command.h"
@@ -65,9 +66,14 @@ int main(int argc, char** argv) {
   app.add_flag("--debug", g.debug, "Verbose logging");
   app.add_flag("--systemd-cgroup", g.systemd_cgroup, "Accepted for runc compatibility");
   // Runs after all options are parsed and before the command's callback.
-  app.parse_complete_callback([&g] {
+  app.parse_complete_callback([&g, argc, argv] {
     if (g.debug) log::set_level(log::Level::kDebug);
     log::set_output(g.log_file, g.log_format);
+    if (log::level() >= log::Level::kDebug) {
+      std::string line = "command line:";
+      for (int i = 0; i < argc; ++i) line += std::string(" ") + argv[i];
+      log::debug(line);
+    }
   });
   // Building every command's options costs more than parsing one: when argv names a known
   // command, only that one is set up (help and errors without a command list them all).
@@ -86,15 +92,20 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "cidrun: %s (see --help)\n", e.what());
+    // A usage error can stop parsing before the log was set up; podman still reads the log.
+    try {
+      log::set_output(g.log_file, g.log_format);
+    } catch (const cidrun::Error&) {
+    }
+    log::fatal(std::string(e.what()) + " (see --help)");
     return 2;
   } catch (const cidrun::Error& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "cidrun: error: %s\n", e.what());
+    log::fatal(e.what());
     return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "cidrun: internal error: %s\n", e.what());
+    log::fatal(std::string("internal error: ") + e.what());
     return 1;
   }
   return g.exit_code;

@@ -155,7 +155,7 @@ int exec_in_container(const std::string& state_root, const std::string& id,
     std::string msg;
     if (parent_end.recv(msg) && msg.rfind("error:", 0) == 0) {
       // The process could not exec: its status (127 not found, 126 not executable) is ours.
-      std::fprintf(stderr, "cidrun: error: %s\n", msg.substr(6).c_str());
+      log::fatal(msg.substr(6));
       int ws = 0;
       while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
       }

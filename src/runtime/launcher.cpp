@@ -139,6 +139,7 @@ void set_hostname(const Spec& s) {
       pty_slave = std::move(pty.slave);
     }
     finish_rootfs(spec);
+    if (plan.mode == Mode::kCreate) check_executable(spec.process);
     // From "ready" on the container lives on its own: `create` exits as soon as it reads it.
     if (plan.mode == Mode::kCreate) ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     sock.send("ready");
@@ -528,8 +529,7 @@ int run_container(const LaunchOptions& opts) {
     if (needs_start_step(opts)) l.sock.send("start");
     std::string msg;
     // The init closes its end at execve (close-on-exec); an error arrives as a message instead.
-    if (l.sock.recv(msg) && msg.rfind("error:", 0) == 0)
-      std::fprintf(stderr, "cidrun: error: %s\n", msg.substr(6).c_str());
+    if (l.sock.recv(msg) && msg.rfind("error:", 0) == 0) log::fatal(msg.substr(6));
     l.sock.close();
     store.save(l.state);
     run_hooks_warn(opts.spec.hooks.poststart, hs, "poststart");

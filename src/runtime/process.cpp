@@ -101,7 +101,27 @@ std::string find_executable(const std::string& file, const std::vector<std::stri
     }
     i = j + 1;
   }
-  throw ExecFailed("executable file \"" + file + "\" not found in $PATH", first_err);
+  // Go's wording (runc's): podman recognises it and reports a missing command as such.
+  throw ExecFailed(
+      "exec: \"" + file + "\": " +
+          (first_err == EACCES ? "permission denied" : "executable file not found in $PATH"),
+      first_err);
+}
+
+void check_executable(const ProcessSpec& p) {
+  if (p.args.empty()) return;
+  const std::string& file = p.args[0];
+  if (file.find('/') == std::string::npos) {
+    (void)find_executable(file, effective_environment(p));
+    return;
+  }
+  const std::string path = file[0] == '/' ? file : p.cwd + "/" + file;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    throw ExecFailed("exec: \"" + file + "\": stat " + path + ": " + std::strerror(err), err);
+  }
+  if (S_ISDIR(st.st_mode)) throw ExecFailed("exec: \"" + file + "\": is a directory", EACCES);
 }
 
 void finalize_and_exec(const FinalizeOptions& o, const SyncSocket& report) {

@@ -28,6 +28,11 @@ struct FinalizeOptions {
 // Finds `file` in the PATH of `env` (or the default PATH) as execvp would, inside the current root.
 std::string find_executable(const std::string& file, const std::vector<std::string>& env);
 
+// Fails the way execve would when the program is missing (a PATH search that finds nothing, a
+// path that does not exist or is a directory), checked as root in the container's root before
+// `create` returns, so the error is create's (as with runc) rather than the started container's.
+void check_executable(const ProcessSpec& p);
+
 // The process's environment with defaults filled in: PATH when missing, HOME for the user.
 std::vector<std::string> effective_environment(const ProcessSpec& p);
 

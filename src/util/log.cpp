@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -16,6 +16,7 @@ namespace {
 
 std::atomic<Level> g_level{Level::kWarn};
 int g_fd = STDERR_FILENO;
+std::string g_path;
 bool g_json = false;
 std::mutex g_mu;
 
@@ -33,21 +34,115 @@ const char* level_name(Level l) {
   return "info";
 }
 
-std::string json_escape(const std::string& s) {
+// Length of the well-formed UTF-8 sequence at s[i], 0 when the byte there starts none.
+size_t utf8_length(const std::string& s, size_t i) {
+  auto at = [&](size_t k) -> unsigned { return static_cast<unsigned char>(s[k]); };
+  const unsigned c = at(i);
+  const size_t left = s.size() - i;
+  auto cont = [&](size_t k) { return k < left && (at(i + k) & 0xC0U) == 0x80U; };
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    // Overlong forms and UTF-16 surrogates are not UTF-8.
+    if ((c == 0xE0 && at(i + 1) < 0xA0) || (c == 0xED && at(i + 1) > 0x9F)) return 0;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && at(i + 1) < 0x90) || (c == 0xF4 && at(i + 1) > 0x8F)) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+void append_hex(std::string& out, const char* fmt, unsigned value) {
+  std::array<char, 8> buf{};
+  std::snprintf(buf.data(), buf.size(), fmt, value);
+  out += buf.data();
+}
+
+// A JSON string body as Go's encoding/json writes it: invalid UTF-8 becomes U+FFFD.
+std::string json_string(const std::string& s) {
   std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = utf8_length(s, i);
+    if (n == 0) {
+      out += "\\ufffd";
+      ++i;
+      continue;
+    }
+    if (n > 1) {
+      out.append(s, i, n);
+    } else if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
     } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
+      append_hex(out, "\\u%04x", c);
     } else {
       out += static_cast<char>(c);
     }
+    i += n;
   }
   return out;
+}
+
+// A logrus text value: bare when made only of [A-Za-z0-9-._/@^+] (or empty), else quoted the
+// way Go's %q does (escapes for quotes, backslashes, controls and bytes that are not UTF-8).
+std::string logfmt_value(const std::string& s) {
+  bool bare = true;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '.' || c == '_' || c == '/' || c == '@' || c == '^' ||
+                       c == '+';
+    if (!plain) {
+      bare = false;
+      break;
+    }
+  }
+  if (bare) return s;
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = utf8_length(s, i);
+    if (n == 0) {
+      append_hex(out, "\\x%02x", c);
+      ++i;
+      continue;
+    }
+    if (n > 1) {
+      out.append(s, i, n);
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      append_hex(out, "\\x%02x", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+    i += n;
+  }
+  return out + "\"";
+}
+
+void write_all(int fd, const std::string& s) {
+  std::lock_guard lock(g_mu);
+  // A failed log write has nowhere better to be reported.
+  [[maybe_unused]] auto n = ::write(fd, s.data(), s.size());
 }
 
 }  // namespace
@@ -61,32 +156,43 @@ Level level() {
 
 void set_output(const std::string& path, const std::string& format) {
   g_json = format == "json";
-  if (path.empty()) return;
+  if (path.empty() || path == g_path) return;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) throw_errno("open log file " + path);
+  if (g_fd != STDERR_FILENO) ::close(g_fd);
   g_fd = fd;
+  g_path = path;
+}
+
+std::string format_record(Level l, const std::string& msg, bool json, long long time) {
+  std::tm tm{};
+  const auto t = static_cast<std::time_t>(time);
+  gmtime_r(&t, &tm);
+  std::array<char, 32> ts{};
+  std::strftime(ts.data(), ts.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (json) {
+    return std::string("{\"level\":\"") + level_name(l) + "\",\"msg\":\"" + json_string(msg) +
+           "\",\"time\":\"" + ts.data() + "\"}\n";
+  }
+  return std::string("time=\"") + ts.data() + "\" level=" + level_name(l) +
+         " msg=" + logfmt_value(msg) + "\n";
 }
 
 void write(Level l, const std::string& msg) {
   if (l > g_level.load()) return;
-  std::string line;
-  if (g_json) {
-    auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    char ts[32];
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    line = std::string("{\"level\":\"") + level_name(l) + "\",\"msg\":\"" + json_escape(msg) +
-           "\",\"time\":\"" + ts + "\"}\n";
-  } else {
-    line = "cidrun: ";
-    if (l != Level::kInfo) line += std::string(level_name(l)) + ": ";
-    line += msg + "\n";
+  if (g_fd != STDERR_FILENO || g_json) {
+    write_all(g_fd, format_record(l, msg, g_json, std::time(nullptr)));
+    return;
   }
-  std::lock_guard lock(g_mu);
-  // A failed log write has nowhere better to be reported.
-  [[maybe_unused]] auto n = ::write(g_fd, line.data(), line.size());
+  std::string line = "cidrun: ";
+  if (l != Level::kInfo) line += std::string(level_name(l)) + ": ";
+  write_all(g_fd, line + msg + "\n");
+}
+
+void fatal(const std::string& msg) {
+  if (g_fd != STDERR_FILENO || g_json)
+    write_all(g_fd, format_record(Level::kError, msg, g_json, std::time(nullptr)));
+  write_all(STDERR_FILENO, "cidrun: error: " + msg + "\n");
 }
 
 }  // namespace cidrun::log

@@ -1,4 +1,6 @@
-// The one logger: messages go to stderr (or the --log file), prefixed "cidrun: ".
+// The one logger. Messages go to stderr as "cidrun: LEVEL: MSG", or, with runc's --log FILE, to
+// that file as runc writes it: --log-format json gives one {"level","msg","time"} object per
+// line, text gives logrus's `time="..." level=... msg="..."` lines.
 #pragma once
 
 #include <string>
@@ -9,7 +11,8 @@ enum class Level { kError, kWarn, kInfo, kDebug };
 
 void set_level(Level level);
 Level level();
-// Redirects log output to a file, in "text" or "json" format (runc's --log/--log-format).
+// Sends log records to path (appending; none: stderr) in "text" or "json" format (runc's --log
+// and --log-format). Calling it again with the same path keeps the open file.
 void set_output(const std::string& path, const std::string& format);
 
 void write(Level level, const std::string& msg);
@@ -25,5 +28,13 @@ inline void info(const std::string& msg) {
 inline void debug(const std::string& msg) {
   if (level() >= Level::kDebug) write(Level::kDebug, msg);
 }
+
+// An error that ends the command: always on stderr as "cidrun: error: MSG", and also an error
+// record in the log when it goes elsewhere or is JSON. runc does both, and its clients (podman,
+// containerd) read the log file's last record to tell the user why the runtime failed.
+void fatal(const std::string& msg);
+
+// One record as it is written to a --log file, for `time` (seconds since the epoch, UTC).
+std::string format_record(Level level, const std::string& msg, bool json, long long time);
 
 }  // namespace cidrun::log

@@ -53,4 +53,21 @@ state=$(timeout 60 "${P[@]}" inspect -f '{{.State.Status}}' "$id")
 [ "$state" = exited ] || fail "stop left it $state"
 timeout 60 "${P[@]}" rm "$id" >/dev/null
 echo "ok: pause, unpause, stop, rm"
+# Named runc, the runtime gets `--log-format=json --log FILE` from podman, which shows the log's
+# last record when create fails: a missing command is then podman's error (exit 127) with our
+# message, taken from the log (stderr's line would carry the "cidrun: error:" prefix).
+mkdir -p "$work/bin"
+ln -s "$CIDRUN" "$work/bin/runc"
+PR=(podman --root "$work/root" --runroot "$work/runroot" --tmpdir "$work/tmp" --events-backend file
+    --runtime "$work/bin/runc")
+set +e
+err=$(timeout 120 "${PR[@]}" run --rm "${O[@]}" --rootfs "$work/rootfs" /nonexistent-cmd 2>&1 >/dev/null)
+rc=$?
+set -e
+[ "$rc" = 127 ] || fail "a missing command exited $rc under podman, not 127 ($err)"
+want='runc: exec: "/nonexistent-cmd": stat /nonexistent-cmd: No such file or directory'
+case "$err" in *"$want"*) ;; *) fail "podman printed '$err', not our log's error" ;; esac
+out=$(timeout 120 "${PR[@]}" run --rm "${O[@]}" --rootfs "$work/rootfs" /bin/busybox echo named runc)
+[ "$out" = "named runc" ] || fail "run as runc printed '$out'"
+echo "ok: named runc: podman shows the runtime log's error, runs fine otherwise"
 echo "podman.test: all passed"

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -83,6 +85,21 @@ inline Result run_sh(const std::string& script, const std::string& opts = "",
 
 inline void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
+}
+
+// A bundle {rootfs/ (a copy of the busybox root), config.json} whose config is `cidrun config`'s
+// running args, with a cgroupsPath unique to this test process (other runs of these tests may use
+// the same container ids at once); `edit` changes the config further.
+inline std::string make_bundle(const std::string& name, const nlohmann::json& args,
+                               const std::function<void(nlohmann::json&)>& edit = nullptr) {
+  std::string b = work_dir() + "/" + name;
+  sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
+  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  c["process"]["args"] = args;
+  c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-" + name;
+  if (edit) edit(c);
+  write_file(b + "/config.json", c.dump());
+  return b;
 }
 
 }  // namespace rt_test

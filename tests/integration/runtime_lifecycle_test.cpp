@@ -13,17 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string make_bundle(const std::string& name, const json& args) {
-  std::string b = work_dir() + "/" + name;
-  sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
-  json c = json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
-  c["process"]["args"] = args;
-  // Unique per test process: other runs of these tests may use the same container ids at once.
-  c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-" + name;
-  write_file(b + "/config.json", c.dump());
-  return b;
-}
-
 std::string status_of(const std::string& id) {
   Result r = sh(cidrun() + " state " + id);
   if (r.code != 0) return "error: " + r.err;
