@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
@@ -111,7 +113,7 @@ std::vector<std::string> subdirs(const std::string& dir) {
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    if (e->d_type == DT_DIR) out.push_back(dir + "/" + name);
+    if (e->d_type == DT_DIR) out.push_back(std::string(dir).append("/").append(name));
   }
   closedir(d);
   return out;
@@ -184,6 +186,18 @@ std::string get_str(const nlohmann::json& obj, const char* key) {
   if (it == obj.end() || it->is_null()) return {};
   if (!it->is_string()) throw Error(std::string("cgroup: ") + key + " must be a string");
   return it->get<std::string>();
+}
+
+std::string hugepage_size(const nlohmann::json& entry) {
+  std::string size = get_str(entry, "pageSize");
+  size_t digits = 0;
+  while (digits < size.size() && std::isdigit(static_cast<unsigned char>(size[digits]))) ++digits;
+  const std::string unit = size.substr(digits);
+  if (digits == 0 || (unit != "KB" && unit != "MB" && unit != "GB")) {
+    throw Error("cgroup: hugepageLimits pageSize must be a number with KB, MB or GB, got \"" +
+                size + "\"");
+  }
+  return size;
 }
 
 }  // namespace cgroupfs
@@ -260,7 +274,16 @@ std::unique_ptr<CgroupManager> CgroupManager::create(const std::string& cgroups_
                                                      const std::string& container_id,
                                                      bool disabled) {
   if (disabled) return std::make_unique<NoCgroupManager>();
-  return create(cgroups_path, container_id, CgroupHost{});
+  CgroupHost host;
+  if (const char* v2 = std::getenv("CIDRUN_TEST_CGROUP2_ROOT"); v2 && *v2) {
+    host.root = v2;
+    host.mountinfo = cgroupfs::read_host_file("/proc/self/mountinfo");
+    if (detect_cgroup_version(host) != CgroupVersion::kV2) {
+      throw Error(std::string("cgroup: CIDRUN_TEST_CGROUP2_ROOT=") + v2 +
+                  " is not a cgroup2 mount point");
+    }
+  }
+  return create(cgroups_path, container_id, host);
 }
 
 std::unique_ptr<CgroupManager> CgroupManager::create(const std::string& cgroups_path,

@@ -40,6 +40,8 @@ class CgroupManager {
   // cgroups_path is linux.cgroupsPath: absolute (below the hierarchy root), relative (below the
   // cgroup cidrun itself runs in), or empty for "/cidrun/<container_id>". `disabled` gives a
   // manager that does nothing (no cgroups at all). Throws if no cgroup filesystem is mounted.
+  // For tests only: CIDRUN_TEST_CGROUP2_ROOT=DIR (a cgroup2 mount, e.g. a hybrid host's
+  // /sys/fs/cgroup/unified) makes it the v2 backend at DIR whatever the host's version.
   static std::unique_ptr<CgroupManager> create(const std::string& cgroups_path,
                                                const std::string& container_id,
                                                bool disabled = false);
@@ -104,6 +106,8 @@ void remove_tree(const std::string& dir, const std::function<void()>& kill_lefto
 std::optional<int64_t> get_i64(const nlohmann::json& obj, const char* key);
 std::optional<uint64_t> get_u64(const nlohmann::json& obj, const char* key);
 std::string get_str(const nlohmann::json& obj, const char* key);
+// A hugepageLimits entry's pageSize ("2MB", "1GB", "64KB"), checked before it names a file.
+std::string hugepage_size(const nlohmann::json& entry);
 std::string read_host_file(const std::string& path);
 // The backends' halves of CgroupManager::open.
 std::unique_ptr<CgroupManager> open_v1(const nlohmann::json& saved);

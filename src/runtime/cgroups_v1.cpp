@@ -77,12 +77,15 @@ class CgroupV1 : public CgroupManager {
     }
     if (auto it = r.find("blockIO"); it != r.end() && !it->is_null()) set_blkio(*it);
     if (auto it = r.find("hugepageLimits"); it != r.end() && !it->is_null()) {
+      if (!it->is_array()) throw Error("cgroup: linux.resources.hugepageLimits must be an array");
+      std::vector<std::pair<std::string, uint64_t>> limits;
       for (const auto& h : *it) {
-        const std::string size = get_str(h, "pageSize");
         auto limit = get_u64(h, "limit");
-        if (size.empty() || !limit) throw Error("cgroup: hugepageLimits need pageSize and limit");
-        write(dir("hugetlb"), "hugetlb." + size + ".limit_in_bytes", std::to_string(*limit));
+        if (!limit) throw Error("cgroup: hugepageLimits entries need a limit");
+        limits.emplace_back(hugepage_size(h), *limit);
       }
+      for (const auto& [size, limit] : limits)
+        write(dir("hugetlb"), "hugetlb." + size + ".limit_in_bytes", std::to_string(limit));
     }
     if (auto it = r.find("network"); it != r.end() && !it->is_null()) {
       if (auto id = get_u64(*it, "classID"))
@@ -358,16 +361,15 @@ class CgroupV1 : public CgroupManager {
   void set_freezer(const std::string& state) {
     const std::string& d = dir("freezer");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    for (int i = 0;; ++i) {
+    std::string now;
+    for (int i = 0; std::chrono::steady_clock::now() <= deadline; ++i) {
       if (i % 50 == 0) write(d, "freezer.state", state);
-      const std::string now = read(d, "freezer.state");
+      now = read(d, "freezer.state");
       if (now == state) return;
-      if (std::chrono::steady_clock::now() > deadline) {
-        if (state == "FROZEN") write(d, "freezer.state", "THAWED");
-        throw Error("cgroup: " + d + "/freezer.state stayed " + now + " instead of " + state);
-      }
       std::this_thread::sleep_for(std::chrono::milliseconds(i < 10 ? 1 : 10));
     }
+    if (state == "FROZEN") write(d, "freezer.state", "THAWED");
+    throw Error("cgroup: " + d + "/freezer.state stayed " + now + " instead of " + state);
   }
 
   std::string path_;

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -68,17 +70,22 @@ class CgroupV2 : public CgroupManager {
     if (auto it = r.find("cpu"); it != r.end() && !it->is_null()) set_cpu(*it);
     if (auto it = r.find("pids"); it != r.end() && !it->is_null()) {
       if (auto limit = get_i64(*it, "limit"); limit && *limit != 0) {
+        require("pids", "linux.resources.pids");
         write(dir_, "pids.max", max_or(*limit));
       }
     }
     if (auto it = r.find("blockIO"); it != r.end() && !it->is_null()) set_io(*it);
     if (auto it = r.find("hugepageLimits"); it != r.end() && !it->is_null()) {
+      if (!it->is_array()) throw Error("cgroup: linux.resources.hugepageLimits must be an array");
+      std::vector<std::pair<std::string, uint64_t>> limits;
       for (const auto& h : *it) {
-        const std::string size = get_str(h, "pageSize");
         auto limit = get_u64(h, "limit");
-        if (size.empty() || !limit) throw Error("cgroup: hugepageLimits need pageSize and limit");
-        write(dir_, "hugetlb." + size + ".max", std::to_string(*limit));
+        if (!limit) throw Error("cgroup: hugepageLimits entries need a limit");
+        limits.emplace_back(hugepage_size(h), *limit);
       }
+      if (!limits.empty()) require("hugetlb", "linux.resources.hugepageLimits");
+      for (const auto& [size, limit] : limits)
+        write(dir_, "hugetlb." + size + ".max", std::to_string(limit));
     }
     if (auto it = r.find("network"); it != r.end() && it->is_object() && !it->empty()) {
       throw Error("cgroup: linux.resources.network (net_cls/net_prio) does not exist on cgroup v2");
@@ -91,6 +98,11 @@ class CgroupV2 : public CgroupManager {
           throw Error("cgroup: invalid linux.resources.unified key \"" + key + "\"");
         }
         if (!value.is_string()) throw Error("cgroup: unified." + key + " must be a string");
+        // "memory.high" belongs to the memory controller; "cgroup.*" files are always there.
+        if (auto dot = key.find('.');
+            dot != std::string::npos && key.compare(0, dot, "cgroup") != 0) {
+          require(key.substr(0, dot), "linux.resources.unified." + key);
+        }
         write(dir_, key, value.get<std::string>());
       }
     }
@@ -104,6 +116,7 @@ class CgroupV2 : public CgroupManager {
   void kill_all(int sig) override {
     // cgroup.kill (5.14+) kills atomically, even processes forking meanwhile.
     if (sig == SIGKILL && exists(dir_, "cgroup.kill")) {
+      log::debug("cgroup: SIGKILL to every process of " + dir_ + " through cgroup.kill");
       write(dir_, "cgroup.kill", "1");
       return;
     }
@@ -169,15 +182,19 @@ class CgroupV2 : public CgroupManager {
   }
 
  private:
-  // Makes every controller the parent has available to its children. Writing them all at once
-  // is one syscall; if the kernel refuses one (e.g. a threaded subtree), enable them one by one
-  // and keep going: a controller that stays off shows up when its limit is written.
+  // Makes every controller dir has available to its children, writing only those its
+  // cgroup.subtree_control lacks (usually none after the first container). All at once is one
+  // write; if the kernel refuses one (a parent with processes of its own, a threaded subtree),
+  // they are enabled one by one and the rest kept: require() names a missing one when a limit
+  // needs it.
   static void enable_controllers(const std::string& dir) {
     if (!exists(dir, "cgroup.controllers")) return;
+    const std::set<std::string> enabled = words(read(dir, "cgroup.subtree_control"));
+    std::vector<std::string> controllers;  // in the kernel's order
     std::stringstream ss(read(dir, "cgroup.controllers"));
-    std::vector<std::string> controllers;
-    std::string c;
-    while (ss >> c) controllers.push_back(c);
+    std::string word;
+    while (ss >> word)
+      if (enabled.count(word) == 0) controllers.push_back(word);
     if (controllers.empty()) return;
     std::string all;
     for (const auto& name : controllers) all += (all.empty() ? "+" : " +") + name;
@@ -196,9 +213,41 @@ class CgroupV2 : public CgroupManager {
     }
   }
 
+  static std::set<std::string> words(const std::string& text) {
+    std::set<std::string> out;
+    std::stringstream ss(text);
+    std::string w;
+    while (ss >> w) out.insert(w);
+    return out;
+  }
+
+  static std::string joined(const std::set<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : " ") + n;
+    return out.empty() ? "none" : out;
+  }
+
+  // A limit without its controller must fail with the reason, not as a missing file or not at
+  // all: either the hierarchy lacks the controller (a hybrid host's v2 mount) or a parent did not
+  // enable it for its children.
+  void require(const std::string& controller, const std::string& what) {
+    if (!controllers_) controllers_ = words(read(dir_, "cgroup.controllers"));
+    if (controllers_->count(controller) != 0) return;
+    const std::set<std::string> host = words(read(root_, "cgroup.controllers"));
+    if (host.count(controller) == 0) {
+      throw Error("cgroup: " + what + " needs the " + controller +
+                  " controller, which the cgroup v2 hierarchy at " + root_ +
+                  " does not have (it has: " + joined(host) + ")");
+    }
+    throw Error("cgroup: " + what + " needs the " + controller + " controller, which " + dir_ +
+                " does not get from its parent's cgroup.subtree_control (it gets: " +
+                joined(*controllers_) + ")");
+  }
+
   void set_memory(const nlohmann::json& m) {
     auto limit = get_i64(m, "limit");
     auto swap = swap_only(get_i64(m, "swap"), limit);
+    if (limit || swap || get_i64(m, "reservation")) require("memory", "linux.resources.memory");
     // Swap first when lowering would not matter on v2 (the two are independent files).
     if (limit) write(dir_, "memory.max", max_or(*limit));
     if (swap) write(dir_, "memory.swap.max", max_or(*swap));
@@ -213,6 +262,12 @@ class CgroupV2 : public CgroupManager {
   }
 
   void set_cpu(const nlohmann::json& c) {
+    if (get_u64(c, "shares").value_or(0) || get_i64(c, "quota").value_or(0) ||
+        get_u64(c, "period").value_or(0) || get_i64(c, "idle")) {
+      require("cpu", "linux.resources.cpu");
+    }
+    if (!get_str(c, "cpus").empty() || !get_str(c, "mems").empty())
+      require("cpuset", "linux.resources.cpu.cpus/mems");
     if (auto shares = get_u64(c, "shares"); shares && *shares) {
       write(dir_, "cpu.weight", std::to_string(cpu_shares_to_weight(*shares)));
     }
@@ -233,6 +288,12 @@ class CgroupV2 : public CgroupManager {
   }
 
   void set_io(const nlohmann::json& b) {
+    bool any = get_u64(b, "weight").value_or(0) != 0;
+    for (const char* key : {"throttleReadBpsDevice", "throttleWriteBpsDevice",
+                            "throttleReadIOPSDevice", "throttleWriteIOPSDevice"}) {
+      if (auto it = b.find(key); it != b.end() && it->is_array() && !it->empty()) any = true;
+    }
+    if (any) require("io", "linux.resources.blockIO");
     if (auto w = get_u64(b, "weight"); w && *w) {
       // BFQ takes the v1 range directly; io.weight's range is [1, 10000] (runc's conversion).
       if (exists(dir_, "io.bfq.weight")) {
@@ -286,6 +347,7 @@ class CgroupV2 : public CgroupManager {
   std::string root_;
   std::string path_;
   std::string dir_;
+  std::optional<std::set<std::string>> controllers_;  // this cgroup's cgroup.controllers
 };
 
 // ---- devices: cgroup v2 has no devices.allow; an eBPF program attached to the cgroup decides ----
@@ -400,18 +462,31 @@ void CgroupV2::set_devices(const nlohmann::json& rules) {
   if (!cgroup.valid()) throw_errno("cgroup: open " + dir_);
 
   static const char kLicense[] = "GPL";
-  std::string verifier_log(4096, '\0');
   bpf_attr load{};
   load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
   load.insns = reinterpret_cast<uintptr_t>(program.data());
   load.insn_cnt = static_cast<uint32_t>(program.size());
   load.license = reinterpret_cast<uintptr_t>(kLicense);
-  load.log_buf = reinterpret_cast<uintptr_t>(verifier_log.data());
-  load.log_size = static_cast<uint32_t>(verifier_log.size());
-  load.log_level = 1;
+  // Without a log: a verifier log that outgrows its buffer fails the load itself (ENOSPC), and
+  // the log of a program that passes is of no use. A refused program is loaded again with a
+  // log, for the reason.
   UniqueFd prog(static_cast<int>(bpf(BPF_PROG_LOAD, load)));
   if (!prog.valid()) {
-    throw_errno("cgroup: load eBPF device program (" + std::string(verifier_log.c_str()) + ")");
+    const int err = errno;
+    std::string verifier_log(1 << 20, '\0');
+    load.log_buf = reinterpret_cast<uintptr_t>(verifier_log.data());
+    load.log_size = static_cast<uint32_t>(verifier_log.size());
+    load.log_level = 1;
+    prog.reset(static_cast<int>(bpf(BPF_PROG_LOAD, load)));
+    if (!prog.valid()) {
+      // The verifier's last line says what it refused (the log has a line per instruction).
+      std::string why = verifier_log.c_str();
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      if (auto nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+      errno = err;
+      throw_errno("cgroup: load eBPF device program of " + std::to_string(program.size()) +
+                  " instructions" + (why.empty() ? "" : " (" + why + ")"));
+    }
   }
 
   // Programs a previous set_resources attached: replaced, so updates do not pile up.

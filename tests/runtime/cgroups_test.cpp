@@ -248,6 +248,7 @@ class CgroupV2FakeTest : public ::testing::Test {
           "cpu.max", "cpu.weight", "cpuset.cpus", "cgroup.freeze", "io.weight", "io.max"}) {
       put(leaf / f, "");
     }
+    put(leaf / "cgroup.controllers", "cpuset cpu io memory pids\n");
     put(leaf / "cgroup.events", "populated 1\nfrozen 0\n");
     put(leaf / "memory.current", "12345\n");
     put(leaf / "pids.current", "3\n");
@@ -271,6 +272,39 @@ TEST_F(CgroupV2FakeTest, ApplyEnablesControllersInParents) {
   EXPECT_EQ(slurp(root_ / "cgroup.subtree_control"), "+cpuset +cpu +io +memory +pids");
   EXPECT_EQ(slurp(root_ / "cidrun/cgroup.subtree_control"), "+cpu +memory +pids");
   EXPECT_EQ(leaf("cgroup.procs"), "1234");
+}
+
+TEST_F(CgroupV2FakeTest, ApplyEnablesOnlyControllersNotYetEnabled) {
+  put(root_ / "cgroup.subtree_control", "cpu memory\n");
+  put(root_ / "cidrun/cgroup.subtree_control", "cpu memory pids\n");
+  make_cgroup_v2("/cidrun/test", host_)->apply(1234);
+  EXPECT_EQ(slurp(root_ / "cgroup.subtree_control"), "+cpuset +io +pids");
+  EXPECT_EQ(slurp(root_ / "cidrun/cgroup.subtree_control"), "cpu memory pids");  // untouched
+}
+
+TEST_F(CgroupV2FakeTest, ALimitWithoutItsControllerSaysWhichAndWhy) {
+  put(root_ / "cidrun/test/cgroup.controllers", "cpu pids\n");
+  auto m = make_cgroup_v2("/cidrun/test", host_);
+  auto e = error_of([&] { m->set_resources({{"memory", {{"limit", 1 << 20}}}}); });
+  EXPECT_EQ(e, "cgroup: linux.resources.memory needs the memory controller, which " +
+                   (root_ / "cidrun/test").string() +
+                   " does not get from its parent's cgroup.subtree_control (it gets: cpu pids)");
+  EXPECT_EQ(leaf("memory.max"), "");  // nothing written
+  e = error_of([&] {
+    m->set_resources({{"hugepageLimits", {{{"pageSize", "2MB"}, {"limit", 1}}}}});
+  });
+  EXPECT_EQ(e,
+            "cgroup: linux.resources.hugepageLimits needs the hugetlb controller, which the "
+            "cgroup v2 hierarchy at " +
+                root_.string() + " does not have (it has: cpu cpuset io memory pids)");
+  e = error_of([&] { m->set_resources({{"unified", {{"io.weight", "100"}}}}); });
+  EXPECT_NE(e.find("linux.resources.unified.io.weight needs the io controller"), std::string::npos)
+      << e;
+  e = error_of([&] { m->set_resources({{"cpu", {{"cpus", "0"}}}}); });
+  EXPECT_NE(e.find("needs the cpuset controller"), std::string::npos) << e;
+  // What the cgroup does get still works.
+  m->set_resources({{"pids", {{"limit", 5}}}, {"cpu", {{"shares", 2}}}});
+  EXPECT_EQ(leaf("pids.max"), "5");
 }
 
 TEST_F(CgroupV2FakeTest, DefaultPathAndRelativePath) {
@@ -314,10 +348,9 @@ TEST_F(CgroupV2FakeTest, ResourcesAreConvertedToV2Files) {
 TEST_F(CgroupV2FakeTest, UnsupportedAndBadResourcesAreErrors) {
   auto m = make_cgroup_v2("/cidrun/test", host_);
   auto e = error_of([&] {
-    m->set_resources({{"hugepageLimits", {{{"pageSize", "2MB"}, {"limit", 1}}}}});
+    m->set_resources({{"hugepageLimits", {{{"pageSize", "../../cgroup.procs"}, {"limit", 1}}}}});
   });
-  EXPECT_EQ(e, "cgroup: write " + (root_ / "cidrun/test/hugetlb.2MB.max").string() +
-                   "=1: No such file or directory");
+  EXPECT_NE(e.find("pageSize must be a number with KB, MB or GB"), std::string::npos) << e;
   e = error_of([&] { m->set_resources({{"unified", {{"../cgroup.procs", "1"}}}}); });
   EXPECT_NE(e.find("invalid linux.resources.unified key"), std::string::npos) << e;
   e = error_of([&] { m->set_resources({{"memory", {{"limit", 100}, {"swap", 50}}}}); });
