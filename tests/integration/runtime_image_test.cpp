@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -228,4 +229,90 @@ TEST(RuntimeImage, BundleCidRunsItsConfig) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "from a bundle CID\nbundled\nrw\n");
   EXPECT_FALSE(fs::exists(repo() + "/images/" + cid + "/rootfs/x"));
+}
+
+namespace {
+
+// Every entry below dir by relative path ("" is dir itself), with its lstat.
+std::map<std::string, struct stat> tree_of(const std::string& dir) {
+  std::map<std::string, struct stat> out;
+  out[""] = stat_of(dir);
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    out[e.path().lexically_relative(dir).string()] = stat_of(e.path().string());
+  return out;
+}
+
+}  // namespace
+
+// Where the per-file cache is on another filesystem than the checkouts, link(2) fails with EXDEV
+// and the checkout is written as copies: complete, with the same contents, modes, owners and
+// mtimes as a linked checkout of the same CID, and still never written by a container.
+TEST(RuntimeImage, CheckoutCopiesWhenTheCacheIsOnAnotherFilesystem) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root to mount a tmpfs";
+  std::string src = make_image_root("a", "only in a\n");
+  // Metadata worth keeping: setuid, a private file, a sub-second mtime.
+  ASSERT_EQ(sh("chmod 4755 " + src + "/bin/busybox && chmod 0600 " + src + "/etc/own.txt && " +
+               "touch -d '2001-02-03 04:05:06.789' " + src + "/etc/own.txt")
+                .code,
+            0);
+  std::string cid = add(src);
+  ASSERT_EQ(sh(cli() + " run --rm " + cid + " -- /bin/true").code, 0);
+  const std::string linked = repo() + "/images/" + cid;
+
+  std::string other = work_dir() + "/repo-other";
+  ASSERT_EQ(sh("mkdir -p " + other + "/images/files").code, 0);
+  ASSERT_EQ(sh("mount -t tmpfs -o mode=0700 cidrun-test-cache " + other + "/images/files").code, 0);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{other + "/images/files"};
+  const std::string cli2 = cidrun() + " --repo-dir " + other;
+  Result a = sh(cli2 + " add -r -Q --cid-version 1 --preserve-mode --preserve-mtime " + src);
+  ASSERT_EQ(a.out, cid + "\n") << a.err;
+  Result r = sh(cli2 + " --debug run --rm " + cid + " -- /bin/cat /etc/own.txt");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "only in a\n");
+  EXPECT_NE(r.err.find("Invalid cross-device link"), std::string::npos) << r.err;
+
+  const std::string copied = other + "/images/" + cid;
+  auto want = tree_of(linked), got = tree_of(copied);
+  ASSERT_EQ(got.size(), want.size());
+  size_t files = 0;
+  for (const auto& [path, w] : want) {
+    auto it = got.find(path);
+    ASSERT_NE(it, got.end()) << path << " missing from the copied checkout";
+    const struct stat& g = it->second;
+    EXPECT_EQ(g.st_mode, w.st_mode) << path;
+    EXPECT_EQ(g.st_uid, w.st_uid) << path;
+    EXPECT_EQ(g.st_gid, w.st_gid) << path;
+    EXPECT_EQ(g.st_size, w.st_size) << path;
+    EXPECT_EQ(g.st_mtim.tv_sec, w.st_mtim.tv_sec) << path;
+    EXPECT_EQ(g.st_mtim.tv_nsec, w.st_mtim.tv_nsec) << path;
+    if (S_ISREG(w.st_mode)) {
+      ++files;
+      EXPECT_EQ(g.st_nlink, 1u) << path << " is not a copy";
+      EXPECT_EQ(w.st_nlink, 2u) << path << " is not linked in the reference";
+      EXPECT_EQ(slurp(copied + "/" + path), slurp(linked + "/" + path)) << path;
+    } else if (S_ISLNK(w.st_mode)) {
+      EXPECT_EQ(fs::read_symlink(copied + "/" + path), fs::read_symlink(linked + "/" + path));
+    }
+  }
+  EXPECT_GE(files, 5u);
+  EXPECT_EQ(stat_of(copied + "/bin/busybox").st_mode & 07777, 04755u);
+  EXPECT_EQ(stat_of(copied + "/etc/own.txt").st_mtim.tv_nsec, 789000000);
+  for (const auto& e : fs::recursive_directory_iterator(other + "/images/files"))
+    EXPECT_FALSE(e.is_regular_file()) << e.path() << " cached although links fail";
+
+  // Containers write to their own upper layer: the copies stay as they were.
+  Result w = sh(cli2 + " run --rm " + cid +
+                " -- /bin/sh -c 'echo changed >/etc/own.txt; chmod 0644 /etc/own.txt; "
+                "rm /etc/passwd; cat /etc/own.txt'");
+  EXPECT_EQ(w.code, 0) << w.err;
+  EXPECT_EQ(w.out, "changed\n");
+  EXPECT_EQ(slurp(copied + "/etc/own.txt"), "only in a\n");
+  EXPECT_EQ(stat_of(copied + "/etc/own.txt").st_mode & 07777, 0600u);
+  EXPECT_TRUE(fs::exists(copied + "/etc/passwd"));
+  Result again = sh(cli2 + " run --rm " + cid + " -- /bin/cat /etc/own.txt /etc/passwd");
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.out.substr(0, 10), "only in a\n");
 }

@@ -1,0 +1,149 @@
+// The image checkout's per-file cache: files are hard links to the cache where the filesystem
+// allows, and copies where it refuses the link. EMLINK (an inode at the filesystem's link limit)
+// is tested here on the real filesystem of the temp directory; EXDEV (cache on another
+// filesystem) with containers in tests/integration/runtime_image_test.cpp.
+#include "image/file_cache.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "image/checkout.h"
+#include "store/repo.h"
+#include "unixfs/importer.h"
+#include "unixfs/reader.h"
+
+namespace cidrun::image {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct stat stat_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st;
+}
+
+class FileCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "cidrun-file-cache-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
+    fs::create_directories(dir_ / "src/etc");
+    write(dir_ / "src/etc/shared.txt", "cached once, linked many times\n", 0644);
+    write(dir_ / "src/etc/other.txt", "another file\n", 0600);
+    write(dir_ / "src/run.sh", "#!/bin/sh\necho hi\n", 0755);
+    repo_ = Repo::open((dir_ / "repo").string());
+    unixfs::ImportOptions opts;
+    opts.recursive = true;
+    opts.preserve_mode = true;
+    opts.preserve_mtime = true;
+    opts.layout.cid_version = 1;
+    unixfs::Importer importer(repo_->blocks(), opts, [](const unixfs::AddedEntry&) {});
+    root_ = importer.add_path((dir_ / "src").string(), "src").cid;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static void write(const fs::path& p, const std::string& text, mode_t mode) {
+    std::ofstream(p, std::ios::binary) << text;
+    fs::permissions(p, static_cast<fs::perms>(mode));
+  }
+
+  Checkout check_out() {
+    unixfs::Dag dag(repo_->blocks());
+    return checkout(*repo_, dag, root_);
+  }
+
+  // The cache entry a checkout's file is a link to (same inode).
+  fs::path cache_entry_of(const fs::path& file) {
+    const ino_t ino = stat_of(file).st_ino;
+    for (const auto& e : fs::recursive_directory_iterator(dir_ / "repo/images/files"))
+      if (e.is_regular_file() && stat_of(e.path()).st_ino == ino) return e.path();
+    return {};
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Repo> repo_;
+  Cid root_;
+};
+
+TEST_F(FileCacheTest, CheckoutFilesAreLinksToTheCache) {
+  Checkout c = check_out();
+  EXPECT_TRUE(c.fresh);
+  for (const char* f : {"etc/shared.txt", "etc/other.txt", "run.sh"}) {
+    struct stat st = stat_of(fs::path(c.dir) / f);
+    EXPECT_EQ(st.st_nlink, 2u) << f;
+    EXPECT_FALSE(cache_entry_of(fs::path(c.dir) / f).empty()) << f;
+  }
+}
+
+// An inode at the link limit (ext4: 65000) refuses one more link with EMLINK: that file of the
+// checkout is then a copy of its own, the others are still links, and the cache is unchanged.
+TEST_F(FileCacheTest, AFileAtTheLinkLimitIsCopied) {
+  Checkout first = check_out();
+  const fs::path entry = cache_entry_of(fs::path(first.dir) / "etc/shared.txt");
+  ASSERT_FALSE(entry.empty());
+  const struct stat cached = stat_of(entry);
+  fs::remove_all(first.dir);  // its link goes; the next checkout must make a new one
+
+  const fs::path links = dir_ / "links";
+  fs::create_directories(links);
+  int made = 0;
+  for (;; ++made) {
+    if (made > 200000) GTEST_SKIP() << "no link limit on the filesystem of " << dir_;
+    const std::string name = (links / std::to_string(made)).string();
+    if (::link(entry.c_str(), name.c_str()) == 0) continue;
+    ASSERT_EQ(errno, EMLINK) << "link " << name << ": " << std::strerror(errno);
+    break;
+  }
+  ASSERT_GT(made, 100);
+  std::printf("[ links ] the cache entry took %d extra links before EMLINK\n", made);
+
+  Checkout second = check_out();
+  EXPECT_TRUE(second.fresh);
+  const fs::path copy = fs::path(second.dir) / "etc/shared.txt";
+  struct stat st = stat_of(copy);
+  EXPECT_EQ(st.st_nlink, 1u) << "not a copy";
+  EXPECT_NE(st.st_ino, cached.st_ino);
+  EXPECT_EQ(slurp(copy), "cached once, linked many times\n");
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_EQ(st.st_mtim.tv_sec, cached.st_mtim.tv_sec);
+  EXPECT_EQ(st.st_mtim.tv_nsec, cached.st_mtim.tv_nsec);
+  EXPECT_EQ(st.st_uid, cached.st_uid);
+  EXPECT_EQ(st.st_gid, cached.st_gid);
+  // The other files still link, and the saturated entry did not change.
+  EXPECT_EQ(stat_of(fs::path(second.dir) / "etc/other.txt").st_nlink, 2u);
+  EXPECT_EQ(stat_of(fs::path(second.dir) / "run.sh").st_nlink, 2u);
+  EXPECT_EQ(stat_of(entry).st_nlink, cached.st_nlink + static_cast<nlink_t>(made) - 1);
+  EXPECT_EQ(stat_of(entry).st_ino, cached.st_ino);
+}
+
+TEST_F(FileCacheTest, SweepRemovesEntriesNoCheckoutLinks) {
+  Checkout c = check_out();
+  FileCacheSweep kept = sweep_file_cache((dir_ / "repo/images/files").string());
+  EXPECT_EQ(kept.files_removed, 0u);
+  EXPECT_EQ(kept.files_kept, 3u);
+  fs::remove_all(c.dir);
+  FileCacheSweep gone = sweep_file_cache((dir_ / "repo/images/files").string());
+  EXPECT_EQ(gone.files_removed, 3u);
+  EXPECT_EQ(gone.files_kept, 0u);
+  EXPECT_TRUE(fs::is_empty(dir_ / "repo/images/files"));
+}
+
+}  // namespace
+}  // namespace cidrun::image
