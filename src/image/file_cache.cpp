@@ -67,7 +67,7 @@ FileCacheSweep sweep_file_cache(const std::string& dir) {
     UniqueFd sfd(
         ::openat(top.get(), shard.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!sfd.valid()) continue;
-    for (const auto& name : dir_entries(sfd.get(), dir + "/" + shard)) {
+    for (const auto& name : dir_entries(sfd.get(), std::string(dir).append("/").append(shard))) {
       struct stat st {};
       if (::fstatat(sfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       if (S_ISREG(st.st_mode) && st.st_nlink > 1) {

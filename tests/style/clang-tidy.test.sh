@@ -4,7 +4,7 @@
 # shows what is left in one that has not.
 set -euo pipefail
 cd "${CIDRUN_SOURCE_DIR:?}"
-layers=(util multiformats ipld store unixfs net exchange gateway)
+layers=(util multiformats ipld store unixfs net exchange gateway image)
 paths=()
 for l in "${layers[@]}"; do
   paths+=("src/$l")
