@@ -8,13 +8,10 @@ namespace cidrun::cli {
 namespace {
 
 const Registrar reg("state", [](CLI::App& app, Globals& g) {
-  auto id = std::make_shared<std::string>();
-  auto* sub = app.add_subcommand("state", "Print the state of a container (OCI state JSON)");
-  sub->add_option("id", *id, "Container id")->required();
-  sub->callback([id, &g] {
-    std::cout << runtime::container_state_json(g.state_root, *id).dump(2) << "\n";
-    g.exit_code = 0;
-  });
+  add_container_command(app, g, "state", "Print the state of a container (OCI state JSON)",
+                        [](const std::string& root, const std::string& id) {
+                          std::cout << runtime::container_state_json(root, id).dump(2) << "\n";
+                        });
 });
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace cidrun::cli {
@@ -38,6 +39,20 @@ using Setup = std::function<void(CLI::App& app, Globals& g)>;
 struct Registrar {
   Registrar(const char* name, Setup setup);
 };
+
+// Adds the command `name` whose one argument is a container id (start, pause, resume, state):
+// act(state root, id) does its work, and the command exits 0 unless act throws.
+using ContainerAction = std::function<void(const std::string& state_root, const std::string& id)>;
+inline void add_container_command(CLI::App& app, Globals& g, const char* name, const char* help,
+                                  ContainerAction act) {
+  auto id = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand(name, help);
+  sub->add_option("id", *id, "Container id")->required();
+  sub->callback([id, &g, act = std::move(act)] {
+    act(g.state_root, *id);
+    g.exit_code = 0;
+  });
+}
 
 // The repository directory for content commands (resolved from Globals and the environment).
 std::string repo_path(const Globals& g);

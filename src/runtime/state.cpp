@@ -155,30 +155,6 @@ void StateStore::remove(const std::string& id) const {
   if (ec) throw Error("remove state of " + id + ": " + ec.message());
 }
 
-uint64_t process_start_time(pid_t pid) {
-  if (pid <= 0) return 0;
-  std::string text;
-  try {
-    text = read_text_file("/proc/" + std::to_string(pid) + "/stat");
-  } catch (const Error&) {
-    return 0;
-  }
-  // The command name (field 2) may hold spaces and parens: fields are counted after the last ')'.
-  size_t p = text.rfind(')');
-  if (p == std::string::npos) return 0;
-  std::vector<std::string> fields;
-  size_t i = p + 2;
-  while (i < text.size()) {
-    size_t j = text.find(' ', i);
-    if (j == std::string::npos) j = text.size();
-    fields.push_back(text.substr(i, j - i));
-    i = j + 1;
-  }
-  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
-  if (fields.size() < 20 || fields[0] == "Z" || fields[0] == "X") return 0;
-  return std::stoull(fields[19]);
-}
-
 std::string container_status(const StateStore& store, const ContainerState& st) {
   uint64_t start = process_start_time(st.pid);
   if (start == 0 || (st.pid_start_time != 0 && start != st.pid_start_time)) return "stopped";

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "util/proc.h"  // process_start_time, which tells our pid from a reused one
+
 namespace cidrun::runtime {
 
 struct ContainerState {
@@ -52,9 +54,6 @@ class StateStore {
  private:
   std::string root_;
 };
-
-// Start time of a process in clock ticks since boot, 0 if it does not exist or is a zombie.
-uint64_t process_start_time(pid_t pid);
 
 // "created", "running", "paused" or "stopped", from the process and the exec fifo.
 std::string container_status(const StateStore& store, const ContainerState& st);

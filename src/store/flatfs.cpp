@@ -31,6 +31,15 @@ std::string shard_of(const std::string& key) {
   return key.substr(key.size() - 3, 2);
 }
 
+// A block file's path relative to the store directory.
+std::string rel_path(const std::string& key) {
+  return shard_of(key) + "/" + key + std::string(kSuffix);
+}
+
+std::string rel_path(const Cid& cid) {
+  return rel_path(FlatfsStore::key_of(cid.multihash()));
+}
+
 // Identity CIDs carry their bytes; they never touch the disk.
 Bytes identity_bytes(const Cid& cid) {
   auto d = cid.digest();
@@ -62,21 +71,26 @@ std::string FlatfsStore::key_of(ByteView multihash) {
 }
 
 std::string FlatfsStore::path_of(ByteView multihash) const {
-  std::string key = key_of(multihash);
-  return dir_ + "/" + shard_of(key) + "/" + key + std::string(kSuffix);
+  return dir_ + "/" + rel_path(key_of(multihash));
+}
+
+std::optional<UniqueFd> FlatfsStore::open_rel(const std::string& rel) const {
+  UniqueFd fd(::openat(dirfd_.get(), rel.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::nullopt;
+    throw_errno("open block " + dir_ + "/" + rel);
+  }
+  return fd;
 }
 
 bool FlatfsStore::has(const Cid& cid) {
   if (cid.is_identity()) return true;
-  std::string key = key_of(cid.multihash());
-  std::string rel = shard_of(key) + "/" + key + std::string(kSuffix);
-  return ::faccessat(dirfd_.get(), rel.c_str(), F_OK, 0) == 0;
+  return ::faccessat(dirfd_.get(), rel_path(cid).c_str(), F_OK, 0) == 0;
 }
 
 std::optional<uint64_t> FlatfsStore::size(const Cid& cid) {
   if (cid.is_identity()) return cid.digest().size();
-  std::string key = key_of(cid.multihash());
-  std::string rel = shard_of(key) + "/" + key + std::string(kSuffix);
+  std::string rel = rel_path(cid);
   struct stat st {};
   if (::fstatat(dirfd_.get(), rel.c_str(), &st, 0) != 0) {
     if (errno == ENOENT) return std::nullopt;
@@ -87,29 +101,18 @@ std::optional<uint64_t> FlatfsStore::size(const Cid& cid) {
 
 std::optional<UniqueFd> FlatfsStore::open_block(const Cid& cid) {
   if (cid.is_identity()) return std::nullopt;
-  std::string key = key_of(cid.multihash());
-  std::string rel = shard_of(key) + "/" + key + std::string(kSuffix);
-  UniqueFd fd(::openat(dirfd_.get(), rel.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return std::nullopt;
-    throw_errno("open block " + dir_ + "/" + rel);
-  }
-  return fd;
+  return open_rel(rel_path(cid));
 }
 
 std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
   if (cid.is_identity()) return identity_bytes(cid);
-  std::string key = key_of(cid.multihash());
-  std::string rel = shard_of(key) + "/" + key + std::string(kSuffix);
-  UniqueFd fd(::openat(dirfd_.get(), rel.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return std::nullopt;
-    throw_errno("open block " + dir_ + "/" + rel);
-  }
+  std::string rel = rel_path(cid);
+  auto fd = open_rel(rel);
+  if (!fd) return std::nullopt;
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) throw_errno("stat block " + rel);
+  if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + rel);
   Bytes out(static_cast<size_t>(st.st_size));
-  size_t n = read_full(fd.get(), out.data(), out.size(), "block " + rel);
+  size_t n = read_full(fd->get(), out.data(), out.size(), "block " + rel);
   out.resize(n);
   return out;
 }
@@ -154,7 +157,7 @@ void FlatfsStore::put_parts(const Cid& cid, std::span<const ByteView> parts) {
   if (cid.is_identity()) return;
   std::string key = key_of(cid.multihash());
   std::string shard = shard_of(key);
-  std::string rel = shard + "/" + key + std::string(kSuffix);
+  std::string rel = rel_path(key);
   int idx = base32_index(shard[0]) * 32 + base32_index(shard[1]);
   if (idx < 0 || !shard_exists_[idx].load(std::memory_order_relaxed)) {
     if (::mkdirat(dirfd_.get(), shard.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -227,8 +230,7 @@ bool FlatfsStore::put_unnamed(const std::string& rel, std::span<const ByteView> 
 
 bool FlatfsStore::remove(const Cid& cid) {
   if (cid.is_identity()) return false;
-  std::string key = key_of(cid.multihash());
-  std::string rel = shard_of(key) + "/" + key + std::string(kSuffix);
+  std::string rel = rel_path(cid);
   if (::unlinkat(dirfd_.get(), rel.c_str(), 0) == 0) return true;
   if (errno == ENOENT) return false;
   throw_errno("remove block " + dir_ + "/" + rel);

@@ -42,6 +42,8 @@ class FlatfsStore : public BlockStore {
   // How a complete block file gets its name; the first that works is kept.
   enum class LinkMode { kEmptyPath, kProcFd, kRename };
   bool put_unnamed(const std::string& rel, std::span<const ByteView> parts);
+  // Opens a block file by its path relative to dir_; nullopt when it does not exist.
+  std::optional<UniqueFd> open_rel(const std::string& rel) const;
 
   std::string dir_;
   UniqueFd dirfd_;

@@ -12,38 +12,15 @@
 #include "store/repo.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/proc.h"
 
 namespace cidrun {
 namespace {
 
-// Field 22 of /proc/<pid>/stat (clock ticks since boot at which the process started); 0 when
-// unknown. The comm field may contain spaces and ')' so parsing starts after the last ')'.
-unsigned long long start_time_of(pid_t pid) {
-  std::string stat;
-  try {
-    stat = read_text_file("/proc/" + std::to_string(pid) + "/stat");
-  } catch (const Error&) {
-    return 0;
-  }
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream in(stat.substr(close + 1));
-  std::string field;
-  // After ')' come fields 3..; the start time is field 22, the 20th of those.
-  for (int i = 3; i <= 22; ++i) {
-    if (!(in >> field)) return 0;
-  }
-  try {
-    return std::stoull(field);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
 bool owner_alive(pid_t pid, unsigned long long start) {
   if (pid <= 0) return false;
   if (::kill(pid, 0) != 0 && errno != EPERM) return false;
-  unsigned long long now = start_time_of(pid);
+  unsigned long long now = process_start_time(pid);
   // Without a recorded start time (or /proc) fall back to the pid check alone.
   return start == 0 || now == 0 || now == start;
 }
@@ -56,8 +33,8 @@ Lease::Lease(const Repo& repo, const Cid& root, pid_t owner) {
   make_dirs(dir, 0700);
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   path_ = dir + "/" + std::to_string(owner) + "-" + std::to_string(rng());
-  std::string text =
-      root.str() + "\n" + std::to_string(owner) + " " + std::to_string(start_time_of(owner)) + "\n";
+  std::string text = root.str() + "\n" + std::to_string(owner) + " " +
+                     std::to_string(process_start_time(owner)) + "\n";
   write_file_atomic(path_, as_bytes(text), /*durable=*/false, 0600);
 }
 

@@ -1,0 +1,15 @@
+// What /proc says about a process.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace cidrun {
+
+// When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); 0 when it does
+// not exist, is a zombie or /proc cannot tell. A pid and its start time name a process even after
+// the pid is reused.
+uint64_t process_start_time(pid_t pid);
+
+}  // namespace cidrun
