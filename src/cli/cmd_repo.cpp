@@ -1,6 +1,7 @@
 // cidrun repo stat|verify|gc: the health and size of the local store.
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "image/gc.h"
