@@ -134,6 +134,13 @@ void set_hostname(const Spec& s) {
     if (spec.process.terminal) {
       Pty pty = open_pty("/dev/ptmx");
       set_window_size(pty.master.get(), spec.process.console_rows, spec.process.console_cols);
+      // `run -t` on a terminal: the program must see that terminal's size from its first
+      // instruction, not from when the parent starts relaying (it may already be running then).
+      // stdin is still the caller's here; become_terminal_session replaces it later.
+      if (plan.mode == Mode::kRun && spec.process.console_rows == 0 &&
+          spec.process.console_cols == 0 && ::isatty(STDIN_FILENO)) {
+        copy_window_size(STDIN_FILENO, pty.master.get());
+      }
       bind_console(pty.master.get());
       sock.send("pty", pty.master.get());
       pty_slave = std::move(pty.slave);
