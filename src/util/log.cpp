@@ -62,14 +62,21 @@ void append_hex(std::string& out, const char* fmt, unsigned value) {
   out += buf.data();
 }
 
-// A JSON string body as Go's encoding/json writes it: invalid UTF-8 becomes U+FFFD.
-std::string json_string(const std::string& s) {
+// How a quoted string escapes what cannot stand as itself; the rest ('"', '\\', \n, \r, \t, valid
+// multi-byte UTF-8) is the same in Go's encoding/json and its %q.
+struct Escapes {
+  const char* invalid_byte;  // a format for a byte that is not UTF-8 (may ignore the value)
+  const char* control;       // a format for the other control characters
+  bool del_is_control;       // %q escapes 0x7f too; JSON lets it stand
+};
+
+std::string escape(const std::string& s, const Escapes& e) {
   std::string out;
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     const size_t n = utf8_length(s, i);
     if (n == 0) {
-      out += "\\ufffd";
+      append_hex(out, e.invalid_byte, c);
       ++i;
       continue;
     }
@@ -84,14 +91,19 @@ std::string json_string(const std::string& s) {
       out += "\\r";
     } else if (c == '\t') {
       out += "\\t";
-    } else if (c < 0x20) {
-      append_hex(out, "\\u%04x", c);
+    } else if (c < 0x20 || (e.del_is_control && c == 0x7f)) {
+      append_hex(out, e.control, c);
     } else {
       out += static_cast<char>(c);
     }
     i += n;
   }
   return out;
+}
+
+// A JSON string body as Go's encoding/json writes it: invalid UTF-8 becomes U+FFFD.
+std::string json_string(const std::string& s) {
+  return escape(s, {.invalid_byte = "\\ufffd", .control = "\\u%04x", .del_is_control = false});
 }
 
 // A logrus text value: bare when made only of [A-Za-z0-9-._/@^+] (or empty), else quoted the
@@ -109,34 +121,9 @@ std::string logfmt_value(const std::string& s) {
     }
   }
   if (bare) return s;
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = utf8_length(s, i);
-    if (n == 0) {
-      append_hex(out, "\\x%02x", c);
-      ++i;
-      continue;
-    }
-    if (n > 1) {
-      out.append(s, i, n);
-    } else if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      append_hex(out, "\\x%02x", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-    i += n;
-  }
-  return out + "\"";
+  return "\"" +
+         escape(s, {.invalid_byte = "\\x%02x", .control = "\\x%02x", .del_is_control = true}) +
+         "\"";
 }
 
 void write_all(int fd, const std::string& s) {
