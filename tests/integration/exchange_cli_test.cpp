@@ -14,25 +14,9 @@
 namespace cidrun::testing {
 namespace {
 
-class exchangeCli : public ::testing::Test {
+class exchangeCli : public ServedTreeTest {
  protected:
-  void SetUp() override {
-    ::setenv("CIDRUN_KUBO_AUTO", "0", 1);
-    ::unsetenv("CIDRUN_SOURCES");
-    fs::create_directories(sb.path("tree/sub"));
-    std::string big(1500000, '\0');
-    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
-    std::ofstream(sb.path("tree/big.bin"), std::ios::binary) << big;
-    std::ofstream(sb.path("tree/sub/a.txt")) << "hello\n";
-    root = sb.ok("add -r -Q " + shell_quote(sb.path("tree")));
-  }
-  bool same_tree(const std::string& repo, const std::string& out) {
-    sb.ok("get " + root + " -o " + shell_quote(out), repo);
-    return std::system(
-               ("diff -r " + shell_quote(sb.path("tree")) + " " + shell_quote(out)).c_str()) == 0;
-  }
-  Sandbox sb;
-  std::string root;
+  exchangeCli() : ServedTreeTest(1500000) {}
 };
 
 TEST_F(exchangeCli, ServeBindsLoopbackAndPullFetchesAndPins) {

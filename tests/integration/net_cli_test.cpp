@@ -21,34 +21,21 @@ std::string proxy_name(const std::string& url) {
   return "http://" + rest;
 }
 
-class netCli : public ::testing::Test {
+class netCli : public ServedTreeTest {
  protected:
+  netCli() : ServedTreeTest(700000) {}
   void SetUp() override {
-    ::setenv("CIDRUN_KUBO_AUTO", "0", 1);
-    ::unsetenv("CIDRUN_SOURCES");
     for (const char* v : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
                           "no_proxy", "NO_PROXY"}) {
       ::unsetenv(v);
     }
-    fs::create_directories(sb.path("tree/sub"));
-    std::string big(700000, '\0');
-    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
-    std::ofstream(sb.path("tree/big.bin"), std::ios::binary) << big;
-    std::ofstream(sb.path("tree/sub/a.txt")) << "hello\n";
-    root = sb.ok("add -r -Q " + shell_quote(sb.path("tree")));
+    ServedTreeTest::SetUp();
   }
   void TearDown() override {
     for (const char* v : {"http_proxy", "https_proxy", "no_proxy", "CIDRUN_STALL_TIMEOUT"}) {
       ::unsetenv(v);
     }
   }
-  bool same_tree(const std::string& repo, const std::string& out) {
-    sb.ok("get " + root + " -o " + shell_quote(out), repo);
-    return std::system(
-               ("diff -r " + shell_quote(sb.path("tree")) + " " + shell_quote(out)).c_str()) == 0;
-  }
-  Sandbox sb;
-  std::string root;
 };
 
 TEST_F(netCli, PullThroughTinyproxyUsesAbsoluteFormRequests) {

@@ -6,10 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "integration/content_helpers.h"
 
 namespace cidrun::testing {
 
@@ -65,6 +69,34 @@ class ServeProcess {
  private:
   pid_t pid_ = -1;
   std::string url_;
+};
+
+// A repo holding `tree/` (one file of big_size patterned bytes, one small file in a subdirectory)
+// added as `root`, with no source configured: the tests that pull it from a server.
+class ServedTreeTest : public ::testing::Test {
+ protected:
+  explicit ServedTreeTest(size_t big_size) : big_size_(big_size) {}
+  void SetUp() override {
+    ::setenv("CIDRUN_KUBO_AUTO", "0", 1);
+    ::unsetenv("CIDRUN_SOURCES");
+    fs::create_directories(sb.path("tree/sub"));
+    std::string big(big_size_, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7919 % 251);
+    std::ofstream(sb.path("tree/big.bin"), std::ios::binary) << big;
+    std::ofstream(sb.path("tree/sub/a.txt")) << "hello\n";
+    root = sb.ok("add -r -Q " + shell_quote(sb.path("tree")));
+  }
+  // `get` of root from repo into out gives back tree/ exactly.
+  bool same_tree(const std::string& repo, const std::string& out) {
+    sb.ok("get " + root + " -o " + shell_quote(out), repo);
+    return std::system(
+               ("diff -r " + shell_quote(sb.path("tree")) + " " + shell_quote(out)).c_str()) == 0;
+  }
+  Sandbox sb;
+  std::string root;
+
+ private:
+  size_t big_size_;
 };
 
 }  // namespace cidrun::testing
