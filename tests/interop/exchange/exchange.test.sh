@@ -3,7 +3,7 @@
 #  - js-node.mjs (JS importer + @ipld/car) serves a tree as a Trustless Gateway and as kubo's RPC
 #    API: `cidrun pull` through both, `cidrun get`, then diff with the tree (profiles v0 and v1);
 #  - `cidrun serve`: Helia's trustless-gateway broker and a plain CAR client (js-fetch.mjs)
-#    fetch, hash-check and compare the tree;
+#    fetch, hash-check and compare the tree; js-pull.mjs (the bench's JS pull) stores all of it;
 #  - a corrupting JS peer: pull fails naming the CID and stores nothing;
 #  - `cidrun push --to kubo+http://` into an empty JS node, pulled back and compared.
 # Last line "N passed, M failed"; non-zero exit on any failure.
@@ -80,6 +80,18 @@ for profile in v0 v1; do
       ok "JS $mode client verified the tree from cidrun serve ($profile): $res"
     else
       bad "JS $mode client from cidrun serve ($profile): $(tail -n3 "$work/fetch.err")"
+    fi
+  done
+  # js-pull.mjs (bench/pull.sh's JS pull) must fetch, verify and store the whole DAG: as many
+  # blocks as the repo serving it holds (it holds only this DAG).
+  want=$("$CIDRUN" --repo-dir "$work/repo-$profile-gateway" repo stat --json | sed -n 's/.*"NumObjects": *\([0-9]*\).*/\1/p')
+  for mode in helia car; do
+    rm -rf "$work/js-store"
+    if res=$(cd "$here/.." && node exchange/js-pull.mjs "$gw" "$root" "$work/js-store" --mode $mode 2>"$work/fetch.err") &&
+      [ "$(find "$work/js-store" -type f | wc -l)" = "$want" ] && [ -n "$want" ]; then
+      ok "JS pull ($mode) stored all $want blocks from cidrun serve ($profile)"
+    else
+      bad "JS pull ($mode) from cidrun serve ($profile): want $want blocks, $res $(tail -n3 "$work/fetch.err")"
     fi
   done
 done
