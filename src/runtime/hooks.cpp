@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 
 #include "util/error.h"
@@ -23,6 +26,74 @@ std::vector<char*> cstrings(std::vector<std::string>& v) {
   for (auto& s : v) out.push_back(s.data());
   out.push_back(nullptr);
   return out;
+}
+
+// Writing to a pipe whose reader is gone raises SIGPIPE, which would kill us (`create` does not
+// block it): a hook may exit without reading its stdin (/bin/false does). Blocked here, a write
+// fails with EPIPE instead, and the signal it left pending is taken before the mask is restored.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlocked() {
+    if (raised_) {
+      timespec zero{};
+      ::sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked&) = delete;
+  SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+  void raised() { raised_ = true; }
+
+ private:
+  sigset_t pipe_{};
+  sigset_t old_{};
+  bool raised_ = false;
+};
+
+// Gives the hook the whole state on its stdin, however long (annotations can exceed the pipe's
+// buffer), until it exits or its timeout passes. A hook that stops reading or never reads is not
+// an error here: its exit status decides.
+void feed_and_wait(pid_t pid, const UniqueFd& pidfd, UniqueFd& wr, const std::string& text,
+                   const HookSpec& hook, const std::string& phase) {
+  SigpipeBlocked sigpipe;
+  ::fcntl(wr.get(), F_SETFL, O_NONBLOCK);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(hook.timeout);
+  size_t off = 0;
+  for (;;) {
+    std::array<pollfd, 2> p{};
+    nfds_t n = 0;
+    if (pidfd.valid()) p.at(n++) = pollfd{pidfd.get(), POLLIN, 0};
+    if (wr.valid()) p.at(n++) = pollfd{wr.get(), POLLOUT, 0};
+    if (n == 0) return;  // all written, and no pidfd to wait on: the caller's waitpid waits
+    int wait_ms = -1;
+    if (hook.timeout > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      wait_ms = static_cast<int>(std::max<int64_t>(left.count(), 0));
+    }
+    int rc = ::poll(p.data(), n, wait_ms);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) throw_errno("wait for " + phase + " hook");
+    if (rc == 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      throw Error(phase + " hook " + hook.path + " timed out after " +
+                  std::to_string(hook.timeout) + "s");
+    }
+    for (nfds_t i = 0; i < n; ++i) {
+      if (p.at(i).revents == 0) continue;
+      if (p.at(i).fd == pidfd.get()) return;  // exited: what it did not read, it did not want
+      ssize_t w = ::write(wr.get(), text.data() + off, text.size() - off);
+      if (w > 0) off += static_cast<size_t>(w);
+      if (w < 0 && errno == EPIPE) sigpipe.raised();
+      if (off == text.size() || (w < 0 && errno != EAGAIN && errno != EINTR)) wr.reset();
+    }
+  }
 }
 
 void run_one(const HookSpec& hook, const std::string& state_text, const std::string& phase) {
@@ -51,23 +122,7 @@ void run_one(const HookSpec& hook, const std::string& state_text, const std::str
   }
   rd.reset();
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  // A hook that does not read its stdin must not block us: the state fits the pipe buffer.
-  ::fcntl(wr.get(), F_SETFL, O_NONBLOCK);
-  (void)::write(wr.get(), state_text.data(), state_text.size());
-  wr.reset();
-  if (hook.timeout > 0 && pidfd.valid()) {
-    pollfd p{pidfd.get(), POLLIN, 0};
-    int rc;
-    do {
-      rc = ::poll(&p, 1, hook.timeout * 1000);
-    } while (rc < 0 && errno == EINTR);
-    if (rc == 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      throw Error(phase + " hook " + hook.path + " timed out after " +
-                  std::to_string(hook.timeout) + "s");
-    }
-  }
+  feed_and_wait(pid, pidfd, wr, state_text, hook, phase);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) throw_errno("wait for " + phase + " hook");

@@ -53,24 +53,9 @@ std::string cgroup_of(const std::string& bundle_name) {
   return "/cidrun-test/" + std::to_string(::getpid()) + "-" + bundle_name;
 }
 
-std::string status_of(const std::string& id) {
-  Result r = sh(cidrun() + " state " + id);
-  if (r.code != 0) return "error: " + r.err;
-  return json::parse(r.out)["status"].get<std::string>();
-}
-
 int pid_of(const std::string& id) {
   Result r = sh(cidrun() + " state " + id);
   return r.code == 0 ? json::parse(r.out)["pid"].get<int>() : 0;
-}
-
-template <typename F>
-bool eventually(F&& cond, int ms = 3000) {
-  for (int i = 0; i < ms / 10; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
 }
 
 // Running or sleeping; a zombie waiting for whoever adopted it to reap it is dead.

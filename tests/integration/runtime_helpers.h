@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace rt_test {
 
@@ -100,6 +102,31 @@ inline std::string make_bundle(const std::string& name, const nlohmann::json& ar
   if (edit) edit(c);
   write_file(b + "/config.json", c.dump());
   return b;
+}
+
+// Polls cond every 10 ms until it holds or `limit` passes; returns its last value. The limit is
+// generous on purpose: CI machines run many tests at once, and a slow step must not read as a
+// failure (a wrong outcome still fails, only later).
+template <typename F>
+bool eventually(F&& cond, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
+
+// The container's OCI status from `cidrun state`, or "error: ..." when state fails.
+inline std::string status_of(const std::string& id) {
+  Result r = sh(cidrun() + " state " + id);
+  if (r.code != 0) return "error: " + r.err;
+  return nlohmann::json::parse(r.out)["status"].get<std::string>();
+}
+
+// Waits until the container's status is `want`; false if it never became that.
+inline bool wait_status(const std::string& id, const std::string& want) {
+  return eventually([&] { return status_of(id) == want; });
 }
 
 }  // namespace rt_test

@@ -87,11 +87,7 @@ int wait_exit(pid_t pid) {
 }
 
 bool wait_for_text(const std::string& file, const std::string& text) {
-  for (int i = 0; i < 500; ++i) {
-    if (slurp(file).find(text) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return eventually([&] { return slurp(file).find(text) != std::string::npos; });
 }
 
 }  // namespace

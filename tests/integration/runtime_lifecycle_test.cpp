@@ -11,20 +11,7 @@
 using namespace rt_test;
 using nlohmann::json;
 
-namespace {
-
-std::string status_of(const std::string& id) {
-  Result r = sh(cidrun() + " state " + id);
-  if (r.code != 0) return "error: " + r.err;
-  return json::parse(r.out)["status"].get<std::string>();
-}
-
-void wait_status(const std::string& id, const std::string& want) {
-  for (int i = 0; i < 200 && status_of(id) != want; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST(RuntimeLifecycle, CreateStartStateExecKillDelete) {
   std::string b = make_bundle("b1", {"sleep", "30"});
@@ -168,6 +155,38 @@ TEST(RuntimeLifecycle, FailingHookAbortsCreate) {
   EXPECT_NE(r.err.find("prestart hook /bin/false exited with status 1"), std::string::npos)
       << r.err;
   EXPECT_NE(status_of("h2").find("does not exist"), std::string::npos);
+}
+
+// A state larger than a pipe's buffer (64 KiB; annotations can be that big) reaches a hook whole.
+TEST(RuntimeLifecycle, HooksGetTheWholeStateBeyondThePipeBuffer) {
+  std::string b = make_bundle("b9", {"true"});
+  json c = json::parse(slurp(b + "/config.json"));
+  std::string got = work_dir() + "/big-state.json";
+  c["annotations"] = {{"big", std::string(200000, 'x')}};
+  c["hooks"] = {{"createRuntime", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "cat >" + got}}}}}};
+  write_file(b + "/config.json", c.dump());
+  Result r = sh(cidrun() + " create -b " + b + " h4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  sh(cidrun() + " delete --force h4");
+  json state = json::parse(slurp(got), nullptr, false);
+  ASSERT_FALSE(state.is_discarded()) << "the hook got a truncated state";
+  EXPECT_EQ(state["id"], "h4");
+  EXPECT_EQ(state["annotations"]["big"].get<std::string>().size(), 200000u);
+}
+
+// A hook that closes its stdin before reading it all: our writes fail with EPIPE (the SIGPIPE
+// they raise must not kill cidrun), and the hook's exit status is the error.
+TEST(RuntimeLifecycle, HookThatStopsReadingFailsCleanly) {
+  std::string b = make_bundle("b10", {"true"});
+  json c = json::parse(slurp(b + "/config.json"));
+  c["annotations"] = {{"big", std::string(200000, 'x')}};
+  c["hooks"] = {{"prestart",
+                 {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "exec 0<&-; sleep 0.2; exit 3"}}}}}};
+  write_file(b + "/config.json", c.dump());
+  Result r = sh(cidrun() + " create -b " + b + " h5");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("prestart hook /bin/sh exited with status 3"), std::string::npos) << r.err;
+  EXPECT_NE(status_of("h5").find("does not exist"), std::string::npos);
 }
 
 TEST(RuntimeLifecycle, ConsoleSocketReceivesPtyMaster) {

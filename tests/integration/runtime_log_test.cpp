@@ -94,20 +94,12 @@ std::string expect_text_error(const Result& r, const std::string& log) {
   return msg;
 }
 
-std::string status_of(const std::string& id) {
-  Result r = sh(cidrun() + " state " + id);
-  if (r.code != 0) return "error: " + r.err;
-  return json::parse(r.out)["status"].get<std::string>();
-}
-
 // A container whose init has exited: created, started, stopped.
 void make_stopped(const std::string& id) {
   std::string b = make_bundle("b-" + id, {"true"});
   ASSERT_EQ(sh(cidrun() + " create -b " + b + " " + id).code, 0);
   ASSERT_EQ(sh(cidrun() + " start " + id).code, 0);
-  for (int i = 0; i < 300 && status_of(id) != "stopped"; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_EQ(status_of(id), "stopped");
+  ASSERT_TRUE(wait_status(id, "stopped")) << status_of(id);
 }
 
 // Each runtime command's failure, with what its message must say.

@@ -294,8 +294,7 @@ TEST(RuntimeOci, NamespacesAreNewOrJoinedByPath) {
             ("hostname joined-uts; echo ready >" + out + "; exec sleep 30").c_str(), nullptr);
     ::_exit(99);
   }
-  for (int i = 0; i < 250 && slurp(out).empty(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  eventually([&] { return !slurp(out).empty(); });
   std::string p = "/proc/" + std::to_string(holder) + "/ns/";
   auto ns_link = [](const std::string& path) {
     std::string s = sh("readlink " + path).out;

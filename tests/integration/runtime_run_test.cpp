@@ -53,8 +53,7 @@ TEST(RuntimeRun, SignalsAreForwarded) {
     ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + out).c_str(), nullptr);
     ::_exit(99);
   }
-  for (int i = 0; i < 200 && slurp(out).find("ready") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  eventually([&] { return slurp(out).find("ready") != std::string::npos; });
   ::kill(pid, SIGTERM);
   int st = 0;
   ::waitpid(pid, &st, 0);
