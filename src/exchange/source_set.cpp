@@ -69,7 +69,13 @@ void SourceSet::record(size_t i, bool ok, bool lied, const std::string& why) {
   }
   ++e.failures;
   e.retry_after = Clock::now() + backoff(e.failures, lied);
-  log::warn(std::string(lied ? "bad source: " : "source failed: ") + why);
+  // A dead source fails every retry and every parallel request: say so once per run of failures
+  // (the final error lists what each source said). Wrong bytes are always worth a line.
+  if (lied || e.failures == 1) {
+    log::warn(std::string(lied ? "bad source: " : "source failed: ") + why);
+  } else {
+    log::debug("source failed again (" + std::to_string(e.failures) + " in a row): " + why);
+  }
 }
 
 void SourceSet::penalize(const std::string& url, const std::string& why, bool lied) {

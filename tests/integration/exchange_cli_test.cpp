@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "integration/content_helpers.h"
@@ -70,11 +71,20 @@ TEST_F(exchangeCli, NoGoodSourceIsOneClearErrorNamingTheCid) {
   EXPECT_EQ(none.status, 1);
   EXPECT_NE(none.err.find("no block sources"), std::string::npos) << none.err;
   ::setenv("CIDRUN_STALL_TIMEOUT", "1", 1);
-  RunResult dead = sb.run("pull " + root + " --from http://127.0.0.1:1", repo4);
+  RunResult dead =
+      sb.run("pull " + root + " --from http://127.0.0.1:1 --from http://127.0.0.1:2", repo4);
   ::unsetenv("CIDRUN_STALL_TIMEOUT");
   EXPECT_EQ(dead.status, 1);
   EXPECT_NE(dead.err.find("cidrun: error: block " + root + " not found"), std::string::npos)
       << dead.err;
+  // Retries and the CAR attempt fail too, but each dead source is reported once, then the error.
+  for (const char* port : {":1: ", ":2: "}) {
+    std::string warning = std::string("cidrun: warning: source failed: http://127.0.0.1") + port;
+    size_t first = dead.err.find(warning);
+    EXPECT_NE(first, std::string::npos) << dead.err;
+    EXPECT_EQ(dead.err.find(warning, first + 1), std::string::npos) << dead.err;
+  }
+  EXPECT_EQ(std::count(dead.err.begin(), dead.err.end(), '\n'), 3) << dead.err;
   EXPECT_FALSE(fs::exists(repo4 + "/pins/recursive/" + root));
 }
 
