@@ -187,6 +187,24 @@ AddrInfo resolve(const std::string& host, uint16_t port, Clock::time_point deadl
 
 }  // namespace
 
+std::vector<Bytes> resolve_addresses(const std::string& host, Clock::time_point deadline) {
+  AddrInfo res = resolve(host, 0, deadline);
+  std::vector<Bytes> out;
+  for (addrinfo* ai = res.get(); ai; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
+      const auto* b = reinterpret_cast<const uint8_t*>(&a->sin_addr);
+      out.emplace_back(b, b + 4);
+    } else if (ai->ai_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
+      const auto* b = reinterpret_cast<const uint8_t*>(&a->sin6_addr);
+      out.emplace_back(b, b + 16);
+    }
+  }
+  if (out.empty()) throw Error("cannot resolve " + host + ": no address");
+  return out;
+}
+
 std::unique_ptr<Conn> Conn::open(const std::string& host, uint16_t port, const TlsContext* tls,
                                  Clock::time_point deadline) {
   std::unique_ptr<Conn> c = open_tcp(host, port, deadline);

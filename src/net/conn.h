@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "net/tls.h"
 #include "util/bytes.h"
@@ -52,5 +53,9 @@ class Conn {
   UniqueFd fd_;
   SSL* ssl_ = nullptr;
 };
+
+// host's addresses (host a name or an IP literal), resolved before `deadline` as Conn::open
+// resolves: each 4 bytes (IPv4) or 16 (IPv6), in the resolver's order. Throws Error as open().
+std::vector<Bytes> resolve_addresses(const std::string& host, Clock::time_point deadline);
 
 }  // namespace cidrun::net

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "net/conn.h"
+#include "net/socks.h"
 #include "util/error.h"
 
 namespace cidrun::http {
@@ -61,9 +62,12 @@ struct Url {
     return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
            std::to_string(port);
   }
+  // Whether requests go to an HTTP proxy as they are (plain http, no tunnel): absolute-form
+  // targets and Proxy-Authorization (a SOCKS proxy or a CONNECT tunnel carries bytes only).
+  bool via_http_proxy() const { return proxy && !proxy->socks() && !tls; }
   // What the request line carries: origin-form, or absolute-form to a proxy (RFC 9112 3.2.2).
   std::string request_target() const {
-    if (!proxy || tls) return target;
+    if (!via_http_proxy()) return target;
     return "http://" + host_header() + target;
   }
 };
@@ -490,7 +494,7 @@ std::string request_head(const Request& q, const Url& u) {
   std::string h = q.method + " " + u.request_target() + " HTTP/1.1\r\nHost: " + u.host_header() +
                   "\r\nUser-Agent: cidrun\r\n";
   // Through a CONNECT tunnel the proxy never sees this head: its credentials went with CONNECT.
-  if (u.proxy && !u.tls && u.proxy->has_credentials) {
+  if (u.via_http_proxy() && u.proxy->has_credentials) {
     h += "Proxy-Authorization: " + u.proxy->authorization() + "\r\n";
   }
   bool has_accept = false;
@@ -730,10 +734,12 @@ struct Client::Impl {
     } catch (const Error& e) {
       throw Error("proxy " + u.proxy->display() + ": " + e.what());
     }
-    if (ctx) {
+    if (u.proxy->socks()) {
+      net::socks_connect(*c, *u.proxy, u.host, u.port, deadline, timeout_ms);
+    } else if (ctx) {
       open_tunnel(*c, u, deadline, timeout_ms);
-      c->start_tls(*ctx, u.host, u.port, deadline);
     }
+    if (ctx) c->start_tls(*ctx, u.host, u.port, deadline);
     return c;
   }
 
@@ -759,7 +765,7 @@ struct Client::Impl {
       try {
         if (exchange(*c, u, q, r, reused)) slot.park(std::move(c));
         // A proxy that wants credentials answers an absolute-form request itself.
-        if (u.proxy && !u.tls && r.status == 407) {
+        if (u.via_http_proxy() && r.status == 407) {
           throw Error("proxy " + u.proxy->display() + " refused the request: HTTP 407 (" +
                       (u.proxy->has_credentials ? "credentials rejected" : "credentials needed") +
                       ")");

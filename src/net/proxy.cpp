@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "net/http_request.h"
@@ -112,7 +113,24 @@ bool name_entry_matches(std::string_view entry, std::string_view name) {
 
 std::string Proxy::display() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return "http://" + h + ":" + std::to_string(port);
+  const char* scheme = "http";
+  switch (kind) {
+    case Kind::kHttp:
+      break;
+    case Kind::kSocks4:
+      scheme = "socks4";
+      break;
+    case Kind::kSocks4a:
+      scheme = "socks4a";
+      break;
+    case Kind::kSocks5:
+      scheme = "socks5";
+      break;
+    case Kind::kSocks5h:
+      scheme = "socks5h";
+      break;
+  }
+  return std::string(scheme) + "://" + h + ":" + std::to_string(port);
 }
 
 std::string Proxy::authorization() const {
@@ -129,16 +147,28 @@ Proxy parse_proxy_url(std::string_view url, std::string_view source) {
     return Error("bad proxy " + std::string(source) + "=" + masked(url) + ": " + why);
   };
   std::string_view rest = url;
+  Proxy p;
   if (size_t sep = rest.find("://"); sep != std::string_view::npos) {
+    static const std::array<std::pair<std::string_view, Proxy::Kind>, 5> kSchemes{{
+        {"http", Proxy::Kind::kHttp},
+        {"socks4", Proxy::Kind::kSocks4},
+        {"socks4a", Proxy::Kind::kSocks4a},
+        {"socks5", Proxy::Kind::kSocks5},
+        {"socks5h", Proxy::Kind::kSocks5h},
+    }};
     std::string scheme = lower(rest.substr(0, sep));
-    if (scheme != "http") {
-      throw fail(scheme + ":// proxies are not supported (only http://)");
+    auto known = std::find_if(kSchemes.begin(), kSchemes.end(),
+                              [&](const auto& k) { return k.first == scheme; });
+    if (known == kSchemes.end()) {
+      throw fail(scheme +
+                 ":// proxies are not supported (http://, socks4://, socks4a://, socks5:// and "
+                 "socks5h:// are)");
     }
+    p.kind = known->second;
     rest.remove_prefix(sep + 3);
   }
   // A path after the authority ("http://proxy:3128/") means nothing for a proxy: dropped.
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-  Proxy p;
   if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = authority.substr(0, at);
     authority.remove_prefix(at + 1);
@@ -180,6 +210,11 @@ Proxy parse_proxy_url(std::string_view url, std::string_view source) {
     if (!v) throw fail("bad port " + std::string(port));
     p.port = *v;
   }
+  bool socks4 = p.kind == Proxy::Kind::kSocks4 || p.kind == Proxy::Kind::kSocks4a;
+  if (socks4 && !p.password.empty()) throw fail("SOCKS4 has no passwords (only a user id)");
+  // RFC 1929 carries each in one length byte.
+  if (p.user.size() > 255 || p.password.size() > 255)
+    throw fail("user name or password longer than 255 bytes");
   return p;
 }
 

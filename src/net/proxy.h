@@ -13,9 +13,15 @@
 // matches the same address, and with "/bits" a CIDR block (IPv6 entries may be bracketed).
 // Unlike curl, an entry may end in ":PORT" to match only that port (as Go's client allows).
 //
-// Proxy URLs: [http://][user[:password]@]host[:port], port 1080 when absent (curl's default);
-// the user and password are percent-decoded and sent as Proxy-Authorization: Basic. Other schemes
-// (https://, socks4://, socks5://, ...) are refused with an error that names the variable.
+// Proxy URLs: [SCHEME://][user[:password]@]host[:port], port 1080 when absent (curl's default);
+// the user and password are percent-decoded. Schemes, as curl spells them:
+//   http://     (the default) absolute-form requests, CONNECT tunnels for https; credentials go
+//               as Proxy-Authorization: Basic
+//   socks5://   SOCKS5 (RFC 1928), the origin's name resolved here; socks5h:// lets the proxy
+//               resolve it. Credentials use RFC 1929's username/password method.
+//   socks4://   SOCKS4, resolved here (IPv4 only); socks4a:// lets the proxy resolve it. The user
+//               goes as SOCKS4's user id (SOCKS4 has no password: one given is an error).
+// https:// proxies (TLS to the proxy itself) are refused with an error that names the variable.
 #pragma once
 
 #include <cstdint>
@@ -27,15 +33,20 @@
 namespace cidrun::net {
 
 struct Proxy {
+  enum class Kind { kHttp, kSocks4, kSocks4a, kSocks5, kSocks5h };
+  Kind kind = Kind::kHttp;
   std::string host;  // IPv6 without brackets
   uint16_t port = 1080;
   std::string user;      // decoded; empty when the URL has no userinfo
   std::string password;  // decoded
   bool has_credentials = false;
-  // "http://host:port": the proxy as messages name it (never the credentials).
+  // "SCHEME://host:port": the proxy as messages name it (never the credentials).
   std::string display() const;
   // The Proxy-Authorization field's value ("Basic ..."), "" without credentials.
   std::string authorization() const;
+  bool socks() const { return kind != Kind::kHttp; }
+  // Whether the proxy resolves the origin's name (socks4a, socks5h; http proxies always do).
+  bool resolves_names() const { return kind != Kind::kSocks4 && kind != Kind::kSocks5; }
 };
 
 // Parses a proxy URL; `source` (e.g. "https_proxy") names where it came from in errors. Throws

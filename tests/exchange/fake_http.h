@@ -50,7 +50,9 @@ class FakeHttp {
  public:
   using Handler = std::function<void(const HttpHead&, int fd)>;
 
-  explicit FakeHttp(Handler h) : handler_(std::move(h)) {
+  // raw: the handler gets each connection at once, with an empty head, to speak another
+  // protocol on it (a SOCKS proxy, say).
+  explicit FakeHttp(Handler h, bool raw = false) : handler_(std::move(h)), raw_(raw) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -99,6 +101,12 @@ class FakeHttp {
   }
 
   void serve(int fd) {
+    if (raw_) {
+      ++requests_;
+      handler_(HttpHead{}, fd);
+      finish(fd);
+      return;
+    }
     std::string buf;
     char tmp[4096];
     while (buf.find("\r\n\r\n") == std::string::npos) {
@@ -117,6 +125,10 @@ class FakeHttp {
       h.target = h.head.substr(sp1 + 1, sp2 - sp1 - 1);
       handler_(h, fd);
     }
+    finish(fd);
+  }
+
+  void finish(int fd) {
     ::shutdown(fd, SHUT_RDWR);
     std::lock_guard l(mu_);
     std::erase(open_fds_, fd);
@@ -124,6 +136,7 @@ class FakeHttp {
   }
 
   Handler handler_;
+  bool raw_ = false;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

@@ -1,8 +1,10 @@
-// pull through a real HTTP proxy (tinyproxy) and from `serve` over TLS, through the real binary.
+// pull through real HTTP and SOCKS5 proxies (tinyproxy, microsocks) and from `serve` over TLS,
+// through the real binary.
 #include <gtest/gtest.h>
 
 #include "integration/content_helpers.h"
 #include "integration/serve_process.h"
+#include "net/microsocks.h"
 #include "net/tinyproxy.h"
 
 namespace cidrun::testing {
@@ -57,6 +59,36 @@ TEST_F(netCli, PullThroughTinyproxyUsesAbsoluteFormRequests) {
   EXPECT_EQ(count(proxy.log(), "Request (file descriptor"), before) << proxy.log();
 }
 
+// A real SOCKS5 proxy demanding credentials; the gateway named "localhost", resolved by the
+// proxy (socks5h) or here (socks5).
+TEST_F(netCli, PullThroughMicrosocks) {
+  ServeProcess serve(sb.repo(), "127.0.0.1:0");
+  Microsocks proxy("alice", "s3cret");
+  std::string gateway = "http://localhost:" + serve.port();
+  int n = 0;
+  for (const char* scheme : {"socks5h", "socks5"}) {
+    std::string url =
+        std::string(scheme) + "://alice:s3cret@127.0.0.1:" + std::to_string(proxy.port());
+    ::setenv("all_proxy", url.c_str(), 1);
+    std::string repo = sb.path("repo-socks" + std::to_string(n)),
+                out = sb.path("out-socks" + std::to_string(n));
+    ++n;
+    RunResult r = sb.run("pull " + root + " --from " + gateway, repo);
+    ASSERT_EQ(r.status, 0) << scheme << ": " << r.err;
+    EXPECT_TRUE(same_tree(repo, out)) << scheme;
+  }
+  ::setenv("all_proxy", ("socks5h://alice:wrong@127.0.0.1:" + std::to_string(proxy.port())).c_str(),
+           1);
+  RunResult r = sb.run("pull " + root + " --from " + gateway, sb.path("repo-socks-bad"));
+  ::unsetenv("all_proxy");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("proxy socks5h://127.0.0.1:" + std::to_string(proxy.port()) +
+                       ": rejected the credentials"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("wrong"), std::string::npos) << r.err;
+}
+
 TEST_F(netCli, ProxyFailuresAreOneLineNamingTheProxy) {
   ServeProcess serve(sb.repo(), "127.0.0.1:0");
   Tinyproxy proxy({}, "alice", "s3cret");
@@ -69,9 +101,10 @@ TEST_F(netCli, ProxyFailuresAreOneLineNamingTheProxy) {
            {"http://alice:wrong@127.0.0.1:" + std::to_string(proxy.port()), "HTTP 401"},
            {proxy.url(),
             "proxy " + proxy.url() + " refused the request: HTTP 407 (credentials needed)"},
-           {"socks5://127.0.0.1:1080",
-            "bad proxy http_proxy=socks5://127.0.0.1:1080: socks5:// proxies are not supported"},
+           {"https://127.0.0.1:1080",
+            "bad proxy http_proxy=https://127.0.0.1:1080: https:// proxies are not supported"},
            {"http://127.0.0.1:1", "proxy http://127.0.0.1:1: cannot connect to 127.0.0.1:1"},
+           {"socks5h://127.0.0.1:1", "proxy socks5h://127.0.0.1:1: cannot connect to 127.0.0.1:1"},
        }) {
     ::setenv("http_proxy", c.proxy_url.c_str(), 1);
     std::string repo = sb.path("repo-" + std::to_string(std::hash<std::string>()(c.proxy_url)));

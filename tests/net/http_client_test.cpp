@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "exchange/fake_http.h"
+#include "net/microsocks.h"
 #include "net/tinyproxy.h"
 #include "util/error.h"
 
@@ -629,8 +630,8 @@ TEST(netHttpClient, HostileProxiesGiveOneLineNamingTheProxy) {
             "proxy " + via(garbage) + ": bad answer to CONNECT: malformed status line"},
            {"all_proxy", dead, "https://origin.invalid/ipfs/x",
             "proxy " + dead + ": cannot connect to 127.0.0.1:" + std::to_string(dead_port)},
-           {"https_proxy", "socks5://127.0.0.1:1080", "https://origin.invalid/ipfs/x",
-            "bad proxy https_proxy=socks5://127.0.0.1:1080: socks5:// proxies are not supported"},
+           {"https_proxy", "https://127.0.0.1:1080", "https://origin.invalid/ipfs/x",
+            "bad proxy https_proxy=https://127.0.0.1:1080: https:// proxies are not supported"},
            {"http_proxy", "::garbage::", "http://origin.invalid/ipfs/x",
             "bad proxy http_proxy=::garbage::"},
        }) {
@@ -705,6 +706,220 @@ TEST(netHttpClient, ThroughTinyproxyHttpAndHttpsWithCredentials) {
   // A port the proxy does not allow CONNECT to: its 403, named.
   r = Client(through("https_proxy", with_auth)).perform(Request{.url = "https://localhost:1/"});
   EXPECT_TRUE(contains(r.error, "refused CONNECT localhost:1: HTTP 403")) << r.error;
+}
+
+// --- SOCKS proxies ---
+
+// Exactly n bytes from fd ("" when the peer closed first).
+std::string recv_n(int fd, size_t n) {
+  std::string out(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::recv(fd, out.data() + got, n - got, 0);
+    if (r <= 0) return "";
+    got += static_cast<size_t>(r);
+  }
+  return out;
+}
+
+// Reads a SOCKS5 CONNECT request after the greeting; returns "ATYP:address:port" as text
+// (a domain as is, an address through inet_ntop).
+std::string read_socks5_request(int fd) {
+  std::string h = recv_n(fd, 4);
+  if (h.size() != 4) return "";
+  std::string addr;
+  if (h[3] == 3) {
+    std::string len = recv_n(fd, 1);
+    addr = recv_n(fd, static_cast<uint8_t>(len[0]));
+  } else {
+    std::string raw = recv_n(fd, h[3] == 1 ? 4 : 16);
+    char text[64] = {};
+    ::inet_ntop(h[3] == 1 ? AF_INET : AF_INET6, raw.data(), text, sizeof text);
+    addr = text;
+  }
+  std::string port = recv_n(fd, 2);
+  int p = (static_cast<uint8_t>(port[0]) << 8) | static_cast<uint8_t>(port[1]);
+  return std::to_string(h[3]) + ":" + addr + ":" + std::to_string(p);
+}
+
+TEST(netHttpClient, ThroughMicrosocksHttpAndHttpsWithCredentials) {
+  TlsServer origin;
+  std::atomic<int> plain_requests{0};
+  FakeHttp plain([&](const HttpHead& h, int fd) {
+    ++plain_requests;
+    // SOCKS carries bytes: origin-form, and no proxy credentials ever reach the origin.
+    EXPECT_EQ(h.target, "/plain") << h.head;
+    EXPECT_FALSE(h.has("Proxy-Authorization")) << h.head;
+    send_response(fd, 200, "text/plain", "plain via socks");
+  });
+  cidrun::testing::Microsocks open_proxy;
+  cidrun::testing::Microsocks auth_proxy("alice", "s3cret");
+  std::string open_at = "127.0.0.1:" + std::to_string(open_proxy.port());
+  std::string auth_at = "127.0.0.1:" + std::to_string(auth_proxy.port());
+  std::string plain_url = "http://localhost:" + std::to_string(plain.port()) + "/plain";
+  for (const std::string& proxy :
+       {"socks5://" + open_at, "socks5h://" + open_at, "socks5h://alice:s3cret@" + auth_at,
+        "socks5://alice:s3cret@" + auth_at}) {
+    Response r = Client(through("http_proxy", proxy)).perform(Request{.url = plain_url});
+    ASSERT_TRUE(r.ok()) << proxy << ": " << r.describe();
+    EXPECT_EQ(as_string(r.body), "plain via socks");
+  }
+  EXPECT_EQ(plain_requests, 4);
+
+  // https: TLS with the origin through the SOCKS stream, its certificate checked against the
+  // origin's name; the connection is kept alive like any other.
+  ClientOptions tls_opts = through("https_proxy", "socks5h://alice:s3cret@" + auth_at);
+  tls_opts.ca_file = origin.cert();
+  Client tls(tls_opts);
+  std::string url = "https://localhost:" + std::to_string(origin.port());
+  for (int i = 0; i < 2; ++i) {
+    Response r = tls.perform(Request{.url = url + "/tunnel"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(as_string(r.body), "secure /tunnel");
+  }
+  EXPECT_EQ(tls.connections_opened(), 1u);
+  Response r =
+      Client(through("https_proxy", "socks5h://" + open_at)).perform(Request{.url = url + "/x"});
+  EXPECT_TRUE(contains(r.error, "certificate verify failed")) << r.error;
+  EXPECT_TRUE(contains(r.error, "via proxy socks5h://" + open_at)) << r.error;
+
+  // Credentials: wrong ones, and none where they are needed; the password is never printed.
+  r = Client(through("http_proxy", "socks5h://alice:nope@" + auth_at))
+          .perform(Request{.url = plain_url});
+  EXPECT_TRUE(contains(r.error, "proxy socks5h://" + auth_at + ": rejected the credentials"))
+      << r.error;
+  EXPECT_FALSE(contains(r.error, "nope")) << r.error;
+  r = Client(through("http_proxy", "socks5h://" + auth_at)).perform(Request{.url = plain_url});
+  EXPECT_TRUE(contains(r.error, "accepts none of our authentication methods (credentials needed)"))
+      << r.error;
+  EXPECT_EQ(plain_requests, 4);
+}
+
+TEST(netHttpClient, SocksHandshakesOnTheWire) {
+  // socks5h: the name goes to the proxy (ATYP 3); a bound address given as a name is skipped.
+  std::string asked;
+  FakeHttp socks5h(
+      [&](const HttpHead&, int fd) {
+        if (recv_n(fd, 3) != std::string("\x05\x01\x00", 3)) return;
+        send_all(fd, std::string("\x05\x00", 2));
+        asked = read_socks5_request(fd);
+        send_all(fd, std::string("\x05\x00\x00\x03\x04host\x01\xbb", 11));
+        EXPECT_TRUE(contains(read_head(fd), "GET /x HTTP/1.1\r\nHost: origin.invalid\r\n"));
+        send_response(fd, 200, "text/plain", "via socks5h");
+      },
+      true);
+  Response r =
+      Client(through("http_proxy", "socks5h://127.0.0.1:" + std::to_string(socks5h.port())))
+          .perform(Request{.url = "http://origin.invalid/x"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "via socks5h");
+  EXPECT_EQ(asked, "3:origin.invalid:80");
+
+  // socks5: resolved here, the address goes to the proxy (ATYP 1 or 4).
+  FakeHttp socks5(
+      [&](const HttpHead&, int fd) {
+        recv_n(fd, 3);
+        send_all(fd, std::string("\x05\x00", 2));
+        asked = read_socks5_request(fd);
+        send_all(fd, std::string("\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x50", 10));
+        read_head(fd);
+        send_response(fd, 200, "text/plain", "via socks5");
+      },
+      true);
+  r = Client(through("http_proxy", "socks5://127.0.0.1:" + std::to_string(socks5.port())))
+          .perform(Request{.url = "http://localhost:8081/x"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(asked == "1:127.0.0.1:8081" || asked == "4:::1:8081") << asked;
+  // A name that does not resolve is our error: the proxy is not even asked.
+  int before = socks5.requests();
+  r = Client(through("http_proxy", "socks5://127.0.0.1:" + std::to_string(socks5.port())))
+          .perform(Request{.url = "http://origin.invalid/x", .connect_timeout_ms = 2000});
+  EXPECT_TRUE(contains(r.error, "cannot resolve origin.invalid")) << r.error;
+  EXPECT_EQ(socks5.requests(), before + 1);  // connected, then gave up before a byte was sent
+
+  // socks4a: user id, then the name after the 0.0.0.1 marker.
+  std::string request4;
+  FakeHttp socks4a(
+      [&](const HttpHead&, int fd) {
+        request4 = recv_n(fd, 8 + 4 + 15);  // head, "bob\0", "origin.invalid\0"
+        send_all(fd, std::string("\x00\x5a\x00\x00\x00\x00\x00\x00", 8));
+        read_head(fd);
+        send_response(fd, 200, "text/plain", "via socks4a");
+      },
+      true);
+  r = Client(through("http_proxy", "socks4a://bob@127.0.0.1:" + std::to_string(socks4a.port())))
+          .perform(Request{.url = "http://origin.invalid:8080/x"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "via socks4a");
+  EXPECT_EQ(request4, std::string("\x04\x01\x1f\x90\x00\x00\x00\x01"
+                                  "bob\0origin.invalid\0",
+                                  27));
+}
+
+TEST(netHttpClient, HostileSocksProxiesGiveOneLineNamingTheProxy) {
+  FakeHttp* self = nullptr;
+  FakeHttp no_method(
+      [](const HttpHead&, int fd) {
+        recv_n(fd, 3);
+        send_all(fd, std::string("\x05\xff", 2));
+      },
+      true);
+  FakeHttp refuses(
+      [](const HttpHead&, int fd) {
+        recv_n(fd, 3);
+        send_all(fd, std::string("\x05\x00", 2));
+        read_socks5_request(fd);
+        send_all(fd, std::string("\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", 10));
+      },
+      true);
+  FakeHttp http_not_socks(
+      [](const HttpHead&, int fd) {
+        recv_n(fd, 3);
+        send_all(fd, "HTTP/1.1 400 Bad Request\r\n\r\n");
+      },
+      true);
+  FakeHttp closes([](const HttpHead&, int) {}, true);
+  FakeHttp hangs([&](const HttpHead&, int) { self->hang(); }, true);
+  self = &hangs;
+  FakeHttp rejects4(
+      [](const HttpHead&, int fd) {
+        recv_n(fd, 9);
+        send_all(fd, std::string("\x00\x5b\x00\x00\x00\x00\x00\x00", 8));
+      },
+      true);
+  auto at = [](const char* scheme, const FakeHttp& p) {
+    return std::string(scheme) + "://127.0.0.1:" + std::to_string(p.port());
+  };
+  struct Case {
+    std::string proxy, error;
+  };
+  for (const auto& c : std::vector<Case>{
+           {at("socks5h", no_method),
+            at("socks5h", no_method) +
+                ": accepts none of our authentication methods (credentials needed)"},
+           {at("socks5h", refuses), at("socks5h", refuses) +
+                                        " refused CONNECT origin.invalid:80: connection refused "
+                                        "(SOCKS5 reply 5)"},
+           {at("socks5h", http_not_socks), "not a SOCKS5 proxy"},
+           {at("socks5h", closes),
+            at("socks5h", closes) + " closed the connection during the SOCKS handshake"},
+           {at("socks5h", hangs), at("socks5h", hangs) +
+                                      " did not finish the SOCKS handshake for origin.invalid:80 "
+                                      "within 500 ms"},
+           {at("socks4", rejects4), "cannot resolve origin.invalid"},
+           {at("socks4a", rejects4),
+            at("socks4a", rejects4) +
+                " refused CONNECT origin.invalid:80: rejected or failed (SOCKS4 reply 91)"},
+       }) {
+    Client client(through("http_proxy", c.proxy));
+    auto t0 = std::chrono::steady_clock::now();
+    Response r = client.perform(
+        Request{.url = "http://origin.invalid/x", .connect_timeout_ms = 500, .stall_secs = 1});
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(contains(r.error, c.error)) << r.error;
+    EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << c.error;
+  }
 }
 
 }  // namespace

@@ -128,6 +128,34 @@ TEST(netProxy, ProxyUrlsAndCredentials) {
   EXPECT_EQ(v6.display(), "http://[::1]:8888");
   Proxy user_only = parse_proxy_url("http://alice@h:1", "http_proxy");
   EXPECT_EQ(user_only.authorization(), "Basic YWxpY2U6");
+  EXPECT_FALSE(p.socks());
+  EXPECT_TRUE(p.resolves_names());
+}
+
+TEST(netProxy, SocksSchemesAsCurlSpellsThem) {
+  struct Case {
+    std::string url;
+    Proxy::Kind kind;
+    bool resolves_names;
+    std::string display;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"socks5://h", Proxy::Kind::kSocks5, false, "socks5://h:1080"},
+           {"SOCKS5H://[::1]:9050", Proxy::Kind::kSocks5h, true, "socks5h://[::1]:9050"},
+           {"socks4://h:1", Proxy::Kind::kSocks4, false, "socks4://h:1"},
+           {"socks4a://h:2", Proxy::Kind::kSocks4a, true, "socks4a://h:2"},
+       }) {
+    Proxy p = parse_proxy_url(c.url, "all_proxy");
+    EXPECT_EQ(p.kind, c.kind) << c.url;
+    EXPECT_TRUE(p.socks()) << c.url;
+    EXPECT_EQ(p.resolves_names(), c.resolves_names) << c.url;
+    EXPECT_EQ(p.display(), c.display);
+  }
+  Proxy creds = parse_proxy_url("socks5h://al%20ice:s%3Acret@h:1080", "all_proxy");
+  EXPECT_EQ(creds.user, "al ice");
+  EXPECT_EQ(creds.password, "s:cret");
+  EXPECT_EQ(creds.display(), "socks5h://h:1080");  // never the credentials
+  EXPECT_EQ(parse_proxy_url("socks4a://userid@h", "all_proxy").user, "userid");
 }
 
 TEST(netProxy, BadProxyUrlsAreOneLineErrorsWithoutTheSecret) {
@@ -136,8 +164,10 @@ TEST(netProxy, BadProxyUrlsAreOneLineErrorsWithoutTheSecret) {
     std::string error;
   };
   for (const auto& c : std::vector<Case>{
-           {"socks5://h:1080", "socks5:// proxies are not supported (only http://)"},
-           {"https://h:443", "https:// proxies are not supported"},
+           {"https://h:443", "https:// proxies are not supported (http://, socks4://"},
+           {"ftp://h:21", "ftp:// proxies are not supported"},
+           {"socks4://u:pw@h", "SOCKS4 has no passwords"},
+           {"socks5://" + std::string(256, 'u') + ":p@h", "longer than 255 bytes"},
            {"http://h:0", "bad port 0"},
            {"http://h:99999", "bad port 99999"},
            {"http://h:", "empty port"},
@@ -159,15 +189,15 @@ TEST(netProxy, BadProxyUrlsAreOneLineErrorsWithoutTheSecret) {
     }
   }
   try {
-    parse_proxy_url("socks5://alice:s3cret@h:1080", "ALL_PROXY");
+    parse_proxy_url("https://alice:s3cret@h:1080", "ALL_PROXY");
     ADD_FAILURE();
   } catch (const Error& e) {
     std::string m = e.what();
     EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
-    EXPECT_NE(m.find("socks5://***@h:1080"), std::string::npos) << m;
+    EXPECT_NE(m.find("https://***@h:1080"), std::string::npos) << m;
   }
   // The error shows when the variable is used, naming it; no_proxy still wins.
-  auto c = config({{"https_proxy", "socks5://h:1"}, {"no_proxy", "skip.me"}});
+  auto c = config({{"https_proxy", "https://h:1"}, {"no_proxy", "skip.me"}});
   EXPECT_THROW(c.for_url(true, "a.org", 443), Error);
   EXPECT_FALSE(c.for_url(true, "skip.me", 443));
   EXPECT_FALSE(c.for_url(false, "a.org", 80));

@@ -48,7 +48,7 @@ class Tinyproxy {
     }
     // Ready once it accepts connections.
     for (int i = 0; i < 200; ++i) {
-      if (accepts()) return;
+      if (accepts(port_)) return;
       int st = 0;
       if (::waitpid(pid_, &st, WNOHANG) == pid_) {
         pid_ = -1;
@@ -91,18 +91,19 @@ class Tinyproxy {
     return ntohs(a.sin_port);
   }
 
- private:
-  bool accepts() const {
+  // Whether something accepts connections on 127.0.0.1:port.
+  static bool accepts(int port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_port = htons(static_cast<uint16_t>(port));
     bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
     return ok;
   }
 
+ private:
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;
