@@ -202,6 +202,16 @@ std::string hugepage_size(const nlohmann::json& entry) {
 
 }  // namespace cgroupfs
 
+void attach_self(const std::vector<int>& fds) {
+  for (int fd : fds) {
+    ssize_t n;
+    do {
+      n = ::write(fd, "0", 1);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) throw_errno("cgroup: move the container's init into its cgroup");
+  }
+}
+
 namespace {
 
 // For `--no-cgroups` style runs: every operation succeeds and does nothing.
@@ -217,6 +227,7 @@ class NoCgroupManager : public CgroupManager {
   std::string path() const override { return {}; }
   nlohmann::json stats() override { return nlohmann::json::object(); }
   nlohmann::json save() const override { return {{"version", 0}}; }
+  bool enabled() const override { return false; }
 };
 
 struct MountEntry {

@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/fd.h"
+
 namespace cidrun::runtime {
 
 // Where to look for cgroup filesystems. Tests point it at a fake tree; the defaults are the
@@ -54,6 +56,16 @@ class CgroupManager {
   // Creates the cgroup (every hierarchy on v1; controllers enabled in the parents on v2) and
   // moves pid into it. Calling it again for another pid (exec) just adds that pid.
   virtual void apply(pid_t pid) = 0;
+  // Creates the cgroup like apply and opens, in each hierarchy, the file through which a
+  // single-threaded process moves itself in (v1's "tasks"): a process started afterwards that
+  // inherits them calls attach_self before anything else, instead of apply(its pid). Moving pid
+  // from another process takes the kernel's cgroup_threadgroup_rwsem for writing, and its first
+  // taker after a quiet moment waits for an RCU grace period (5-20 ms measured here); a thread
+  // moving itself alone does not take it. Empty when the backend has no such file (v2: moving a
+  // single thread there needs a threaded cgroup) or no cgroup is used: apply(pid) then.
+  virtual std::vector<UniqueFd> open_self_attach() { return {}; }
+  // False for the manager of a container run without cgroups.
+  virtual bool enabled() const { return true; }
   // Writes linux.resources: memory, pids, cpu (incl. cpuset cpus/mems), devices, blockIO,
   // hugepageLimits, network (v1) and unified (v2). Null means nothing to set. Fields this backend
   // cannot honour are an error, not silently dropped.
@@ -76,6 +88,10 @@ class CgroupManager {
   virtual nlohmann::json stats() = 0;
   virtual nlohmann::json save() const = 0;
 };
+
+// Moves the calling process, which must have a single thread, into the cgroup whose files
+// open_self_attach opened (it writes "0", meaning itself, to each).
+void attach_self(const std::vector<int>& fds);
 
 // The backends, exposed for tests and for callers that already know the version.
 std::unique_ptr<CgroupManager> make_cgroup_v1(const std::string& cgroups_path,

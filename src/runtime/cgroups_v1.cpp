@@ -1,5 +1,6 @@
 // cgroup v1: one hierarchy per controller (or group of controllers) mounted under the root; the
 // container gets the same path in each of them.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -51,14 +52,17 @@ class CgroupV1 : public CgroupManager {
       : path_(std::move(path)), dirs_(std::move(dirs)), mounts_(std::move(mounts)) {}
 
   void apply(pid_t pid) override {
-    std::set<std::string> done;
-    for (const auto& [controller, d] : dirs_) {
-      if (!done.insert(d).second) continue;
-      // Co-mounted controllers share the directory: cpuset's rules apply if it is among them.
-      auto cpuset = dirs_.find("cpuset");
-      create_dir(mounts_.at(controller), d, cpuset != dirs_.end() && cpuset->second == d);
-      write(d, "cgroup.procs", std::to_string(pid));
+    for (const auto& d : create_dirs()) write(d, "cgroup.procs", std::to_string(pid));
+  }
+
+  std::vector<UniqueFd> open_self_attach() override {
+    std::vector<UniqueFd> fds;
+    for (const auto& d : create_dirs()) {
+      const std::string tasks = d + "/tasks";
+      fds.emplace_back(::open(tasks.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fds.back().valid()) throw_errno("cgroup: open " + tasks);
     }
+    return fds;
   }
 
   void set_resources(const nlohmann::json& r) override {
@@ -202,6 +206,20 @@ class CgroupV1 : public CgroupManager {
     }
     if (dirs_.empty()) throw Error("cgroup: no v1 hierarchy is mounted");
     return dirs_.begin()->second;
+  }
+
+  // Every hierarchy's directory of the cgroup, made where missing (once per directory).
+  std::vector<std::string> create_dirs() const {
+    std::set<std::string> done;
+    std::vector<std::string> out;
+    auto cpuset = dirs_.find("cpuset");
+    for (const auto& [controller, d] : dirs_) {
+      if (!done.insert(d).second) continue;
+      // Co-mounted controllers share the directory: cpuset's rules apply if it is among them.
+      create_dir(mounts_.at(controller), d, cpuset != dirs_.end() && cpuset->second == d);
+      out.push_back(d);
+    }
+    return out;
   }
 
   // Co-mounted controllers (cpu,cpuacct) share one directory.

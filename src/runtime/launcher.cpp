@@ -1,9 +1,11 @@
 // create and run: the runtime (parent) side and the container's init (child) side of a start.
 //
 //   runtime                                  init (in its new namespaces)
-//   spawn ------------------------------->   wait "go"
-//   uid/gid maps, cgroup, resources, "go"    become root of the user ns, cgroup ns, hostname,
-//                                            rootfs mounts + devices                 -> "mounted"
+//   cgroup dirs, their "tasks" files opened
+//   spawn ------------------------------->   move itself into the cgroup (v1)
+//   uid/gid maps, cgroup (v2), resources,    [wait "go" here with a new user ns or on v2]
+//   "go"                                     become root of the user ns, cgroup ns, hostname,
+//                                            rootfs mounts + devices, [else wait "go"] -> "mounted"
 //   prestart + createRuntime hooks, "hooks"  createContainer hooks, pivot_root, sysctl,
 //                                            pty (-> "pty" + fd), masked/ro paths    -> "ready"
 //   state.json, pid file, console socket     wait for start: exec fifo (create) or "start" (run)
@@ -57,6 +59,13 @@ struct InitPlan {
   bool new_cgroup_ns = false;
   sigset_t saved_mask;
   int exec_stub_fd = -1;
+  // Files through which the init moves itself into its cgroup (CgroupManager::open_self_attach).
+  std::vector<int> cgroup_fds;
+  // The init waits for "go" before its own setup when that needs the runtime's work first: uid
+  // and gid maps (user namespace) or its cgroup (moved in by the runtime: the cgroup namespace
+  // and mount show the cgroup it is in). Otherwise it mounts its root meanwhile and takes "go"
+  // (its cgroup's limits are written) only before anything but cidrun's code can run.
+  bool go_first = true;
   // Each handshake is two wake-ups on the start's critical path: taken only when the runtime has
   // work to do at that point (runtime_hooks_step) or can still fail after "ready" (start_step).
   bool runtime_hooks_step = true;
@@ -98,10 +107,16 @@ void set_hostname(const Spec& s) {
       fifo.reset(::open(plan.fifo_path.c_str(), O_PATH | O_CLOEXEC));
       if (!fifo.valid()) throw_errno("open exec fifo");
     }
-    std::string go;
-    if (!sock.recv(go)) ::_exit(1);
-    if (go.rfind("go:", 0) != 0) throw Error("unexpected message from runtime: " + go);
-    pid_t host_pid = static_cast<pid_t>(std::stol(go.substr(3)));
+    attach_self(plan.cgroup_fds);
+    for (int fd : plan.cgroup_fds) ::close(fd);
+    pid_t host_pid = 0;
+    auto wait_go = [&] {
+      std::string go;
+      if (!sock.recv(go)) ::_exit(1);
+      if (go.rfind("go:", 0) != 0) throw Error("unexpected message from runtime: " + go);
+      host_pid = static_cast<pid_t>(std::stol(go.substr(3)));
+    };
+    if (plan.go_first) wait_go();
     if (plan.user_ns) {
       if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in the user namespace");
       if (::setresuid(0, 0, 0) < 0) throw_errno("setuid 0 in the user namespace");
@@ -117,6 +132,7 @@ void set_hostname(const Spec& s) {
     const NamespaceSpec* net = spec.find_namespace("network");
     if (net && net->path.empty()) bring_up_loopback();
     prepare_rootfs(spec, plan.overlay, ctx);
+    if (!plan.go_first) wait_go();
     if (plan.runtime_hooks_step) {
       sock.send("mounted");
       sock.expect("hooks", "runtime");
@@ -229,11 +245,12 @@ bool asks_for_limits(const json& resources) {
 
 // Rootless, like runc and crun: a cgroup is used when one is delegated to the caller (its
 // directories writable), else the container runs in the caller's cgroup unless the config
-// asks for limits, which then fails with the reason.
-void apply_cgroup(std::unique_ptr<CgroupManager>& cgroup, pid_t pid, const json& resources,
-                  const std::string& id) {
+// asks for limits, which then fails with the reason. `step` creates or joins the cgroup.
+template <typename Step>
+void apply_cgroup(std::unique_ptr<CgroupManager>& cgroup, const json& resources,
+                  const std::string& id, const Step& step) {
   try {
-    cgroup->apply(pid);
+    step();
   } catch (const Error& e) {
     if (::geteuid() == 0) throw;
     if (asks_for_limits(resources)) {
@@ -300,6 +317,11 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
           "(drop --no-cgroup or the limits)");
     }
     l.cgroup = CgroupManager::create(spec.cgroups_path, opts.id, opts.no_cgroup);
+    // Made before the init exists, which moves itself in first thing (cheaper than apply(pid)).
+    std::vector<UniqueFd> cgroup_fds;
+    apply_cgroup(l.cgroup, spec.resources, opts.id,
+                 [&] { cgroup_fds = l.cgroup->open_self_attach(); });
+    const bool runtime_attaches = cgroup_fds.empty() && l.cgroup->enabled();
 
     std::vector<NamespaceToJoin> joins;
     unsigned long flags = 0;
@@ -330,8 +352,11 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
                   cg && cg->path.empty(),
                   saved_mask,
                   exec_stub.get(),
+                  {},
+                  (flags & CLONE_NEWUSER) != 0 || runtime_attaches,
                   has_runtime_hooks(spec),
                   mode == Mode::kRun && needs_start_step(opts)};
+    for (const auto& fd : cgroup_fds) plan.cgroup_fds.push_back(fd.get());
     // Named sockets, not a structured binding: the child's lambda captures one.
     std::pair<SyncSocket, SyncSocket> ends = SyncSocket::pair();
     SyncSocket& parent_end = ends.first;
@@ -340,6 +365,7 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
                               [&] { container_init(plan, child_end); });
     child_end.close();
     exec_stub.reset();
+    cgroup_fds.clear();
     l.pid = pid;
     l.state.pid = pid;
     if (flags & CLONE_NEWUSER) {
@@ -351,9 +377,17 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
       write_id_map(pid, "uid_map", spec.uid_mappings);
       write_id_map(pid, "gid_map", spec.gid_mappings);
     }
-    apply_cgroup(l.cgroup, pid, spec.resources, opts.id);
+    if (runtime_attaches)
+      apply_cgroup(l.cgroup, spec.resources, opts.id, [&] { l.cgroup->apply(pid); });
     if (!spec.resources.is_null()) l.cgroup->set_resources(with_default_devices(spec.resources));
-    parent_end.send("go:" + std::to_string(pid));
+    try {
+      parent_end.send("go:" + std::to_string(pid));
+    } catch (const Error&) {
+      // Without go_first the init may have failed and gone already: its message says why.
+      std::string msg;
+      if (parent_end.recv(msg) && msg.rfind("error:", 0) == 0) throw Error(msg.substr(6));
+      throw;
+    }
     // While the init sets up: nothing reads these before the state is saved.
     l.state.cgroup = l.cgroup->save();
     l.state.pid_start_time = process_start_time(pid);

@@ -218,6 +218,52 @@ TEST_F(CgroupV1Test, DestroyKillsLeftoverProcesses) {
   manager_.reset();
 }
 
+// The init moves itself in (run and create): a new process writes to the files opened before it
+// existed, and ends up in the cgroup of every hierarchy, cpuset usable.
+TEST_F(CgroupV1Test, ANewProcessMovesItselfIn) {
+  manager_ = CgroupManager::create(path_, "unused");
+  std::vector<UniqueFd> fds = manager_->open_self_attach();
+  ASSERT_FALSE(fds.empty());
+  std::vector<int> raw;
+  raw.reserve(fds.size());
+  for (const auto& fd : fds) raw.push_back(fd.get());
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t mover = fork();
+  if (mover == 0) {
+    try {
+      attach_self(raw);
+    } catch (const Error&) {
+      _exit(1);
+    }
+    (void)!write(ready[1], "x", 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "attach_self failed in the child";
+  close(ready[0]);
+  std::string own = slurp("/proc/" + std::to_string(mover) + "/cgroup") + "\n";
+  kill(mover, SIGKILL);
+  waitpid(mover, nullptr, 0);
+  for (const char* ctl : {"memory", "pids", "cpuset", "freezer", "devices"}) {
+    EXPECT_NE(own.find(std::string(":") + ctl + ":" + path_ + "\n"), std::string::npos)
+        << ctl << " in\n"
+        << own;
+  }
+  EXPECT_EQ(slurp(dir("cpuset") + "/cpuset.cpus"), slurp("/sys/fs/cgroup/cpuset/cpuset.cpus"));
+  fds.clear();
+  manager_->destroy();
+  EXPECT_FALSE(fs::exists(dir("memory")));
+  manager_.reset();
+}
+
+TEST(CgroupDisabled, HasNoFilesToMoveThrough) {
+  auto m = CgroupManager::create("", "id", /*disabled=*/true);
+  EXPECT_TRUE(m->open_self_attach().empty());
+  EXPECT_FALSE(m->enabled());
+}
+
 TEST_F(CgroupV1Test, ErrorsNameTheFileAndErrno) {
   manager_ = CgroupManager::create(path_, "unused");
   manager_->apply(child_);
