@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Container start time: cidrun run vs crun vs runc (and the unshare+chroot floor) on the same
-# busybox bundle running /bin/true, RUNS times each in one invocation (in rounds: one run of each
-# per round; crun's two in rounds of their own); prints min and median (ms) and ratios.
+# busybox bundle running /bin/true, RUNS times each in one invocation, in rounds: one run of each
+# per round, the order rotated every round so that no runtime always runs first (the first cgroup
+# attach after a quiet moment waits for an RCU grace period that the next ones share), all of them
+# in one private mount namespace where the hybrid host's cgroup2 mount is hidden (crun refuses
+# hybrid cgroups), so every runtime sees the same host. Prints min and median (ms) and ratios.
 # Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
 #   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
 #   BASE=path/to/other/cidrun adds that build's rows (e.g. main's) to compare in the same window.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-CIDRUN=${1:-${CIDRUN:-$here/build/cidrun}}
+CIDRUN=$(realpath "${1:-${CIDRUN:-$here/build/cidrun}}")
 RUNS=${RUNS:-50}
 [ "$(id -u)" -eq 0 ] || die "run as root"
 work=$(mktemp -d /tmp/cidrun-bench.XXXXXX)
@@ -17,15 +20,16 @@ cleanup+=("$work")
 (cd "$work/bundle" && "$CIDRUN" spec && sed -i 's/"sh"/"\/bin\/true"/' config.json)
 B=$work/bundle
 
-# time_rounds NAME CMD [NAME CMD]... : RUNS rounds, each running every CMD once in turn (with $i
-# set), so that all of them see the same moments of a noisy machine; writes NAME's per-run ms,
-# one a line, to $work/NAME.ms.
+# time_rounds NAME CMD [NAME CMD]... : RUNS rounds, each running every CMD once (with $i set),
+# round i starting at the (i mod n)th, so that all of them see the same moments of a noisy machine
+# and each is first as often as the others; writes NAME's per-run ms, one a line, to $work/NAME.ms.
 time_rounds() {
   local -a names=() cmds=()
   while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); rm -f "$work/$1.ms"; shift 2; done
-  local i k t0 t1
+  local i j k n=${#names[@]} t0 t1
   for ((i = 0; i < RUNS; i++)); do
-    for k in "${!names[@]}"; do
+    for ((j = 0; j < n; j++)); do
+      k=$(((i + j) % n))
       t0=$EPOCHREALTIME
       eval "${cmds[$k]}" >/dev/null 2>&1 || { echo "bench: ${names[$k]} failed: ${cmds[$k]}" >&2; return 1; }
       t1=$EPOCHREALTIME
@@ -34,13 +38,15 @@ time_rounds() {
   done
 }
 export -f time_rounds
-BASE=${BASE:-}
+BASE=${BASE:+$(realpath "$BASE")}
 export RUNS work B CIDRUN BASE
 
 rounds=(
   cidrun '"$CIDRUN" --root $work/cidrun-state run --rm --seccomp unconfined --name b$i $B'
   cidrun-seccomp '"$CIDRUN" --root $work/cidrun-state run --rm --name s$i $B'
   cidrun-nocgroup '"$CIDRUN" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name n$i $B'
+  crun 'crun --root $work/crun-state run -b $B c$i'
+  crun-nocgroup 'crun --root $work/crun-state --cgroup-manager=disabled run -b $B d$i'
   runc 'runc --root $work/runc-state run -b $B r$i'
   floor 'unshare -m -u -i -n -p -f chroot $B/rootfs /bin/true'
 )
@@ -50,12 +56,17 @@ if [ -n "$BASE" ]; then
     base-nocgroup '"$BASE" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name bn$i $B'
   )
 fi
-time_rounds "${rounds[@]}"
-# crun refuses hybrid cgroups: hide the unified mount in a private mount namespace.
+# The rounds' commands go through the environment as one string each (NAME, CMD, NAME, ...).
+export ROUNDS_N=${#rounds[@]}
+for k in "${!rounds[@]}"; do export "ROUND_$k=${rounds[$k]}"; done
+# crun refuses hybrid cgroups: every runtime runs in this private mount namespace without the
+# cgroup2 mount (runc and cidrun use the v1 hierarchies either way).
 unshare -m --propagation private bash -c '
+  set -euo pipefail
   umount /sys/fs/cgroup/unified 2>/dev/null || true
-  time_rounds crun "crun --root $work/crun-state run -b \$B c\$i" \
-    crun-nocgroup "crun --root $work/crun-state --cgroup-manager=disabled run -b \$B d\$i"'
+  args=()
+  for ((k = 0; k < ROUNDS_N; k++)); do v=ROUND_$k; args+=("${!v}"); done
+  time_rounds "${args[@]}"'
 
 stats() { sort -n "$work/$1.ms" | awk '{a[NR]=$1} END {printf "%.1f %.1f", a[1], (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 printf '%-18s %9s %9s\n' runtime "min ms" "median ms"
