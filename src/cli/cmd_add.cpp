@@ -42,11 +42,11 @@ struct AddFlags {
   std::string mode;
   int64_t mtime = 0;
   uint32_t mtime_nsecs = 0;
-  CLI::Option* cid_version_opt = nullptr;
-  CLI::Option* raw_leaves_opt = nullptr;
-  CLI::Option* mode_opt = nullptr;
-  CLI::Option* mtime_opt = nullptr;
-  CLI::Option* nsecs_opt = nullptr;
+  Option cid_version_opt;
+  Option raw_leaves_opt;
+  Option mode_opt;
+  Option mtime_opt;
+  Option nsecs_opt;
 };
 
 std::string base_name(std::string p) {
@@ -71,14 +71,14 @@ unixfs::ImportOptions resolve_options(const AddFlags& f) {
     o.layout.max_links = 1024;
     o.dir.estimation = unixfs::HamtEstimation::kBlock;
   }
-  if (f.cid_version_opt->count() > 0) {
+  if (f.cid_version_opt.count() > 0) {
     if (f.cid_version != 0 && f.cid_version != 1) {
       throw Error("unknown CID version " + std::to_string(f.cid_version));
     }
     o.layout.cid_version = f.cid_version;
     if (f.cid_version == 1 && !explicit_raw) raw = true;  // kubo: CIDv1 implies raw leaves
   }
-  if (f.raw_leaves_opt->count() > 0) {
+  if (f.raw_leaves_opt.count() > 0) {
     raw = f.raw_leaves;
     explicit_raw = true;
   }
@@ -101,7 +101,7 @@ unixfs::ImportOptions resolve_options(const AddFlags& f) {
 
   o.preserve_mode = f.preserve_mode;
   o.preserve_mtime = f.preserve_mtime;
-  if (f.mode_opt->count() > 0) {
+  if (f.mode_opt.count() > 0) {
     size_t used = 0;
     unsigned long m = 0;
     try {
@@ -114,11 +114,11 @@ unixfs::ImportOptions resolve_options(const AddFlags& f) {
     }
     if (m != 0) o.mode = static_cast<uint32_t>(m);  // kubo: 0 means "not set"
   }
-  if (f.nsecs_opt->count() > 0 && f.mtime_opt->count() == 0) {
+  if (f.nsecs_opt.count() > 0 && f.mtime_opt.count() == 0) {
     throw Error("--mtime-nsecs requires --mtime");
   }
   if (f.mtime_nsecs > 999999999) throw Error("--mtime-nsecs must be below 1000000000");
-  if (f.mtime_opt->count() > 0 && f.mtime != 0) {
+  if (f.mtime_opt.count() > 0 && f.mtime != 0) {
     o.mtime = unixfs_pb::UnixTime{f.mtime, f.mtime_nsecs};
   }
   bool metadata = o.preserve_mode || o.preserve_mtime || o.mode || o.mtime;
@@ -203,37 +203,36 @@ int run_add(const AddFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("add", [](CLI::App& app, Globals& g) {
+const Registrar reg("add", [](Command& app, Globals& g) {
   auto f = std::make_shared<AddFlags>();
-  auto* cmd = app.add_subcommand(
+  auto cmd = app.add_subcommand(
       "add", "Add files to the block store and print their CIDs (kubo's ipfs add)");
-  cmd->add_option("paths", f->paths, "Files or directories to add (stdin when none)");
-  cmd->add_flag("-r,--recursive", f->recursive, "Add directory paths recursively");
-  cmd->add_flag("-H,--hidden", f->hidden, "Include files whose names start with a dot");
-  cmd->add_flag("-n,--only-hash", f->only_hash, "Only compute CIDs; write nothing");
-  cmd->add_flag("-q,--quiet", f->quiet, "Print only CIDs");
-  cmd->add_flag("-Q,--quieter", f->quieter, "Print only the final CID");
-  cmd->add_flag("--silent", f->silent, "Print nothing");
-  cmd->add_flag("-p,--progress", f->progress, "Show a progress bar");
-  cmd->add_flag("-w,--wrap-with-directory", f->wrap, "Wrap the added paths in a directory");
-  cmd->add_flag("--pin", f->pin, "Pin the added root (default true; --pin=false to skip)");
-  f->cid_version_opt = cmd->add_option("--cid-version", f->cid_version, "CID version: 0 or 1");
-  f->raw_leaves_opt = cmd->add_flag("--raw-leaves", f->raw_leaves, "Use raw blocks for leaves");
-  cmd->add_option("-s,--chunker", f->chunker, "size-N, rabin[-min-avg-max] or buzhash");
-  cmd->add_flag("-t,--trickle", f->trickle, "Use the trickle DAG layout");
-  cmd->add_option("--max-file-links", f->max_links, "Maximum links per file node (default 174)");
-  cmd->add_option("--profile", f->profile, "Import profile: legacy-cid-v0 or unixfs-v1-2025");
-  cmd->add_option(
-      "--hamt-threshold", f->hamt_threshold,
-      "Shard directories whose estimated size exceeds this (default 256KiB; 0 = never)");
-  cmd->add_option("--hamt-estimation", f->hamt_estimation, "links, block or disabled");
-  cmd->add_option("--stdin-name", f->stdin_name, "Name for data read from stdin");
-  cmd->add_flag("--preserve-mode", f->preserve_mode, "Store permission bits (UnixFS 1.5)");
-  cmd->add_flag("--preserve-mtime", f->preserve_mtime, "Store modification times (UnixFS 1.5)");
-  f->mode_opt = cmd->add_option("--mode", f->mode, "Store this octal mode on every entry");
-  f->mtime_opt = cmd->add_option("--mtime", f->mtime, "Store this mtime (seconds since 1970)");
-  f->nsecs_opt = cmd->add_option("--mtime-nsecs", f->mtime_nsecs, "Nanoseconds for --mtime");
-  cmd->callback([f, &g] { g.exit_code = run_add(*f, g); });
+  cmd.add_option("paths", f->paths, "Files or directories to add (stdin when none)");
+  cmd.add_flag("-r,--recursive", f->recursive, "Add directory paths recursively");
+  cmd.add_flag("-H,--hidden", f->hidden, "Include files whose names start with a dot");
+  cmd.add_flag("-n,--only-hash", f->only_hash, "Only compute CIDs; write nothing");
+  cmd.add_flag("-q,--quiet", f->quiet, "Print only CIDs");
+  cmd.add_flag("-Q,--quieter", f->quieter, "Print only the final CID");
+  cmd.add_flag("--silent", f->silent, "Print nothing");
+  cmd.add_flag("-p,--progress", f->progress, "Show a progress bar");
+  cmd.add_flag("-w,--wrap-with-directory", f->wrap, "Wrap the added paths in a directory");
+  cmd.add_flag("--pin", f->pin, "Pin the added root (default true; --pin=false to skip)");
+  f->cid_version_opt = cmd.add_option("--cid-version", f->cid_version, "CID version: 0 or 1");
+  f->raw_leaves_opt = cmd.add_flag("--raw-leaves", f->raw_leaves, "Use raw blocks for leaves");
+  cmd.add_option("-s,--chunker", f->chunker, "size-N, rabin[-min-avg-max] or buzhash");
+  cmd.add_flag("-t,--trickle", f->trickle, "Use the trickle DAG layout");
+  cmd.add_option("--max-file-links", f->max_links, "Maximum links per file node (default 174)");
+  cmd.add_option("--profile", f->profile, "Import profile: legacy-cid-v0 or unixfs-v1-2025");
+  cmd.add_option("--hamt-threshold", f->hamt_threshold,
+                 "Shard directories whose estimated size exceeds this (default 256KiB; 0 = never)");
+  cmd.add_option("--hamt-estimation", f->hamt_estimation, "links, block or disabled");
+  cmd.add_option("--stdin-name", f->stdin_name, "Name for data read from stdin");
+  cmd.add_flag("--preserve-mode", f->preserve_mode, "Store permission bits (UnixFS 1.5)");
+  cmd.add_flag("--preserve-mtime", f->preserve_mtime, "Store modification times (UnixFS 1.5)");
+  f->mode_opt = cmd.add_option("--mode", f->mode, "Store this octal mode on every entry");
+  f->mtime_opt = cmd.add_option("--mtime", f->mtime, "Store this mtime (seconds since 1970)");
+  f->nsecs_opt = cmd.add_option("--mtime-nsecs", f->mtime_nsecs, "Nanoseconds for --mtime");
+  cmd.callback([f, &g] { g.exit_code = run_add(*f, g); });
 });
 
 }  // namespace

@@ -132,32 +132,32 @@ int block_rm(const BlockFlags& f, const Globals& g) {
   return status;
 }
 
-const Registrar reg("block", [](CLI::App& app, Globals& g) {
+const Registrar reg("block", [](Command& app, Globals& g) {
   auto f = std::make_shared<BlockFlags>();
-  auto* cmd = app.add_subcommand("block", "Raw blocks in the local store (kubo's ipfs block)");
-  cmd->require_subcommand(1);
+  auto cmd = app.add_subcommand("block", "Raw blocks in the local store (kubo's ipfs block)");
+  cmd.require_subcommand();
 
-  auto* get = cmd->add_subcommand("get", "Write a block's raw bytes to stdout");
-  get->add_option("cid", f->cid, "CID of the block")->required();
-  get->callback([f, &g] { g.exit_code = block_get(*f, g); });
+  auto get = cmd.add_subcommand("get", "Write a block's raw bytes to stdout");
+  get.add_option("cid", f->cid, "CID of the block").required();
+  get.callback([f, &g] { g.exit_code = block_get(*f, g); });
 
-  auto* put = cmd->add_subcommand("put", "Store files (or stdin) as blocks and print their CIDs");
-  put->add_option("files", f->files, "Files, one block each (stdin when none)");
-  put->add_option("--cid-codec", f->codec, "raw (default) or dag-pb (checked to decode)");
-  put->add_option("--mhtype", f->mhtype, "Multihash function: sha2-256");
-  put->add_flag("--pin", f->pin, "Pin the new blocks");
-  put->add_flag("--allow-big-block", f->allow_big, "Accept blocks over 1 MiB");
-  put->callback([f, &g] { g.exit_code = block_put(*f, g); });
+  auto put = cmd.add_subcommand("put", "Store files (or stdin) as blocks and print their CIDs");
+  put.add_option("files", f->files, "Files, one block each (stdin when none)");
+  put.add_option("--cid-codec", f->codec, "raw (default) or dag-pb (checked to decode)");
+  put.add_option("--mhtype", f->mhtype, "Multihash function: sha2-256");
+  put.add_flag("--pin", f->pin, "Pin the new blocks");
+  put.add_flag("--allow-big-block", f->allow_big, "Accept blocks over 1 MiB");
+  put.callback([f, &g] { g.exit_code = block_put(*f, g); });
 
-  auto* stat = cmd->add_subcommand("stat", "Print a block's key and size");
-  stat->add_option("cid", f->cid, "CID of the block")->required();
-  stat->callback([f, &g] { g.exit_code = block_stat(*f, g); });
+  auto stat = cmd.add_subcommand("stat", "Print a block's key and size");
+  stat.add_option("cid", f->cid, "CID of the block").required();
+  stat.callback([f, &g] { g.exit_code = block_stat(*f, g); });
 
-  auto* rm = cmd->add_subcommand("rm", "Remove blocks (pinned ones only with --force)");
-  rm->add_option("cids", f->cids, "CIDs of the blocks")->required();
-  rm->add_flag("-f,--force", f->force, "Remove even blocks held by a pin");
-  rm->add_flag("-q,--quiet", f->quiet, "Print nothing on success");
-  rm->callback([f, &g] { g.exit_code = block_rm(*f, g); });
+  auto rm = cmd.add_subcommand("rm", "Remove blocks (pinned ones only with --force)");
+  rm.add_option("cids", f->cids, "CIDs of the blocks").required();
+  rm.add_flag("-f,--force", f->force, "Remove even blocks held by a pin");
+  rm.add_flag("-q,--quiet", f->quiet, "Print nothing on success");
+  rm.callback([f, &g] { g.exit_code = block_rm(*f, g); });
 });
 
 }  // namespace

@@ -51,13 +51,13 @@ int run_cat(const CatFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("cat", [](CLI::App& app, Globals& g) {
+const Registrar reg("cat", [](Command& app, Globals& g) {
   auto f = std::make_shared<CatFlags>();
-  auto* cmd = app.add_subcommand("cat", "Write the contents of files to stdout (kubo's ipfs cat)");
-  cmd->add_option("paths", f->paths, "CID or CID/path of files")->required();
-  cmd->add_option("-o,--offset", f->offset, "Byte offset to begin reading from");
-  cmd->add_option("-l,--length", f->length, "Maximum number of bytes to read");
-  cmd->callback([f, &g] { g.exit_code = run_cat(*f, g); });
+  auto cmd = app.add_subcommand("cat", "Write the contents of files to stdout (kubo's ipfs cat)");
+  cmd.add_option("paths", f->paths, "CID or CID/path of files").required();
+  cmd.add_option("-o,--offset", f->offset, "Byte offset to begin reading from");
+  cmd.add_option("-l,--length", f->length, "Maximum number of bytes to read");
+  cmd.callback([f, &g] { g.exit_code = run_cat(*f, g); });
 });
 
 }  // namespace

@@ -17,19 +17,19 @@ struct CreateFlags {
   bool no_pivot = false, no_new_keyring = false;
 };
 
-const Registrar reg("create", [](CLI::App& app, Globals& g) {
+const Registrar reg("create", [](Command& app, Globals& g) {
   auto f = std::make_shared<CreateFlags>();
-  auto* sub = app.add_subcommand("create", "Create a container from an OCI bundle (runc create)");
-  sub->add_option("-b,--bundle", f->bundle, "Bundle directory (default: current directory)");
-  sub->add_option("--pid-file", f->pid_file, "Write the init's pid here");
-  sub->add_option("--console-socket", f->console_socket,
-                  "Unix socket that receives the pty master (process.terminal)");
-  sub->add_option("--preserve-fds", f->preserve_fds, "Pass N extra fds (3..) to the container");
-  sub->add_flag("--no-pivot", f->no_pivot,
-                "Accepted for runc compatibility (pivot_root is always used)");
-  sub->add_flag("--no-new-keyring", f->no_new_keyring, "Accepted for runc compatibility");
-  sub->add_option("id", f->id, "Container id")->required();
-  sub->callback([f, &g] {
+  auto sub = app.add_subcommand("create", "Create a container from an OCI bundle (runc create)");
+  sub.add_option("-b,--bundle", f->bundle, "Bundle directory (default: current directory)");
+  sub.add_option("--pid-file", f->pid_file, "Write the init's pid here");
+  sub.add_option("--console-socket", f->console_socket,
+                 "Unix socket that receives the pty master (process.terminal)");
+  sub.add_option("--preserve-fds", f->preserve_fds, "Pass N extra fds (3..) to the container");
+  sub.add_flag("--no-pivot", f->no_pivot,
+               "Accepted for runc compatibility (pivot_root is always used)");
+  sub.add_flag("--no-new-keyring", f->no_new_keyring, "Accepted for runc compatibility");
+  sub.add_option("id", f->id, "Container id").required();
+  sub.callback([f, &g] {
     runtime::ensure_running_from_sealed_copy();
     runtime::LaunchOptions lo;
     lo.id = f->id;

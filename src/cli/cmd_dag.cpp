@@ -143,24 +143,24 @@ int dag_import(const DagFlags& f, const Globals& g) {
   return status;
 }
 
-const Registrar reg("dag", [](CLI::App& app, Globals& g) {
+const Registrar reg("dag", [](Command& app, Globals& g) {
   auto f = std::make_shared<DagFlags>();
-  auto* cmd = app.add_subcommand("dag", "DAGs as CAR files (kubo's ipfs dag export/import)");
-  cmd->require_subcommand(1);
+  auto cmd = app.add_subcommand("dag", "DAGs as CAR files (kubo's ipfs dag export/import)");
+  cmd.require_subcommand();
 
-  auto* exp = cmd->add_subcommand("export", "Stream a DAG as a CARv1 (DFS order, no duplicates)");
-  exp->add_option("root", f->root, "CID (or CID/path) of the root")->required();
-  exp->add_option("-o,--output", f->output, "Write to this file instead of stdout");
-  exp->add_flag("-p,--progress", f->progress, "Show progress");
-  exp->callback([f, &g] { g.exit_code = dag_export(*f, g); });
+  auto exp = cmd.add_subcommand("export", "Stream a DAG as a CARv1 (DFS order, no duplicates)");
+  exp.add_option("root", f->root, "CID (or CID/path) of the root").required();
+  exp.add_option("-o,--output", f->output, "Write to this file instead of stdout");
+  exp.add_flag("-p,--progress", f->progress, "Show progress");
+  exp.callback([f, &g] { g.exit_code = dag_export(*f, g); });
 
-  auto* imp = cmd->add_subcommand("import", "Import CARv1/CARv2 files; pin their roots");
-  imp->add_option("files", f->files, "CAR files (stdin when none or '-')");
-  imp->add_flag("--pin-roots", f->pin_roots,
-                "Pin the roots (default true; --pin-roots=false to skip)");
-  imp->add_flag("--stats", f->stats, "Print the number of blocks and bytes imported");
-  imp->add_flag("--silent", f->silent, "Print nothing");
-  imp->callback([f, &g] { g.exit_code = dag_import(*f, g); });
+  auto imp = cmd.add_subcommand("import", "Import CARv1/CARv2 files; pin their roots");
+  imp.add_option("files", f->files, "CAR files (stdin when none or '-')");
+  imp.add_flag("--pin-roots", f->pin_roots,
+               "Pin the roots (default true; --pin-roots=false to skip)");
+  imp.add_flag("--stats", f->stats, "Print the number of blocks and bytes imported");
+  imp.add_flag("--silent", f->silent, "Print nothing");
+  imp.callback([f, &g] { g.exit_code = dag_import(*f, g); });
 });
 
 }  // namespace

@@ -13,12 +13,12 @@ struct DeleteFlags {
   bool force = false;
 };
 
-const Registrar reg("delete", [](CLI::App& app, Globals& g) {
+const Registrar reg("delete", [](Command& app, Globals& g) {
   auto f = std::make_shared<DeleteFlags>();
-  auto* sub = app.add_subcommand("delete", "Delete a container");
-  sub->add_flag("-f,--force", f->force, "Kill it first if it is running");
-  sub->add_option("id", f->id, "Container id")->required();
-  sub->callback([f, &g] {
+  auto sub = app.add_subcommand("delete", "Delete a container");
+  sub.add_flag("-f,--force", f->force, "Kill it first if it is running");
+  sub.add_option("id", f->id, "Container id").required();
+  sub.callback([f, &g] {
     runtime::StateStore store(g.state_root);
     // runc: deleting a container that does not exist is fine with --force (podman relies on it).
     if (f->force && !store.exists(f->id)) {

@@ -23,7 +23,7 @@ struct ExecFlags {
   std::string process_label, apparmor;
 };
 
-void exec(ExecFlags& f, CLI::App* sub, Globals& g) {
+void exec(ExecFlags& f, const Command& sub, Globals& g) {
   runtime::ensure_running_from_sealed_copy();
   runtime::ExecOptions eo;
   if (!f.process_file.empty()) {
@@ -46,20 +46,20 @@ void exec(ExecFlags& f, CLI::App* sub, Globals& g) {
   g.exit_code = runtime::exec_in_container(g.state_root, f.id, eo);
 }
 
-const Registrar reg("exec", [](CLI::App& app, Globals& g) {
+const Registrar reg("exec", [](Command& app, Globals& g) {
   auto f = std::make_shared<ExecFlags>();
-  auto* sub = app.add_subcommand("exec", "Run a new process inside a running container");
+  auto sub = app.add_subcommand("exec", "Run a new process inside a running container");
   add_process_flags(sub, f->o, f->p);
-  sub->add_option("-p,--process", f->process_file, "process.json (OCI process object)");
-  sub->add_flag("-d,--detach", f->detach, "Do not wait for the process");
-  sub->add_option("--console-socket", f->console_socket, "Unix socket for the pty master");
-  sub->add_option("--pid-file", f->pid_file, "Write the process's pid here");
-  sub->add_flag("--no-new-privs", f->no_new_privs, "Set no_new_privs");
-  sub->add_option("--process-label", f->process_label, "Accepted (no SELinux here)");
-  sub->add_option("--apparmor", f->apparmor, "Accepted (no AppArmor here)");
-  sub->add_option("id", f->id, "Container id; then [--] CMD...")->required();
+  sub.add_option("-p,--process", f->process_file, "process.json (OCI process object)");
+  sub.add_flag("-d,--detach", f->detach, "Do not wait for the process");
+  sub.add_option("--console-socket", f->console_socket, "Unix socket for the pty master");
+  sub.add_option("--pid-file", f->pid_file, "Write the process's pid here");
+  sub.add_flag("--no-new-privs", f->no_new_privs, "Set no_new_privs");
+  sub.add_option("--process-label", f->process_label, "Accepted (no SELinux here)");
+  sub.add_option("--apparmor", f->apparmor, "Accepted (no AppArmor here)");
+  sub.add_option("id", f->id, "Container id; then [--] CMD...").required();
   add_command_positional(sub, f->p);
-  sub->callback([f, sub, &g] { exec(*f, sub, g); });
+  sub.callback([f, sub, &g] { exec(*f, sub, g); });
 });
 
 }  // namespace

@@ -8,9 +8,9 @@
 namespace cidrun::cli {
 namespace {
 
-const Registrar reg("features", [](CLI::App& app, Globals& g) {
-  auto* sub = app.add_subcommand("features", "Show the enabled features (runc features)");
-  sub->callback([&g] {
+const Registrar reg("features", [](Command& app, Globals& g) {
+  auto sub = app.add_subcommand("features", "Show the enabled features (runc features)");
+  sub.callback([&g] {
     nlohmann::json f = {
         {"ociVersionMin", "1.0.0"},
         {"ociVersionMax", "1.1.0"},

@@ -46,15 +46,15 @@ int run_get(const GetFlags& f, const Globals& g) {
   return stats.written_path.empty() ? 1 : 0;
 }
 
-const Registrar reg("get", [](CLI::App& app, Globals& g) {
+const Registrar reg("get", [](Command& app, Globals& g) {
   auto f = std::make_shared<GetFlags>();
-  auto* cmd = app.add_subcommand("get", "Write a file or directory tree to disk (kubo's ipfs get)");
-  cmd->add_option("path", f->path, "CID or CID/path")->required();
-  cmd->add_option("-o,--output", f->output,
-                  "Where to write (default: the name); a directory root becomes this directory, "
-                  "which must not exist or be empty");
-  cmd->add_flag("-p,--progress", f->progress, "Show a progress bar");
-  cmd->callback([f, &g] { g.exit_code = run_get(*f, g); });
+  auto cmd = app.add_subcommand("get", "Write a file or directory tree to disk (kubo's ipfs get)");
+  cmd.add_option("path", f->path, "CID or CID/path").required();
+  cmd.add_option("-o,--output", f->output,
+                 "Where to write (default: the name); a directory root becomes this directory, "
+                 "which must not exist or be empty");
+  cmd.add_flag("-p,--progress", f->progress, "Show a progress bar");
+  cmd.callback([f, &g] { g.exit_code = run_get(*f, g); });
 });
 
 }  // namespace

@@ -13,13 +13,12 @@ struct ListFlags {
   bool quiet = false;
 };
 
-const Registrar reg("list", [](CLI::App& app, Globals& g) {
+const Registrar reg("list", [](Command& app, Globals& g) {
   auto f = std::make_shared<ListFlags>();
-  auto* sub = app.add_subcommand("list", "List containers");
-  sub->add_option("-f,--format", f->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}));
-  sub->add_flag("-q,--quiet", f->quiet, "Only ids");
-  sub->callback([f, &g] {
+  auto sub = app.add_subcommand("list", "List containers");
+  sub.add_option("-f,--format", f->format, "table or json").one_of({"table", "json"});
+  sub.add_flag("-q,--quiet", f->quiet, "Only ids");
+  sub.callback([f, &g] {
     auto all = runtime::list_containers(g.state_root);
     if (f->quiet) {
       for (const auto& c : all) std::cout << c["id"].get<std::string>() << "\n";

@@ -139,14 +139,14 @@ int run_ls(const LsFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("ls", [](CLI::App& app, Globals& g) {
+const Registrar reg("ls", [](Command& app, Globals& g) {
   auto f = std::make_shared<LsFlags>();
-  auto* cmd = app.add_subcommand("ls", "List directory entries (kubo's ipfs ls)");
-  cmd->add_option("paths", f->paths, "CID or CID/path of directories")->required();
-  cmd->add_flag("-l,--long", f->long_format, "Also show mode and modification time");
-  cmd->add_flag("-v,--headers", f->headers, "Print a header line");
-  cmd->add_flag("--json", f->json, "Print JSON (kubo's Objects/Links shape, plus Mode/Mtime)");
-  cmd->callback([f, &g] { g.exit_code = run_ls(*f, g); });
+  auto cmd = app.add_subcommand("ls", "List directory entries (kubo's ipfs ls)");
+  cmd.add_option("paths", f->paths, "CID or CID/path of directories").required();
+  cmd.add_flag("-l,--long", f->long_format, "Also show mode and modification time");
+  cmd.add_flag("-v,--headers", f->headers, "Print a header line");
+  cmd.add_flag("--json", f->json, "Print JSON (kubo's Objects/Links shape, plus Mode/Mtime)");
+  cmd.callback([f, &g] { g.exit_code = run_ls(*f, g); });
 });
 
 }  // namespace

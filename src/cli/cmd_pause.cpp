@@ -5,7 +5,7 @@
 namespace cidrun::cli {
 namespace {
 
-const Registrar reg("pause", [](CLI::App& app, Globals& g) {
+const Registrar reg("pause", [](Command& app, Globals& g) {
   add_container_command(app, g, "pause", "Pause all processes of a container",
                         runtime::pause_container);
 });

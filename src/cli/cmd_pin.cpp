@@ -96,29 +96,28 @@ int pin_ls(const PinFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("pin", [](CLI::App& app, Globals& g) {
+const Registrar reg("pin", [](Command& app, Globals& g) {
   auto f = std::make_shared<PinFlags>();
-  auto* cmd = app.add_subcommand("pin", "Keep DAGs from garbage collection (kubo's ipfs pin)");
-  cmd->require_subcommand(1);
+  auto cmd = app.add_subcommand("pin", "Keep DAGs from garbage collection (kubo's ipfs pin)");
+  cmd.require_subcommand();
 
-  auto* add =
-      cmd->add_subcommand("add", "Pin CIDs (recursively by default); the DAG must be local");
-  add->add_option("paths", f->paths, "CID or CID/path")->required();
-  add->add_flag("-r,--recursive", f->recursive,
-                "Pin the whole DAG (default; --recursive=false: one block)");
-  add->add_flag("--direct", f->direct, "Pin only the block itself");
-  add->callback([f, &g] { g.exit_code = pin_add(*f, g); });
+  auto add = cmd.add_subcommand("add", "Pin CIDs (recursively by default); the DAG must be local");
+  add.add_option("paths", f->paths, "CID or CID/path").required();
+  add.add_flag("-r,--recursive", f->recursive,
+               "Pin the whole DAG (default; --recursive=false: one block)");
+  add.add_flag("--direct", f->direct, "Pin only the block itself");
+  add.callback([f, &g] { g.exit_code = pin_add(*f, g); });
 
-  auto* rm = cmd->add_subcommand("rm", "Remove pins");
-  rm->add_option("paths", f->paths, "CID or CID/path")->required();
-  rm->callback([f, &g] { g.exit_code = pin_rm(*f, g); });
+  auto rm = cmd.add_subcommand("rm", "Remove pins");
+  rm.add_option("paths", f->paths, "CID or CID/path").required();
+  rm.callback([f, &g] { g.exit_code = pin_rm(*f, g); });
 
-  auto* ls = cmd->add_subcommand("ls", "List pinned CIDs");
-  ls->add_option("paths", f->paths, "Only these CIDs");
-  ls->add_option("-t,--type", f->type, "all, recursive, direct or indirect");
-  ls->add_flag("--json", f->json, "Print JSON ({\"Keys\": {cid: {\"Type\": ...}}})");
-  ls->add_flag("-q,--quiet", f->quiet, "Print only CIDs");
-  ls->callback([f, &g] { g.exit_code = pin_ls(*f, g); });
+  auto ls = cmd.add_subcommand("ls", "List pinned CIDs");
+  ls.add_option("paths", f->paths, "Only these CIDs");
+  ls.add_option("-t,--type", f->type, "all, recursive, direct or indirect");
+  ls.add_flag("--json", f->json, "Print JSON ({\"Keys\": {cid: {\"Type\": ...}}})");
+  ls.add_flag("-q,--quiet", f->quiet, "Print only CIDs");
+  ls.callback([f, &g] { g.exit_code = pin_ls(*f, g); });
 });
 
 }  // namespace

@@ -27,13 +27,12 @@ std::string command_line(pid_t pid) {
   return cmd;
 }
 
-const Registrar reg("ps", [](CLI::App& app, Globals& g) {
+const Registrar reg("ps", [](Command& app, Globals& g) {
   auto f = std::make_shared<PsFlags>();
-  auto* sub = app.add_subcommand("ps", "List the processes of a container");
-  sub->add_option("-f,--format", f->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}));
-  sub->add_option("id", f->id, "Container id")->required();
-  sub->callback([f, &g] {
+  auto sub = app.add_subcommand("ps", "List the processes of a container");
+  sub.add_option("-f,--format", f->format, "table or json").one_of({"table", "json"});
+  sub.add_option("id", f->id, "Container id").required();
+  sub.callback([f, &g] {
     auto pids = runtime::container_pids(g.state_root, f->id);
     if (f->format == "json") {
       std::cout << nlohmann::json(pids).dump() << "\n";

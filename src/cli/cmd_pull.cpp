@@ -61,19 +61,19 @@ int run_pull(const PullFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("pull", [](CLI::App& app, Globals& g) {
+const Registrar reg("pull", [](Command& app, Globals& g) {
   auto f = std::make_shared<PullFlags>();
-  auto* cmd = app.add_subcommand("pull", "Fetch a whole DAG into the block store and pin it");
-  cmd->add_option("cid", f->cid, "Root CID")->required();
-  cmd->add_option("--from", f->from,
-                  "Block source URL (repeatable): kubo+http://HOST:PORT, http(s)://GATEWAY, "
-                  "car:PATH, flatfs:DIR, kubo");
-  cmd->add_option("-j,--parallel", f->parallel, "Block requests in flight (default 32)");
-  cmd->add_flag("--json", f->json, "Print progress as JSON lines on stdout");
-  cmd->add_flag("-q,--quiet", f->quiet, "No progress bar and no summary");
-  cmd->add_flag("--no-car", f->no_car, "Fetch block by block only (no CAR stream)");
-  cmd->add_flag("--pin,!--no-pin", f->pin, "Pin the root (default)");
-  cmd->callback([f, &g] { g.exit_code = run_pull(*f, g); });
+  auto cmd = app.add_subcommand("pull", "Fetch a whole DAG into the block store and pin it");
+  cmd.add_option("cid", f->cid, "Root CID").required();
+  cmd.add_option("--from", f->from,
+                 "Block source URL (repeatable): kubo+http://HOST:PORT, http(s)://GATEWAY, "
+                 "car:PATH, flatfs:DIR, kubo");
+  cmd.add_option("-j,--parallel", f->parallel, "Block requests in flight (default 32)");
+  cmd.add_flag("--json", f->json, "Print progress as JSON lines on stdout");
+  cmd.add_flag("-q,--quiet", f->quiet, "No progress bar and no summary");
+  cmd.add_flag("--no-car", f->no_car, "Fetch block by block only (no CAR stream)");
+  cmd.add_flag("--pin,!--no-pin", f->pin, "Pin the root (default)");
+  cmd.callback([f, &g] { g.exit_code = run_pull(*f, g); });
 });
 
 }  // namespace

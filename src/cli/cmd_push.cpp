@@ -132,15 +132,15 @@ int run_push(const PushFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("push", [](CLI::App& app, Globals& g) {
+const Registrar reg("push", [](Command& app, Globals& g) {
   auto f = std::make_shared<PushFlags>();
-  auto* cmd = app.add_subcommand(
+  auto cmd = app.add_subcommand(
       "push", "Send a whole DAG to a kubo daemon (dag/import, pinned) or a CAR file");
-  cmd->add_option("cid", f->cid, "Root CID")->required();
-  cmd->add_option("--to", f->to, "kubo+http://HOST:PORT, /ip4/H/tcp/P, kubo, or car:FILE")
-      ->required();
-  cmd->add_flag("-q,--quiet", f->quiet, "Print nothing on success");
-  cmd->callback([f, &g] { g.exit_code = run_push(*f, g); });
+  cmd.add_option("cid", f->cid, "Root CID").required();
+  cmd.add_option("--to", f->to, "kubo+http://HOST:PORT, /ip4/H/tcp/P, kubo, or car:FILE")
+      .required();
+  cmd.add_flag("-q,--quiet", f->quiet, "Print nothing on success");
+  cmd.callback([f, &g] { g.exit_code = run_push(*f, g); });
 });
 
 }  // namespace

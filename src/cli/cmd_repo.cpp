@@ -92,24 +92,23 @@ int repo_gc(const RepoFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("repo", [](CLI::App& app, Globals& g) {
+const Registrar reg("repo", [](Command& app, Globals& g) {
   auto f = std::make_shared<RepoFlags>();
-  auto* cmd = app.add_subcommand("repo", "The local block store: stat, verify, gc");
-  cmd->require_subcommand(1);
+  auto cmd = app.add_subcommand("repo", "The local block store: stat, verify, gc");
+  cmd.require_subcommand();
 
-  auto* stat = cmd->add_subcommand("stat", "Number of blocks and their total size");
-  stat->add_flag("--json", f->json, "Print JSON");
-  stat->add_flag("-s,--size-only", f->size_only, "Only the size");
-  stat->callback([f, &g] { g.exit_code = repo_stat(*f, g); });
+  auto stat = cmd.add_subcommand("stat", "Number of blocks and their total size");
+  stat.add_flag("--json", f->json, "Print JSON");
+  stat.add_flag("-s,--size-only", f->size_only, "Only the size");
+  stat.callback([f, &g] { g.exit_code = repo_stat(*f, g); });
 
-  auto* verify =
-      cmd->add_subcommand("verify", "Rehash every block; check pinned DAGs are complete");
-  verify->add_flag("--repair", f->repair, "Remove corrupt blocks");
-  verify->callback([f, &g] { g.exit_code = repo_verify(*f, g); });
+  auto verify = cmd.add_subcommand("verify", "Rehash every block; check pinned DAGs are complete");
+  verify.add_flag("--repair", f->repair, "Remove corrupt blocks");
+  verify.callback([f, &g] { g.exit_code = repo_verify(*f, g); });
 
-  auto* gc = cmd->add_subcommand("gc", "Remove blocks no pin or running operation needs");
-  gc->add_flag("-q,--quiet", f->quiet, "Print nothing");
-  gc->callback([f, &g] { g.exit_code = repo_gc(*f, g); });
+  auto gc = cmd.add_subcommand("gc", "Remove blocks no pin or running operation needs");
+  gc.add_flag("-q,--quiet", f->quiet, "Print nothing");
+  gc.callback([f, &g] { g.exit_code = repo_gc(*f, g); });
 });
 
 }  // namespace

@@ -5,7 +5,7 @@
 namespace cidrun::cli {
 namespace {
 
-const Registrar reg("resume", [](CLI::App& app, Globals& g) {
+const Registrar reg("resume", [](Command& app, Globals& g) {
   add_container_command(app, g, "resume", "Resume a paused container", runtime::resume_container);
 });
 

@@ -44,7 +44,7 @@ std::string random_id() {
   return id;
 }
 
-void run(RunFlags& f, CLI::App* sub, Globals& g) {
+void run(RunFlags& f, const Command& sub, Globals& g) {
   // "ROOT -- CMD..." fills the command positional; "ROOT CMD..." stops option parsing at CMD.
   f.o.args = command_of(f.p, sub);
 
@@ -107,28 +107,27 @@ void run(RunFlags& f, CLI::App* sub, Globals& g) {
   g.exit_code = runtime::run_container(lo);
 }
 
-const Registrar reg("run", [](CLI::App& app, Globals& g) {
+const Registrar reg("run", [](Command& app, Globals& g) {
   auto f = std::make_shared<RunFlags>();
-  auto* sub = app.add_subcommand("run", "Run a command in a new container from ROOT");
+  auto sub = app.add_subcommand("run", "Run a command in a new container from ROOT");
   add_process_flags(sub, f->o, f->p);
-  sub->add_flag("-i,--interactive", f->interactive, "Keep stdin attached");
-  sub->add_flag("--rm", f->rm, "Remove the container's state and writable layer on exit");
-  sub->add_option("--name", f->name, "Container id (default: random)");
-  sub->add_option("--hostname", f->o.hostname, "Container hostname");
-  sub->add_flag("--read-only", f->o.read_only, "Mount the root read-only");
-  sub->add_option("--network", f->o.network, "none (own namespace with lo) or host")
-      ->check(CLI::IsMember({"none", "host"}));
-  sub->add_option("--mount", f->o.mounts, "type=bind,src=PATH,dst=PATH[,ro]")
-      ->allow_extra_args(false);
-  sub->add_option("--memory", f->o.memory, "Memory limit (e.g. 64m)");
-  sub->add_option("--pids-limit", f->o.pids_limit, "Maximum number of processes");
-  sub->add_option("--cpus", f->o.cpus, "CPU quota in CPUs (e.g. 0.5)");
-  sub->add_option("--config", f->config_file, "Use this config.json instead of the default");
-  sub->add_option("--seccomp", f->o.seccomp, "unconfined, or a seccomp profile JSON file");
-  sub->add_flag("--no-cgroup", f->no_cgroup, "Do not create a cgroup");
-  sub->add_option("root", f->root, "Bundle dir, rootfs dir or CID; then [--] CMD...")->required();
+  sub.add_flag("-i,--interactive", f->interactive, "Keep stdin attached");
+  sub.add_flag("--rm", f->rm, "Remove the container's state and writable layer on exit");
+  sub.add_option("--name", f->name, "Container id (default: random)");
+  sub.add_option("--hostname", f->o.hostname, "Container hostname");
+  sub.add_flag("--read-only", f->o.read_only, "Mount the root read-only");
+  sub.add_option("--network", f->o.network, "none (own namespace with lo) or host")
+      .one_of({"none", "host"});
+  sub.add_option("--mount", f->o.mounts, "type=bind,src=PATH,dst=PATH[,ro]").one_value_each();
+  sub.add_option("--memory", f->o.memory, "Memory limit (e.g. 64m)");
+  sub.add_option("--pids-limit", f->o.pids_limit, "Maximum number of processes");
+  sub.add_option("--cpus", f->o.cpus, "CPU quota in CPUs (e.g. 0.5)");
+  sub.add_option("--config", f->config_file, "Use this config.json instead of the default");
+  sub.add_option("--seccomp", f->o.seccomp, "unconfined, or a seccomp profile JSON file");
+  sub.add_flag("--no-cgroup", f->no_cgroup, "Do not create a cgroup");
+  sub.add_option("root", f->root, "Bundle dir, rootfs dir or CID; then [--] CMD...").required();
   add_command_positional(sub, f->p);
-  sub->callback([f, sub, &g] { run(*f, sub, g); });
+  sub.callback([f, sub, &g] { run(*f, sub, g); });
 });
 
 }  // namespace

@@ -78,18 +78,18 @@ int run_serve(const ServeFlags& f, const Globals& g) {
   return 0;
 }
 
-const Registrar reg("serve", [](CLI::App& app, Globals& g) {
+const Registrar reg("serve", [](Command& app, Globals& g) {
   auto f = std::make_shared<ServeFlags>();
-  auto* cmd = app.add_subcommand("serve", "Serve the block store as an IPFS Trustless Gateway");
-  cmd->add_option("--listen", f->http.listen,
-                  "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
-  cmd->add_option("--threads", f->http.threads, "Concurrent requests served (default 64)");
-  cmd->add_option("--tls-cert", f->http.tls_cert,
-                  "Serve https with this PEM certificate chain (leaf first; needs --tls-key)");
-  cmd->add_option("--tls-key", f->http.tls_key, "The PEM private key of --tls-cert");
-  cmd->add_option("--from", f->from, "Fetch missing blocks from these sources (recursive gateway)");
-  cmd->add_flag("-q,--quiet", f->quiet, "Do not log each request");
-  cmd->callback([f, &g] { g.exit_code = run_serve(*f, g); });
+  auto cmd = app.add_subcommand("serve", "Serve the block store as an IPFS Trustless Gateway");
+  cmd.add_option("--listen", f->http.listen,
+                 "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
+  cmd.add_option("--threads", f->http.threads, "Concurrent requests served (default 64)");
+  cmd.add_option("--tls-cert", f->http.tls_cert,
+                 "Serve https with this PEM certificate chain (leaf first; needs --tls-key)");
+  cmd.add_option("--tls-key", f->http.tls_key, "The PEM private key of --tls-cert");
+  cmd.add_option("--from", f->from, "Fetch missing blocks from these sources (recursive gateway)");
+  cmd.add_flag("-q,--quiet", f->quiet, "Do not log each request");
+  cmd.callback([f, &g] { g.exit_code = run_serve(*f, g); });
 });
 
 }  // namespace

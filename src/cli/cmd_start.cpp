@@ -5,7 +5,7 @@
 namespace cidrun::cli {
 namespace {
 
-const Registrar reg("start", [](CLI::App& app, Globals& g) {
+const Registrar reg("start", [](Command& app, Globals& g) {
   add_container_command(app, g, "start", "Start a created container", runtime::start_container);
 });
 

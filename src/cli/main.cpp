@@ -1,13 +1,14 @@
-// cidrun's entry point: global options, then one registered command.
-#include <unistd.h>
-
+// cidrun's entry point: global options, then one registered command. The one file that includes
+// CLI11 (command.h says why): the Command and Option handles are implemented here.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
+#include <exception>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cli/command.h"
 #include "util/error.h"
@@ -34,6 +35,85 @@ std::string command_word(int argc, char** argv) {
 }
 
 }  // namespace
+
+Option& Option::required() {
+  o_->required();
+  return *this;
+}
+
+Option& Option::one_value_each() {
+  o_->allow_extra_args(false);
+  return *this;
+}
+
+Option& Option::one_of(std::vector<const char*> words) {
+  o_->check(CLI::IsMember(std::move(words)));
+  return *this;
+}
+
+Option& Option::non_negative() {
+  o_->check(CLI::NonNegativeNumber);
+  return *this;
+}
+
+size_t Option::count() const {
+  return o_->count();
+}
+
+Command Command::add_subcommand(const char* name, const char* help) {
+  return Command(app_->add_subcommand(name, help));
+}
+
+Command& Command::require_subcommand() {
+  app_->require_subcommand(1);
+  return *this;
+}
+
+Command& Command::positionals_at_end() {
+  app_->positionals_at_end(true);
+  return *this;
+}
+
+Command& Command::callback(std::function<void()> run) {
+  app_->callback(std::move(run));
+  return *this;
+}
+
+Option Command::add_option(const char* names, std::string& value, const char* help) {
+  return Option(app_->add_option(names, value, help));
+}
+
+Option Command::add_option(const char* names, std::vector<std::string>& values, const char* help) {
+  return Option(app_->add_option(names, values, help));
+}
+
+Option Command::add_option(const char* names, int& value, const char* help) {
+  return Option(app_->add_option(names, value, help));
+}
+
+Option Command::add_option(const char* names, int64_t& value, const char* help) {
+  return Option(app_->add_option(names, value, help));
+}
+
+Option Command::add_option(const char* names, uint32_t& value, const char* help) {
+  return Option(app_->add_option(names, value, help));
+}
+
+Option Command::add_option(const char* names, size_t& value, const char* help) {
+  return Option(app_->add_option(names, value, help));
+}
+
+Option Command::add_option(const char* names, std::vector<uint32_t>& values, const char* help) {
+  return Option(app_->add_option(names, values, help));
+}
+
+Option Command::add_flag(const char* names, bool& value, const char* help) {
+  return Option(app_->add_flag(names, value, help));
+}
+
+std::vector<std::string> Command::remaining() const {
+  return app_->remaining();
+}
 
 Registrar::Registrar(const char* name, Setup setup) {
   registry().emplace(name, std::move(setup));
@@ -78,10 +158,11 @@ int main(int argc, char** argv) {
   // Building every command's options costs more than parsing one: when argv names a known
   // command, only that one is set up (help and errors without a command list them all).
   auto& commands = cli::registry();
+  cli::Command top(&app);
   if (auto it = commands.find(cli::command_word(argc, argv)); it != commands.end())
-    it->second(app, g);
+    it->second(top, g);
   else
-    for (auto& [name, setup] : commands) setup(app, g);
+    for (auto& [name, setup] : commands) setup(top, g);
 
   try {
     app.parse(argc, argv);

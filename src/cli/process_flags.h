@@ -17,13 +17,13 @@ struct ProcessFlags {
 };
 
 // Adds the options; `o` receives tty, env, workdir, user and additional gids.
-void add_process_flags(CLI::App* sub, runtime::ProcessOverrides& o, ProcessFlags& f);
+void add_process_flags(Command& sub, runtime::ProcessOverrides& o, ProcessFlags& f);
 // Adds the trailing CMD... positional, after the command's own (ROOT, ID). Every word after the
 // first positional is positional (podman's rule: options go before ROOT/ID), so the command's
 // own options (`id -u`, `sh -c`) are never taken for ours.
-void add_command_positional(CLI::App* sub, ProcessFlags& f);
+void add_command_positional(Command& sub, ProcessFlags& f);
 
 // The command in its real order, "ID -- CMD..." and "ID CMD..." alike (a leading "--" dropped).
-std::vector<std::string> command_of(const ProcessFlags& f, CLI::App* sub);
+std::vector<std::string> command_of(const ProcessFlags& f, const Command& sub);
 
 }  // namespace cidrun::cli
