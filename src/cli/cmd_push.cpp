@@ -54,6 +54,11 @@ uint64_t push_to_file(BlockStore& store, const Cid& root, const std::string& pat
   }
 }
 
+// The daemon's PinErrorMsg for one root as our error.
+Error pin_failed(const std::string& base, const std::string& cid, const std::string& why) {
+  return Error("push to " + base + ": pinning " + cid + " failed: " + why);
+}
+
 uint64_t push_to_kubo(BlockStore& store, const Cid& root, const std::string& base) {
   // The CAR is produced by a thread into a pipe and read by the HTTP client as the upload body, so
   // it is streamed: never more than a pipe's worth of it in memory.
@@ -95,7 +100,7 @@ uint64_t push_to_kubo(BlockStore& store, const Cid& root, const std::string& bas
     if (j.is_discarded() || !j.contains("Root")) continue;
     std::string cid = j["Root"]["Cid"].value("/", "");
     std::string err = j["Root"].value("PinErrorMsg", "");
-    if (!err.empty()) throw Error("push to " + base + ": pinning " + cid + " failed: " + err);
+    if (!err.empty()) throw pin_failed(base, cid, err);
     if (!cid.empty() && Cid::parse(cid) == root) pinned = true;
   }
   if (!pinned)
