@@ -47,7 +47,9 @@ bool SyncSocket::recv(std::string& msg, UniqueFd* fd) const {
   mh.msg_controllen = sizeof control;
   ssize_t n;
   while ((n = ::recvmsg(fd_.get(), &mh, MSG_CMSG_CLOEXEC)) < 0) {
-    if (errno != EINTR) throw_errno("sync receive");
+    // A peer that closed with a message of ours unread leaves ECONNRESET pending, reported once
+    // before what it sent last (an init that failed before reading "go"): read on to that.
+    if (errno != EINTR && errno != ECONNRESET) throw_errno("sync receive");
   }
   for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {

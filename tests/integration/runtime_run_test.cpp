@@ -133,6 +133,22 @@ TEST(RuntimeRun, BindMountReadOnly) {
   EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
 }
 
+// The init mounts its root before it reads "go" when nothing needs the runtime first: one that
+// fails there must still report its own error, whichever of the two got to the socket first.
+TEST(RuntimeRun, AMountErrorBeforeGoIsTheInitsOwn) {
+  const std::string missing = work_dir() + "/no-such-source";
+  std::string b = make_bundle("mount-error", {"/bin/true"}, [&](nlohmann::json& c) {
+    c["mounts"].push_back({{"destination", "/mnt"}, {"type", "bind"}, {"source", missing}});
+  });
+  for (int i = 0; i < 15; ++i) {
+    Result r = sh(cidrun() + " run --rm --no-cgroup --seccomp unconfined " + b);
+    EXPECT_EQ(r.code, 1);
+    ASSERT_EQ(r.err,
+              "cidrun: error: bind mount source " + missing + ": No such file or directory\n")
+        << "run " << i;
+  }
+}
+
 TEST(RuntimeRun, CgroupLimitsVisibleInside) {
   Result r = run_sh(
       "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max "
