@@ -4,24 +4,25 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <utility>
 
 #include "integration/content_helpers.h"
 
 namespace cidrun::testing {
 namespace {
 
-void expect_one_line_error(const RunResult& r, const std::string& needle) {
-  EXPECT_NE(r.status, 0);
+void expect_one_line_error(const Result& r, const std::string& needle) {
+  EXPECT_NE(r.code, 0);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find(needle), std::string::npos) << "stderr: " << r.err;
 }
 
 void expect_store_consistent(const Sandbox& sb) {
-  RunResult pins = sb.run("pin ls");
-  EXPECT_EQ(pins.status, 0) << pins.err;
+  Result pins = sb.run("pin ls");
+  EXPECT_EQ(pins.code, 0) << pins.err;
   EXPECT_EQ(pins.out, "") << "a failed add must pin nothing";
-  RunResult v = sb.run("repo verify");
-  EXPECT_EQ(v.status, 0) << v.out << v.err;
+  Result v = sb.run("repo verify");
+  EXPECT_EQ(v.code, 0) << v.out << v.err;
 }
 
 TEST(AddErrors, MissingPathNamesIt) {
@@ -50,18 +51,25 @@ TEST(AddErrors, BadFlagsAreRejectedBeforeAnyWork) {
   Sandbox sb;
   std::ofstream(sb.path("f")) << "x";
   std::string f = " " + shell_quote(sb.path("f"));
-  expect_one_line_error(sb.run("add --cid-version 2" + f), "CID version");
-  expect_one_line_error(sb.run("add --chunker size-0" + f), "chunker");
-  expect_one_line_error(sb.run("add --chunker size-3000000" + f), "maximum chunk size");
-  expect_one_line_error(sb.run("add --chunker rabin-1-2-3" + f), "rabin");
-  expect_one_line_error(sb.run("add --chunker bogus" + f), "bogus");
-  expect_one_line_error(sb.run("add --raw-leaves --preserve-mode" + f), "raw-leaves");
-  expect_one_line_error(sb.run("add --profile unixfs-v1-2025 --mtime 5" + f), "raw-leaves");
-  expect_one_line_error(sb.run("add --profile nope" + f), "profile");
-  expect_one_line_error(sb.run("add --hamt-threshold 12parsecs" + f), "size");
-  expect_one_line_error(sb.run("add --mode 9999" + f), "mode");
-  expect_one_line_error(sb.run("add --mtime-nsecs 5" + f), "--mtime");
-  expect_one_line_error(sb.run("add --max-file-links 1" + f), "links");
+  // The flags, and what their one-line error must say.
+  const std::pair<const char*, const char*> cases[] = {
+      {"--cid-version 2", "CID version"},
+      {"--chunker size-0", "chunker"},
+      {"--chunker size-3000000", "maximum chunk size"},
+      {"--chunker rabin-1-2-3", "rabin"},
+      {"--chunker bogus", "bogus"},
+      {"--raw-leaves --preserve-mode", "raw-leaves"},
+      {"--profile unixfs-v1-2025 --mtime 5", "raw-leaves"},
+      {"--profile nope", "profile"},
+      {"--hamt-threshold 12parsecs", "size"},
+      {"--mode 9999", "mode"},
+      {"--mtime-nsecs 5", "--mtime"},
+      {"--max-file-links 1", "links"},
+  };
+  for (const auto& [flags, says] : cases) {
+    SCOPED_TRACE(flags);
+    expect_one_line_error(sb.run(std::string("add ") + flags + f), says);
+  }
 }
 
 TEST(AddErrors, FileGrowingWhileReadIsRefused) {
@@ -83,7 +91,7 @@ TEST(AddErrors, FileGrowingWhileReadIsRefused) {
   ASSERT_NE(std::fgets(pid, sizeof pid, p), nullptr);
   ::pclose(p);
   ::usleep(100000);
-  RunResult r = sb.run("add -Q " + shell_quote(path));
+  Result r = sb.run("add -Q " + shell_quote(path));
   std::system(("kill " + std::string(pid)).c_str());
   expect_one_line_error(r, "changed while being added");
   expect_store_consistent(sb);

@@ -63,27 +63,30 @@ void kill_at_random_moments(const Sandbox& s, const std::vector<std::string>& ar
     ::waitpid(pid, &status, 0);
     if (WIFSIGNALED(status)) ++killed_mid_run;
     if (!fs::exists(s.repo() + "/blocks/SHARDING")) continue;  // killed before the repo existed
-    RunResult r = s.run("repo verify");
-    ASSERT_EQ(r.status, 0) << what << " kill #" << i << ": " << r.out << r.err;
+    Result r = s.run("repo verify");
+    ASSERT_EQ(r.code, 0) << what << " kill #" << i << ": " << r.out << r.err;
   }
   EXPECT_GE(killed_mid_run, kKills / 2) << "the kills should land during the run";
 }
 
-TEST(ContentCrash, KillDuringAddNeverLeavesACorruptBlock) {
-  Sandbox s;
+// src/ in the sandbox: 40 files of random bytes, 50 kB to 2 MB (about 41 MB in all).
+std::string make_random_files(const Sandbox& s) {
   std::string src = s.path("src");
   std::system(("mkdir -p " + shell_quote(src) + " && cd " + shell_quote(src) +
                " && for i in $(seq 1 40); do head -c $((i * 50000)) /dev/urandom > f$i; done")
                   .c_str());
+  return src;
+}
+
+TEST(ContentCrash, KillDuringAddNeverLeavesACorruptBlock) {
+  Sandbox s;
+  std::string src = make_random_files(s);
   kill_at_random_moments(s, {CIDRUN_BINARY, "--repo-dir", s.repo(), "add", "-r", "-Q", src}, "add");
 }
 
 TEST(ContentCrash, KillDuringDagImportNeverLeavesACorruptBlockAndGcCleansUp) {
   Sandbox s;
-  std::string src = s.path("src");
-  std::system(("mkdir -p " + shell_quote(src) + " && cd " + shell_quote(src) +
-               " && for i in $(seq 1 40); do head -c $((i * 50000)) /dev/urandom > f$i; done")
-                  .c_str());
+  std::string src = make_random_files(s);
   std::string maker = s.path("maker");
   std::string root = s.ok("add -r -Q " + shell_quote(src), maker);
   s.ok("dag export " + root + " -o " + shell_quote(s.path("x.car")), maker);
@@ -94,7 +97,7 @@ TEST(ContentCrash, KillDuringDagImportNeverLeavesACorruptBlockAndGcCleansUp) {
     s.ok("repo gc");
     EXPECT_TRUE(!fs::exists(s.repo() + "/tmp") || fs::is_empty(s.repo() + "/tmp"));
     s.ok("dag import " + shell_quote(s.path("x.car")));
-    EXPECT_EQ(s.run("repo verify").status, 0);
+    EXPECT_EQ(s.run("repo verify").code, 0);
   }
 }
 

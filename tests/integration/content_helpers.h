@@ -2,39 +2,25 @@
 #pragma once
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <stdexcept>
 #include <string>
+
+#include "integration/helpers.h"
 
 namespace cidrun::testing {
 
 namespace fs = std::filesystem;
-
-struct RunResult {
-  int status = -1;
-  std::string out;
-  std::string err;
-};
-
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using itest::chomp;
+using itest::exit_code;
+using itest::Result;
+using itest::run_shell;
+using itest::shell_quote;
+using itest::slurp;
 
 // A scratch directory with its own repo; `run` executes cidrun against that repo.
 class Sandbox {
@@ -55,26 +41,16 @@ class Sandbox {
   std::string path(const std::string& rel) const { return dir_ + "/" + rel; }
 
   // args is a shell fragment (quote paths with shell_quote).
-  RunResult run(const std::string& args, const std::string& repo = "") const {
-    std::string out = dir_ + "/.stdout";
-    std::string err = dir_ + "/.stderr";
-    std::string cmd = std::string(CIDRUN_BINARY) + " --repo-dir " +
-                      shell_quote(repo.empty() ? repo_ : repo) + " " + args + " >" + out + " 2>" +
-                      err;
-    int rc = std::system(cmd.c_str());
-    RunResult r;
-    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
+  Result run(const std::string& args, const std::string& repo = "") const {
+    return run_shell(std::string(CIDRUN_BINARY) + " --repo-dir " +
+                         shell_quote(repo.empty() ? repo_ : repo) + " " + args,
+                     dir_);
   }
   // Runs and expects success; returns stdout without the trailing newline.
   std::string ok(const std::string& args, const std::string& repo = "") const {
-    RunResult r = run(args, repo);
-    if (r.status != 0) throw std::runtime_error("cidrun " + args + " failed: " + r.err);
-    std::string s = r.out;
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    return s;
+    Result r = run(args, repo);
+    if (r.code != 0) throw std::runtime_error("cidrun " + args + " failed: " + r.err);
+    return chomp(r.out);
   }
 
  private:

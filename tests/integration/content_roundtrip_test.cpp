@@ -103,8 +103,8 @@ TEST(ContentRoundTrip, ImportOfACorruptCarChangesNothing) {
   std::ofstream(s.path("short.car"), std::ios::binary) << car.substr(0, car.size() - 4);
   std::string other = s.path("repo2");
   for (const char* bad : {"bad.car", "short.car"}) {
-    RunResult r = s.run("dag import " + shell_quote(s.path(bad)), other);
-    EXPECT_NE(r.status, 0);
+    Result r = s.run("dag import " + shell_quote(s.path(bad)), other);
+    EXPECT_NE(r.code, 0);
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(bad), std::string::npos) << r.err;
   }
@@ -122,11 +122,11 @@ TEST(ContentCommands, CatOffsetLengthAndErrors) {
   EXPECT_EQ(s.ok("cat -o 3 -l 4 " + f), "3456");
   EXPECT_EQ(s.ok("cat --offset 8 " + d + "/g"), "89");
   EXPECT_EQ(s.ok("cat -o 20 " + f), "");
-  RunResult r = s.run("cat " + d);
-  EXPECT_NE(r.status, 0);
+  Result r = s.run("cat " + d);
+  EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("directory"), std::string::npos);
   r = s.run("cat " + d + "/nope");
-  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.code, 0);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
@@ -162,16 +162,16 @@ TEST(ContentCommands, BlockPutGetStatRm) {
   EXPECT_EQ(cid.substr(0, 4), "bafk");
   EXPECT_EQ(s.ok("block get " + cid), "raw block");
   EXPECT_EQ(s.ok("block stat " + cid), "Key: " + cid + "\nSize: 9");
-  RunResult r = s.run("block put --cid-codec dag-pb " + shell_quote(s.path("b")));
-  EXPECT_NE(r.status, 0);
+  Result r = s.run("block put --cid-codec dag-pb " + shell_quote(s.path("b")));
+  EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("dag-pb"), std::string::npos);
-  EXPECT_NE(s.run("block put --mhtype md5 " + shell_quote(s.path("b"))).status, 0);
+  EXPECT_NE(s.run("block put --mhtype md5 " + shell_quote(s.path("b"))).code, 0);
   s.ok("pin add " + cid);
   r = s.run("block rm " + cid);
-  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("pinned"), std::string::npos);
   EXPECT_EQ(s.ok("block rm --force " + cid), "removed " + cid);
-  EXPECT_NE(s.run("block get " + cid).status, 0);
+  EXPECT_NE(s.run("block get " + cid).code, 0);
 }
 
 TEST(ContentCommands, PinsGcAndRepoStat) {
@@ -187,15 +187,15 @@ TEST(ContentCommands, PinsGcAndRepoStat) {
   // Store keys are multihashes: gc names them as CIDv1 raw, like kubo.
   EXPECT_EQ(gc.rfind("removed bafkrei", 0), 0u) << gc;
   EXPECT_EQ(std::count(gc.begin(), gc.end(), '\n'), 0) << gc;
-  EXPECT_NE(s.run("cat " + loose).status, 0);
+  EXPECT_NE(s.run("cat " + loose).code, 0);
   EXPECT_EQ(s.ok("cat " + kept), "one");
   auto stat = nlohmann::json::parse(s.ok("repo stat --json"));
   EXPECT_EQ(stat["NumObjects"], 1);
   EXPECT_EQ(s.ok("pin rm " + kept), "unpinned " + kept);
   s.ok("repo gc");
   EXPECT_NE(s.ok("repo stat").find("NumObjects: 0"), std::string::npos);
-  RunResult r = s.run("pin add " + loose);
-  EXPECT_NE(r.status, 0);
+  Result r = s.run("pin add " + loose);
+  EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find(loose), std::string::npos);
 }
 
@@ -203,16 +203,16 @@ TEST(ContentCommands, VerifyDetectsCorruptionAndRepairs) {
   Sandbox s;
   sh("printf data > " + shell_quote(s.path("f")));
   std::string cid = s.ok("add -Q " + shell_quote(s.path("f")));
-  EXPECT_EQ(s.run("repo verify").status, 0);
+  EXPECT_EQ(s.run("repo verify").code, 0);
   sh("f=$(find " + shell_quote(s.repo() + "/blocks") +
      " -name '*.data' | head -1); chmod u+w $f; printf junk > $f");
-  RunResult r = s.run("repo verify");
-  EXPECT_EQ(r.status, 1);
+  Result r = s.run("repo verify");
+  EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("corrupt block"), std::string::npos) << r.out;
   r = s.run("repo verify --repair");
   EXPECT_NE(r.out.find("removed corrupt block"), std::string::npos);
   r = s.run("repo verify");  // now the pinned block is missing
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("missing block"), std::string::npos) << r.out;
 }
 

@@ -24,14 +24,14 @@ TEST_F(exchangeCli, ServeBindsLoopbackAndPullFetchesAndPins) {
   ServeProcess serve(sb.repo(), ":0");
   EXPECT_EQ(serve.url().rfind("http://127.0.0.1:", 0), 0u) << serve.url();
   std::string repo2 = sb.path("repo2");
-  RunResult r = sb.run("pull " + root + " --from " + serve.url(), repo2);
-  ASSERT_EQ(r.status, 0) << r.err;
+  Result r = sb.run("pull " + root + " --from " + serve.url(), repo2);
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("pulled " + root), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(repo2 + "/pins/recursive/" + root));
   EXPECT_TRUE(same_tree(repo2, sb.path("out2")));
   // Resumable: a second pull fetches nothing.
-  RunResult again = sb.run("pull " + root + " --json --from " + serve.url(), repo2);
-  ASSERT_EQ(again.status, 0) << again.err;
+  Result again = sb.run("pull " + root + " --json --from " + serve.url(), repo2);
+  ASSERT_EQ(again.code, 0) << again.err;
   auto last = nlohmann::json::parse(again.out.substr(again.out.rfind('{')));
   EXPECT_EQ(last.at("event"), "done");
   EXPECT_EQ(last.at("fetched_blocks"), 0);
@@ -51,30 +51,30 @@ TEST_F(exchangeCli, PullDrawsAProgressBarOnlyOnATerminal) {
   EXPECT_NE(tty.find(" blocks, "), std::string::npos) << tty;
   EXPECT_NE(tty.find("B/s"), std::string::npos) << tty;
   // Not a terminal: no bar, only the summary.
-  RunResult piped = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo8"));
-  ASSERT_EQ(piped.status, 0) << piped.err;
+  Result piped = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo8"));
+  ASSERT_EQ(piped.code, 0) << piped.err;
   EXPECT_EQ(piped.err.find("\rpulling"), std::string::npos) << piped.err;
 }
 
 TEST_F(exchangeCli, PushToCarFileAndPullFromIt) {
   std::string car = sb.path("dag.car");
-  RunResult r = sb.run("push " + root + " --to car:" + shell_quote(car));
-  ASSERT_EQ(r.status, 0) << r.err;
+  Result r = sb.run("push " + root + " --to car:" + shell_quote(car));
+  ASSERT_EQ(r.code, 0) << r.err;
   std::string repo3 = sb.path("repo3");
-  ASSERT_EQ(sb.run("pull -q " + root + " --from car:" + shell_quote(car), repo3).status, 0);
+  ASSERT_EQ(sb.run("pull -q " + root + " --from car:" + shell_quote(car), repo3).code, 0);
   EXPECT_TRUE(same_tree(repo3, sb.path("out3")));
 }
 
 TEST_F(exchangeCli, NoGoodSourceIsOneClearErrorNamingTheCid) {
   std::string repo4 = sb.path("repo4");
-  RunResult none = sb.run("pull " + root, repo4);
-  EXPECT_EQ(none.status, 1);
+  Result none = sb.run("pull " + root, repo4);
+  EXPECT_EQ(none.code, 1);
   EXPECT_NE(none.err.find("no block sources"), std::string::npos) << none.err;
   ::setenv("CIDRUN_STALL_TIMEOUT", "1", 1);
-  RunResult dead =
+  Result dead =
       sb.run("pull " + root + " --from http://127.0.0.1:1 --from http://127.0.0.1:2", repo4);
   ::unsetenv("CIDRUN_STALL_TIMEOUT");
-  EXPECT_EQ(dead.status, 1);
+  EXPECT_EQ(dead.code, 1);
   EXPECT_NE(dead.err.find("cidrun: error: block " + root + " not found"), std::string::npos)
       << dead.err;
   // Retries and the CAR attempt fail too, but each dead source is reported once, then the error.
@@ -93,8 +93,8 @@ TEST_F(exchangeCli, ServeFromSourcesIsARecursiveGateway) {
   // A relay with an empty store that fetches (and verifies) what it lacks from the origin.
   ServeProcess relay(sb.path("relay-repo"), "127.0.0.1:0", {"--from", origin.url()});
   std::string repo6 = sb.path("repo6");
-  RunResult r = sb.run("pull -q " + root + " --from " + relay.url(), repo6);
-  ASSERT_EQ(r.status, 0) << r.err;
+  Result r = sb.run("pull -q " + root + " --from " + relay.url(), repo6);
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(same_tree(repo6, sb.path("out6")));
 }
 
@@ -103,8 +103,8 @@ TEST_F(exchangeCli, SourcesFromTheRepoConfigFile) {
   std::string repo5 = sb.path("repo5");
   fs::create_directories(repo5);
   std::ofstream(repo5 + "/config.json") << R"({"sources": [")" << serve.url() << R"("]})";
-  RunResult r = sb.run("pull -q " + root, repo5);
-  ASSERT_EQ(r.status, 0) << r.err;
+  Result r = sb.run("pull -q " + root, repo5);
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(same_tree(repo5, sb.path("out5")));
 }
 

@@ -45,8 +45,8 @@ TEST_F(netCli, PullThroughTinyproxyUsesAbsoluteFormRequests) {
   Tinyproxy proxy({});
   // Loopback is proxied like any host (curl's rule): the proxy sees every request.
   ::setenv("http_proxy", proxy.url().c_str(), 1);
-  RunResult r = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo2"));
-  ASSERT_EQ(r.status, 0) << r.err;
+  Result r = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo2"));
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(same_tree(sb.path("repo2"), sb.path("out2")));
   std::string log = proxy.log();
   EXPECT_NE(log.find("GET " + serve.url() + "/ipfs/" + root), std::string::npos) << log;
@@ -54,7 +54,7 @@ TEST_F(netCli, PullThroughTinyproxyUsesAbsoluteFormRequests) {
   size_t before = count(proxy.log(), "Request (file descriptor");
   ::setenv("no_proxy", "localhost,127.0.0.1", 1);
   r = sb.run("pull " + root + " --from " + serve.url(), sb.path("repo3"));
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(same_tree(sb.path("repo3"), sb.path("out3")));
   EXPECT_EQ(count(proxy.log(), "Request (file descriptor"), before) << proxy.log();
 }
@@ -73,15 +73,15 @@ TEST_F(netCli, PullThroughMicrosocks) {
     std::string repo = sb.path("repo-socks" + std::to_string(n)),
                 out = sb.path("out-socks" + std::to_string(n));
     ++n;
-    RunResult r = sb.run("pull " + root + " --from " + gateway, repo);
-    ASSERT_EQ(r.status, 0) << scheme << ": " << r.err;
+    Result r = sb.run("pull " + root + " --from " + gateway, repo);
+    ASSERT_EQ(r.code, 0) << scheme << ": " << r.err;
     EXPECT_TRUE(same_tree(repo, out)) << scheme;
   }
   ::setenv("all_proxy", ("socks5h://alice:wrong@127.0.0.1:" + std::to_string(proxy.port())).c_str(),
            1);
-  RunResult r = sb.run("pull " + root + " --from " + gateway, sb.path("repo-socks-bad"));
+  Result r = sb.run("pull " + root + " --from " + gateway, sb.path("repo-socks-bad"));
   ::unsetenv("all_proxy");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("proxy socks5h://127.0.0.1:" + std::to_string(proxy.port()) +
                        ": rejected the credentials"),
             std::string::npos)
@@ -108,12 +108,12 @@ TEST_F(netCli, ProxyFailuresAreOneLineNamingTheProxy) {
        }) {
     ::setenv("http_proxy", c.proxy_url.c_str(), 1);
     std::string repo = sb.path("repo-" + std::to_string(std::hash<std::string>()(c.proxy_url)));
-    RunResult r = sb.run("pull " + root + " --from " + serve.url(), repo);
+    Result r = sb.run("pull " + root + " --from " + serve.url(), repo);
     if (c.error.empty()) {
-      EXPECT_EQ(r.status, 0) << r.err;
+      EXPECT_EQ(r.code, 0) << r.err;
       continue;
     }
-    EXPECT_EQ(r.status, 1) << c.proxy_url;
+    EXPECT_EQ(r.code, 1) << c.proxy_url;
     EXPECT_NE(r.err.find("source failed: " + serve.url()), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(c.error), std::string::npos) << r.err;
     if (c.proxy_url.rfind("http://", 0) == 0) {
@@ -144,23 +144,23 @@ TEST_F(netCli, ServeOverTlsAndPullTrustingItsCertificate) {
   std::string url = "https://localhost:" + serve.port();
   ::setenv("CIDRUN_STALL_TIMEOUT", "2", 1);
   // Not trusted: the pull fails and says why.
-  RunResult untrusted = sb.run("pull " + root + " --from " + url, sb.path("repo2"));
-  EXPECT_EQ(untrusted.status, 1);
+  Result untrusted = sb.run("pull " + root + " --from " + url, sb.path("repo2"));
+  EXPECT_EQ(untrusted.code, 1);
   EXPECT_NE(untrusted.err.find("certificate verify failed: self-signed certificate"),
             std::string::npos)
       << untrusted.err;
   EXPECT_FALSE(fs::exists(sb.path("repo2") + "/pins/recursive/" + root));
   // Trusted through OpenSSL's SSL_CERT_FILE: the tree arrives whole.
   ::setenv("SSL_CERT_FILE", c.cert.c_str(), 1);
-  RunResult r = sb.run("pull " + root + " --from " + url, sb.path("repo3"));
-  ASSERT_EQ(r.status, 0) << r.err;
+  Result r = sb.run("pull " + root + " --from " + url, sb.path("repo3"));
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(same_tree(sb.path("repo3"), sb.path("out3")));
   // And through a real proxy's CONNECT tunnel (TLS still with the origin, named localhost).
   Tinyproxy proxy({std::stoi(serve.port())});
   ::setenv("https_proxy", proxy.url().c_str(), 1);
   r = sb.run("pull " + root + " --from " + url, sb.path("repo4"));
   ::unsetenv("SSL_CERT_FILE");
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(same_tree(sb.path("repo4"), sb.path("out4")));
   EXPECT_NE(proxy.log().find("CONNECT localhost:" + serve.port()), std::string::npos)
       << proxy.log();
@@ -184,8 +184,8 @@ TEST_F(netCli, ServeRefusesBadTlsFilesBeforeListening) {
             "cidrun: error: TLS key " + c.cert + ": cannot load a PEM private key"},
            {"--tls-cert " + c.cert, "cidrun: error: --tls-cert needs --tls-key\n"},
        }) {
-    RunResult r = sb.run("serve --listen 127.0.0.1:0 -q " + k.flags);
-    EXPECT_EQ(r.status, 1) << k.flags;
+    Result r = sb.run("serve --listen 127.0.0.1:0 -q " + k.flags);
+    EXPECT_EQ(r.code, 1) << k.flags;
     EXPECT_EQ(r.out, "") << k.flags;  // never got as far as listening
     EXPECT_EQ(r.err.rfind(k.error, 0), 0u) << r.err;
     EXPECT_EQ(count(r.err, "\n"), 1u) << r.err;

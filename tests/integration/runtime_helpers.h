@@ -2,28 +2,27 @@
 // state root, and a way to run a shell command line and capture its output and status.
 #pragma once
 
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
-#include <thread>
+
+#include "integration/helpers.h"
 
 namespace rt_test {
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using itest::chomp;
+using itest::eventually;
+using itest::Result;
+using itest::shell_quote;
+using itest::slurp;
+using itest::spawn_sh;
+using itest::wait_exit;
+using itest::wait_for_text;
 
 inline const std::string& work_dir() {
   static const std::string dir = [] {
@@ -43,20 +42,9 @@ inline std::string cidrun() {
   return std::string(CIDRUN_BINARY) + " --root " + work_dir() + "/state";
 }
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
 // Runs `cmd` with /bin/sh; stdin is /dev/null unless the command redirects it.
 inline Result sh(const std::string& cmd) {
-  std::string o = work_dir() + "/out", e = work_dir() + "/err";
-  int st = std::system(("(" + cmd + ") </dev/null >" + o + " 2>" + e).c_str());
-  Result r;
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  r.out = slurp(o);
-  r.err = slurp(e);
-  return r;
+  return itest::run_shell(cmd, work_dir());
 }
 
 // A fresh busybox root (scripts/make-busybox-root.sh) under this test's work dir.
@@ -75,14 +63,12 @@ inline const std::string& busybox_root() {
 // `cidrun run --rm ROOT -- sh -c SCRIPT` with extra run options.
 inline Result run_sh(const std::string& script, const std::string& opts = "",
                      const std::string& root = busybox_root()) {
-  std::string q;
-  for (char c : script) {
-    if (c == '\'')
-      q += "'\\''";
-    else
-      q += c;
-  }
-  return sh(cidrun() + " run --rm " + opts + " " + root + " -- /bin/sh -c '" + q + "'");
+  return sh(cidrun() + " run --rm " + opts + " " + root + " -- /bin/sh -c " + shell_quote(script));
+}
+
+// The default spec (`cidrun config`).
+inline nlohmann::json default_config() {
+  return nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
 }
 
 inline void write_file(const std::string& path, const std::string& text) {
@@ -96,25 +82,12 @@ inline std::string make_bundle(const std::string& name, const nlohmann::json& ar
                                const std::function<void(nlohmann::json&)>& edit = nullptr) {
   std::string b = work_dir() + "/" + name;
   sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
-  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  nlohmann::json c = default_config();
   c["process"]["args"] = args;
   c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-" + name;
   if (edit) edit(c);
   write_file(b + "/config.json", c.dump());
   return b;
-}
-
-// Polls cond every 10 ms until it holds or `limit` passes; returns its last value. The limit is
-// generous on purpose: CI machines run many tests at once, and a slow step must not read as a
-// failure (a wrong outcome still fails, only later).
-template <typename F>
-bool eventually(F&& cond, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return cond();
 }
 
 // The container's OCI status from `cidrun state`, or "error: ..." when state fails.

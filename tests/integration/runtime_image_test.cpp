@@ -8,12 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
 #include "integration/runtime_helpers.h"
 
@@ -42,9 +40,7 @@ std::string make_image_root(const std::string& name, const std::string& extra) {
 std::string add(const std::string& dir) {
   Result r = sh(cli() + " add -r -Q --cid-version 1 --preserve-mode --preserve-mtime " + dir);
   EXPECT_EQ(r.code, 0) << r.err;
-  std::string cid = r.out;
-  while (!cid.empty() && cid.back() == '\n') cid.pop_back();
-  return cid;
+  return chomp(r.out);
 }
 
 struct stat stat_of(const std::string& path) {
@@ -67,27 +63,6 @@ std::pair<uint64_t, uint64_t> bytes_by_name_and_inode(const std::vector<std::str
     }
   }
   return {named, stored};
-}
-
-// Starts `cidrun run` in the background; returns its pid (stdout to out).
-pid_t spawn(const std::string& cmd, const std::string& out) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + out + " 2>&1 </dev/null").c_str(),
-            nullptr);
-    ::_exit(99);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-bool wait_for_text(const std::string& file, const std::string& text) {
-  return eventually([&] { return slurp(file).find(text) != std::string::npos; });
 }
 
 }  // namespace
@@ -136,11 +111,11 @@ TEST(RuntimeImage, WritesToASharedFileStayInTheirContainer) {
   ::mkdir(sync.c_str(), 0755);
   // B starts first and holds its view of the shared file open while A writes to it.
   std::string out_b = work_dir() + "/b.out";
-  pid_t pb = spawn(cli() + " run --rm --mount type=bind,src=" + sync + ",dst=/sync " + b +
-                       " -- /bin/sh -c 'exec 3</etc/shared.txt; echo started; "
-                       "while [ ! -e /sync/go ]; do sleep 0.05; done; cat /etc/shared.txt; "
-                       "cat <&3; md5sum </etc/passwd'",
-                   out_b);
+  pid_t pb = spawn_sh(cli() + " run --rm --mount type=bind,src=" + sync + ",dst=/sync " + b +
+                          " -- /bin/sh -c 'exec 3</etc/shared.txt; echo started; "
+                          "while [ ! -e /sync/go ]; do sleep 0.05; done; cat /etc/shared.txt; "
+                          "cat <&3; md5sum </etc/passwd'",
+                      out_b);
   ASSERT_TRUE(wait_for_text(out_b, "started")) << slurp(out_b);
   Result ra = sh(cli() + " run --rm " + a +
                  " -- /bin/sh -c 'echo changed >/etc/shared.txt; echo more >>/etc/passwd; "
@@ -174,10 +149,10 @@ TEST(RuntimeImage, GcRemovesUnpinnedCheckoutsAndUnlinkedCachedFilesButNotLeasedO
   ::mkdir(sync.c_str(), 0755);
   // A container runs from B (its lease keeps B) while B is unpinned and gc runs.
   std::string out_b = work_dir() + "/b.out";
-  pid_t pb = spawn(cli() + " run --rm --mount type=bind,src=" + sync + ",dst=/sync " + b +
-                       " -- /bin/sh -c 'echo started; "
-                       "while [ ! -e /sync/go ]; do sleep 0.05; done; cat /etc/own.txt'",
-                   out_b);
+  pid_t pb = spawn_sh(cli() + " run --rm --mount type=bind,src=" + sync + ",dst=/sync " + b +
+                          " -- /bin/sh -c 'echo started; "
+                          "while [ ! -e /sync/go ]; do sleep 0.05; done; cat /etc/own.txt'",
+                      out_b);
   ASSERT_TRUE(wait_for_text(out_b, "started")) << slurp(out_b);
   ASSERT_EQ(sh(cli() + " pin rm " + b).code, 0);
   Result gc = sh(cli() + " repo gc -q");
@@ -215,7 +190,7 @@ TEST(RuntimeImage, GcRemovesUnpinnedCheckoutsAndUnlinkedCachedFilesButNotLeasedO
 TEST(RuntimeImage, BundleCidRunsItsConfig) {
   std::string bdir = work_dir() + "/bundle";
   sh("mkdir -p " + bdir + " && cp -a " + busybox_root() + " " + bdir + "/rootfs");
-  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  nlohmann::json c = default_config();
   c["process"]["args"] = {"/bin/sh", "-c", "echo from a bundle CID; hostname; touch /x && echo rw"};
   c["hostname"] = "bundled";
   c["root"]["readonly"] = false;

@@ -11,8 +11,6 @@
 using namespace rt_test;
 using nlohmann::json;
 
-namespace {}  // namespace
-
 TEST(RuntimeLifecycle, CreateStartStateExecKillDelete) {
   std::string b = make_bundle("b1", {"sleep", "30"});
   std::string pidfile = work_dir() + "/b1.pid";

@@ -3,10 +3,8 @@
 // well as a line on stderr; --debug records go to the log too.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <thread>
 
 #include "integration/runtime_helpers.h"
 

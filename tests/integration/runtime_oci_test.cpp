@@ -7,10 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "integration/runtime_helpers.h"
 
@@ -19,9 +17,13 @@ using nlohmann::json;
 
 namespace {
 
-json default_config() {
-  json c = json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+void make_writable(json& c) {
   c["root"]["readonly"] = false;
+}
+
+json writable_config() {
+  json c = default_config();
+  make_writable(c);
   return c;
 }
 
@@ -82,12 +84,7 @@ TEST(RuntimeCli, GlobalOptionsTakeBothForms) {
 }
 
 TEST(RuntimeCli, SubcommandOptionsTakeBothForms) {
-  std::string b = work_dir() + "/forms-bundle";
-  sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
-  json c = default_config();
-  c["process"]["args"] = {"sleep", "30"};
-  c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-forms";
-  write_file(b + "/config.json", c.dump());
+  std::string b = make_bundle("forms-bundle", {"sleep", "30"}, make_writable);
   std::string pid1 = work_dir() + "/f1.pid", pid2 = work_dir() + "/f2.pid";
   ASSERT_EQ(sh(cidrun() + " create --bundle=" + b + " --pid-file " + pid1 + " f1").code, 0);
   ASSERT_EQ(sh(cidrun() + " create --bundle " + b + " --pid-file=" + pid2 + " f2").code, 0);
@@ -110,15 +107,10 @@ TEST(RuntimeCli, SubcommandOptionsTakeBothForms) {
 }
 
 TEST(RuntimeCli, ExecProcessFileDetachAndPidFile) {
-  std::string b = work_dir() + "/exec-bundle";
-  sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
-  json c = default_config();
-  c["process"]["args"] = {"sleep", "30"};
-  c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-exec";
-  write_file(b + "/config.json", c.dump());
+  std::string b = make_bundle("exec-bundle", {"sleep", "30"}, make_writable);
   ASSERT_EQ(sh(cidrun() + " create -b " + b + " x1").code, 0);
   ASSERT_EQ(sh(cidrun() + " start x1").code, 0);
-  json p = c["process"];
+  json p = json::parse(slurp(b + "/config.json"))["process"];
   p["args"] = {"/bin/sh", "-c", "echo from process.json; id -u; echo $WHO; pwd"};
   p["env"] = {"PATH=/bin", "WHO=file"};
   p["cwd"] = "/etc";
@@ -167,7 +159,7 @@ TEST(RuntimeRunMore, RmLeavesNoStateAndNoCgroupModeUsesNone) {
   EXPECT_EQ(sh("ls -A " + st).out, "");
   // Without a cgroup namespace the container's cgroup path shows as the host sees it: its own
   // /cidrun/<id>, or with --no-cgroup ours.
-  json c = default_config();
+  json c = writable_config();
   json nss = json::array();
   for (const auto& ns : c["linux"]["namespaces"])
     if (ns["type"] != "cgroup") nss.push_back(ns);
@@ -238,7 +230,7 @@ TEST(RuntimeRunMore, TerminalSizeIsForwardedAndModeRestored) {
 }
 
 TEST(RuntimeOci, MountTypesAndOptions) {
-  json c = default_config();
+  json c = writable_config();
   std::string src = work_dir() + "/bindsrc";
   sh("mkdir -p " + src + " && echo hi >" + src + "/f && printf '#!/bin/sh\\necho ran\\n' >" + src +
      "/x && chmod +x " + src + "/x");
@@ -301,7 +293,7 @@ TEST(RuntimeOci, NamespacesAreNewOrJoinedByPath) {
     return s.substr(0, s.size() - 1);
   };
   std::string holder_net = ns_link(p + "net"), holder_uts = ns_link(p + "uts");
-  json c = default_config();
+  json c = writable_config();
   for (auto& ns : c["linux"]["namespaces"]) {
     if (ns["type"] == "network") ns["path"] = p + "net";
     if (ns["type"] == "uts") ns["path"] = p + "uts";
@@ -328,7 +320,7 @@ TEST(RuntimeOci, NamespacesAreNewOrJoinedByPath) {
 }
 
 TEST(RuntimeOci, ConfigDevicesAreCreated) {
-  json c = default_config();
+  json c = writable_config();
   c["linux"]["devices"] = {{{"path", "/dev/loop-control"},
                             {"type", "c"},
                             {"major", 10},
@@ -346,7 +338,7 @@ TEST(RuntimeOci, ConfigDevicesAreCreated) {
 }
 
 TEST(RuntimeOci, AmbientCapabilitiesReachANonRootUser) {
-  json c = default_config();
+  json c = writable_config();
   c["process"]["user"] = {{"uid", 1000}, {"gid", 1000}};
   c["process"]["noNewPrivileges"] = true;
   json set = {"CAP_NET_BIND_SERVICE", "CAP_KILL"};
@@ -387,7 +379,7 @@ TEST(RuntimeOci, SeccompProfileWithArgumentFilterAndErrnoRet) {
 }
 
 TEST(RuntimeOci, CgroupCpuSharesCpusetAndDeviceRules) {
-  json c = default_config();
+  json c = writable_config();
   c["linux"]["resources"]["cpu"] = {{"shares", 512}, {"cpus", "0"}, {"mems", "0"}};
   c["linux"]["resources"]["devices"] = {
       {{"allow", false}, {"access", "rwm"}},
@@ -407,16 +399,14 @@ TEST(RuntimeOci, CgroupCpuSharesCpusetAndDeviceRules) {
 }
 
 TEST(RuntimeOci, AnnotationsAreKeptInTheState) {
-  std::string b = work_dir() + "/ann-bundle";
-  sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
-  json c = default_config();
-  c["process"]["args"] = {"sleep", "30"};
-  c["annotations"] = {{"org.example.key", "value"}, {"other", "2"}};
-  c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-ann";
-  write_file(b + "/config.json", c.dump());
+  const json annotations = {{"org.example.key", "value"}, {"other", "2"}};
+  std::string b = make_bundle("ann-bundle", {"sleep", "30"}, [&](json& c) {
+    make_writable(c);
+    c["annotations"] = annotations;
+  });
   ASSERT_EQ(sh(cidrun() + " create -b " + b + " ann1").code, 0);
   json st = json::parse(sh(cidrun() + " state ann1").out);
-  EXPECT_EQ(st["annotations"], c["annotations"]);
+  EXPECT_EQ(st["annotations"], annotations);
   EXPECT_EQ(sh(cidrun() + " delete --force ann1").code, 0);
 }
 
@@ -462,7 +452,7 @@ TEST(RuntimeRunMore, UserNamesComeFromTheContainersOwnFiles) {
   // exec looks names up in the running container's root, as it is now.
   std::string b = work_dir() + "/users-bundle";
   sh("mkdir -p " + b + " && cp -a " + root + " " + b + "/rootfs");
-  json c = default_config();
+  json c = writable_config();
   c["process"]["args"] = {"sleep", "30"};
   c["linux"]["cgroupsPath"] = "/cidrun-test/" + std::to_string(::getpid()) + "-users";
   write_file(b + "/config.json", c.dump());

@@ -18,9 +18,7 @@ namespace {
 constexpr int kNobody = 65534;
 
 std::string read_sysctl(const std::string& path) {
-  std::string s = slurp(path);
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
+  return chomp(slurp(path));
 }
 
 // Why this kernel refuses unprivileged user namespaces, or "" when it allows them.
@@ -49,11 +47,9 @@ const std::string& home() {
 // Runs a shell command line as nobody with a clean environment (no capabilities survive the
 // uid change).
 Result as_nobody(const std::string& cmd, const std::string& env = "") {
-  std::string q;
-  for (char c : cmd) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return sh("setpriv --reuid=" + std::to_string(kNobody) + " --regid=" + std::to_string(kNobody) +
             " --clear-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=" + home() + " " + env +
-            " /bin/sh -c '" + q + "'");
+            " /bin/sh -c " + shell_quote(cmd));
 }
 
 std::string cidrun_nobody() {

@@ -4,9 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "integration/runtime_helpers.h"
 
@@ -27,7 +25,7 @@ TEST(RuntimeRun, CommandWithoutDashDashKeepsItsOptions) {
 TEST(RuntimeRun, ExitStatusIsTheContainers) {
   EXPECT_EQ(run_sh("exit 7").code, 7);
   // A pid namespace's init cannot be killed from inside it: without one, sh can kill itself.
-  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  nlohmann::json c = default_config();
   nlohmann::json nss = nlohmann::json::array();
   for (const auto& ns : c["linux"]["namespaces"])
     if (ns["type"] != "pid") nss.push_back(ns);
@@ -48,17 +46,10 @@ TEST(RuntimeRun, SignalsAreForwarded) {
       cidrun() + " run --rm " + busybox_root() +
       " -- /bin/sh -c 'trap \"exit 42\" TERM; echo ready; while :; do sleep 0.05; done'";
   std::string out = work_dir() + "/sig.out";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + out).c_str(), nullptr);
-    ::_exit(99);
-  }
-  eventually([&] { return slurp(out).find("ready") != std::string::npos; });
+  pid_t pid = spawn_sh(cmd, out);
+  EXPECT_TRUE(wait_for_text(out, "ready")) << slurp(out);
   ::kill(pid, SIGTERM);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 42);
+  EXPECT_EQ(wait_exit(pid), 42) << slurp(out);
 }
 
 TEST(RuntimeRun, NamespacesHostnameAndPid1) {
@@ -164,7 +155,7 @@ TEST(RuntimeRun, NetworkNoneHasOnlyLoopbackUp) {
 }
 
 TEST(RuntimeRun, UserNamespaceMappings) {
-  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  nlohmann::json c = default_config();
   c["linux"]["namespaces"].push_back({{"type", "user"}});
   c["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
   c["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
@@ -189,7 +180,7 @@ TEST(RuntimeRun, TerminalWithScript) {
 TEST(RuntimeRun, BundleDirectoryWithConfig) {
   std::string b = work_dir() + "/bundle";
   sh("mkdir -p " + b + " && cp -a " + busybox_root() + " " + b + "/rootfs");
-  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  nlohmann::json c = default_config();
   c["process"]["args"] = {"/bin/sh", "-c", "echo from bundle; hostname"};
   c["hostname"] = "bundled";
   write_file(b + "/config.json", c.dump());
@@ -227,7 +218,7 @@ TEST(RuntimeRun, PlainDirectoryRootIsTheContainersOwn) {
 }
 
 TEST(RuntimeRun, ProcessSettingsSysctlAndDomainname) {
-  nlohmann::json c = nlohmann::json::parse(sh(std::string(CIDRUN_BINARY) + " config").out);
+  nlohmann::json c = default_config();
   c["root"]["readonly"] = false;
   c["process"]["oomScoreAdj"] = 500;
   c["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"hard", 200}, {"soft", 100}}};
