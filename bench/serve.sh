@@ -3,7 +3,10 @@
 # same downloads from the JS peer (tests/interop/exchange/js-node.mjs, which holds every block in
 # memory), same content, same machine, same run. curl writes to /dev/null, so no client-side
 # hashing or storing is measured. Not a test: it prints figures (best of $RUNS).
-#   bench/serve.sh [BUILD_DIR]        (needs `npm ci` in tests/interop; CIDRUN=path overrides)
+#   bench/serve.sh [BUILD_DIR [BASE_BUILD_DIR]]   (needs `npm ci` in tests/interop; CIDRUN=path
+#                                                  overrides BUILD_DIR's cidrun)
+# With BASE_BUILD_DIR (a build of an older commit), that build's `cidrun serve` is timed too, on
+# the same blocks in the same run: an A/B of two servers.
 # Inputs: the big file and tree5k of bench/pull.sh (made by it under $BENCH_DATA if missing).
 # Measured, each for cidrun serve and for the JS peer:
 #   car-big   one CAR stream (?format=car) of the 512 MiB file's directory
@@ -15,6 +18,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_args "$@"
 cidrun=${CIDRUN:-$cidrun}
+base_cidrun=${2:+$2/cidrun}
+[ -z "$base_cidrun" ] || [ -x "$base_cidrun" ] || die "$base_cidrun not built"
 jsnode=$here/tests/interop/exchange/js-node.mjs
 scratch=${BENCH_SCRATCH:-/dev/shm}/cidrun-serve-bench.$$
 need_cidrun
@@ -30,6 +35,10 @@ tree_root=$("$cidrun" --repo-dir "$src" add -r -Q --profile unixfs-v1-2025 "$dat
 
 start_bg serve "$cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
 gw=$(json "$ready" gateway)
+if [ -n "$base_cidrun" ]; then
+  start_bg serve-base "$base_cidrun" --repo-dir "$src" serve --listen 127.0.0.1:0 -q
+  gw_base=$(json "$ready" gateway)
+fi
 start_bg js-big node "$jsnode" --dir "$data/bigdir" --profile v1
 js_big=$(json "$ready" url)
 js_big_root=$(json "$ready" root)
@@ -70,6 +79,10 @@ urls "$gw" "$scratch/big.cids" >"$scratch/big-cidrun.cfg"
 urls "$js_big" "$scratch/big-js.cids" >"$scratch/big-js.cfg"
 urls "$gw" "$scratch/tree.cids" >"$scratch/tree-cidrun.cfg"
 urls "$js_tree" "$scratch/tree-js.cids" >"$scratch/tree-js.cfg"
+if [ -n "$base_cidrun" ]; then
+  urls "$gw_base" "$scratch/big.cids" >"$scratch/big-base.cfg"
+  urls "$gw_base" "$scratch/tree.cids" >"$scratch/tree-base.cfg"
+fi
 
 best() { best_of wall "$@"; }
 car() { curl -sf -o /dev/null -H 'Accept: application/vnd.ipld.car' "$1/ipfs/$2?format=car"; }
@@ -85,11 +98,18 @@ t5=$(best raw "$scratch/big-cidrun.cfg")
 t6=$(best raw "$scratch/big-js.cfg")
 t7=$(best raw "$scratch/tree-cidrun.cfg")
 t8=$(best raw "$scratch/tree-js.cfg")
+if [ -n "$base_cidrun" ]; then
+  b1=$(best car "$gw_base" "$big_root")
+  b3=$(best car "$gw_base" "$tree_root")
+  b5=$(best raw "$scratch/big-base.cfg")
+  b7=$(best raw "$scratch/tree-base.cfg")
+fi
 python3 - "$big_bytes" "$tree_bytes" "$(wc -l <"$scratch/big.cids")" "$(wc -l <"$scratch/tree.cids")" \
-  "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t7" "$t8" "$runs" <<'PY'
+  "$t1" "$t2" "$t3" "$t4" "$t5" "$t6" "$t7" "$t8" "$runs" ${base_cidrun:+"$b1" "$b3" "$b5" "$b7"} <<'PY'
 import sys
 big, tree, nbig, ntree = map(int, sys.argv[1:5])
 t = list(map(float, sys.argv[5:13]))
+base = list(map(float, sys.argv[14:18]))
 mb = lambda n, s: n / s / 1e6
 print(f"bench/serve (best of {sys.argv[13]}, loopback, curl to /dev/null, MB = 10^6 B)")
 rows = [("CAR, 512 MiB file", big, t[0], t[1]), ("CAR, 5,000 files", tree, t[2], t[3]),
@@ -98,4 +118,8 @@ rows = [("CAR, 512 MiB file", big, t[0], t[1]), ("CAR, 5,000 files", tree, t[2],
 for name, n, ours, js in rows:
     print(f"  {name:32s} cidrun serve {ours:6.2f}s {mb(n, ours):8.1f} MB/s | JS peer {js:6.2f}s "
           f"{mb(n, js):8.1f} MB/s | cidrun / JS = {js / ours:5.2f}x")
+if base:
+    print("  base build's cidrun serve, same blocks, same run:")
+    for (name, n, ours, _), b in zip(rows, base):
+        print(f"  {name:32s} base serve   {b:6.2f}s {mb(n, b):8.1f} MB/s | this build / base = {b / ours:5.2f}x")
 PY

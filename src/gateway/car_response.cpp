@@ -120,10 +120,12 @@ class Emitter {
   }
 
  private:
-  // Sends a block read from its flatfs file into a reused buffer; false when there is no file
-  // for it (the caller then gets it from the store). No allocation per block, and one write per
-  // big block (chunk line, section prefix and bytes together). Measured against sendfile(2):
-  // as fast from an ext4 page cache and faster from tmpfs, whose splice path is slow.
+  // Sends a block from its flatfs file; false when there is no file for it (the caller then gets
+  // it from the store). Small blocks are read into the gather buffer. A big one goes out with
+  // sendfile when the sink can (what is gathered and its section prefix in the same write, held
+  // back with MSG_MORE so they leave with the block's first bytes), else read into a reused
+  // buffer and written with them. sendfile saves a copy per byte: measured from tmpfs, the server's
+  // CPU for one CAR of a 512 MiB file fell from ~0.21 s to ~0.14 s.
   bool send_file(const Cid& cid) {
     if (!files_) return false;
     auto fd = files_->open_block(cid);
@@ -133,6 +135,12 @@ class Emitter {
     auto size = static_cast<size_t>(st.st_size);
     Bytes prefix = exchange::car_section_prefix(cid, size);
     bool small = size < kGather;
+    if (!small && sink_.write_file) {
+      out_.insert(out_.end(), prefix.begin(), prefix.end());
+      if (!sink_.write_file(out_, fd->get(), size)) throw ClientGone();
+      out_.clear();
+      return true;
+    }
     Bytes& into = small ? out_ : big_;
     // Small blocks join the gather buffer; big ones go out with what is gathered so far.
     if (small) into.insert(into.end(), prefix.begin(), prefix.end());

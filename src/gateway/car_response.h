@@ -13,10 +13,13 @@
 
 namespace cidrun::gateway {
 
-// Where CAR bytes go: two pieces sent as one write (the second may be empty). Returns false
-// when the client is gone (the stream then stops).
+// Where CAR bytes go. Each returns false when the client is gone (the stream then stops).
 struct CarSink {
+  // Two pieces sent as one write (the second may be empty).
   std::function<bool(ByteView, ByteView)> write;
+  // The first piece, then len bytes of the open file fd from its start (sendfile: the bytes
+  // never enter this process). Unset: big blocks are read into a buffer and go through write.
+  std::function<bool(ByteView, int fd, size_t len)> write_file;
 };
 
 // Thrown when the writer reported a closed connection: nothing more can be sent.

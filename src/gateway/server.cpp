@@ -321,7 +321,11 @@ struct Server::Impl {
     res.add_header("Content-Disposition", disposition(req.query_param("filename"), root + ".car"));
     res.begin_stream();
     if (res.is_head()) return res.end();
-    CarSink sink{[&](ByteView a, ByteView b) { return res.write_parts({a, b}); }};
+    auto write = [&](ByteView a, ByteView b) { return res.write_parts({a, b}); };
+    auto write_file = [&](ByteView prefix, int fd, size_t len) {
+      return res.write_file(fd, 0, len, prefix);
+    };
+    CarSink sink{write, write_file};
     try {
       stream_car(store, files, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes, tr.dups,
                  sink);

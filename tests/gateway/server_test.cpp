@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -356,6 +357,42 @@ TEST(gatewaySpec, FlatfsBlocksAreSentFromTheirFiles) {
   auto tail = car_blocks(
       get(s.url() + "/ipfs/" + fx.root.str() + "/big.bin?format=car&entity-bytes=-100:*"));
   EXPECT_EQ(tail.size(), 3u);
+}
+
+// Over TLS, big blocks cannot go out with sendfile: they are read and encrypted instead, and
+// the CAR is byte for byte the one the plain server sends (which uses sendfile for them).
+TEST(gatewaySpec, FlatfsCarOverTlsIsTheSameAsPlain) {
+  Fixture fx(1);
+  testing::TempDir d;
+  FlatfsStore flat(d.path + "/blocks", true);
+  for (const auto& c : fx.blocks) flat.put(c, fx.block(c));
+  std::string cert = d.path + "/cert.pem", key = d.path + "/key.pem";
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -days 1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Server tls(flat, {.listen = "127.0.0.1:0", .tls_cert = cert, .tls_key = key}, true);
+  int port = tls.bind();
+  std::thread t([&] { tls.run(); });
+  RunningServer plain(flat);
+  http::Client client({.ca_file = cert});
+  for (const std::string& target : {"/ipfs/" + fx.root.str() + "?format=car",
+                                    "/ipfs/" + fx.root.str() + "/big.bin?format=car&dups=y"}) {
+    http::Request q;
+    q.url = "https://localhost:" + std::to_string(port) + target;
+    http::Response over_tls = client.perform(q);
+    http::Response over_tcp = get(plain.url() + target);
+    ASSERT_TRUE(over_tls.ok()) << over_tls.describe();
+    ASSERT_TRUE(over_tcp.ok()) << over_tcp.describe();
+    EXPECT_GT(over_tls.body.size(), 3u << 20);
+    EXPECT_TRUE(over_tls.body == over_tcp.body) << target;
+  }
+  EXPECT_EQ(car_blocks(client.perform({.url = "https://localhost:" + std::to_string(port) +
+                                              "/ipfs/" + fx.root.str() + "?format=car"})),
+            fx.blocks);
+  tls.stop();
+  t.join();
 }
 
 // Range on raw blocks (the spec's SHOULD), from a flatfs file (sendfile) and from memory.
