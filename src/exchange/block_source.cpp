@@ -27,6 +27,13 @@ bool file_exists(const std::string& p) {
 
 }  // namespace
 
+std::optional<ByteView> BlockSource::get_into(const Cid& cid, Bytes& scratch) {
+  auto b = get(cid);
+  if (!b) return std::nullopt;
+  scratch = std::move(*b);
+  return ByteView(scratch);
+}
+
 bool BlockSource::get_car(const Cid&, DagScope, const CarBlockHandler&) {
   throw Error(url() + " cannot stream CAR files");
 }

@@ -46,6 +46,11 @@ class BlockSource {
   virtual const std::string& url() const = 0;
   // The block's bytes, verified against cid; nullopt when the source does not have it.
   virtual std::optional<Bytes> get(const Cid& cid) = 0;
+  // The same bytes, verified, in scratch (or wherever the source keeps them): valid until the
+  // next call with this scratch. For a caller that fetches block after block: an HTTP source
+  // reads the body straight into scratch, so a reused scratch costs no allocation, zero-fill or
+  // page faults per block.
+  virtual std::optional<ByteView> get_into(const Cid& cid, Bytes& scratch);
   // Whether get_car streams a whole subtree in one request (gateway, kubo dag/export, CAR file).
   virtual bool can_stream_car() const { return false; }
   // Streams the blocks below root in `scope` (in the source's order) to on_block. Returns false

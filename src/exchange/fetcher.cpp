@@ -159,7 +159,8 @@ class Fetcher::Walk {
     return out;
   }
 
-  std::vector<Item> block_item(const Item& item) {
+  // scratch: the worker's block buffer, reused from block to block (SourceSet::get_into).
+  std::vector<Item> block_item(const Item& item, Bytes& scratch) {
     const Cid& cid = item.cid;
     if (cid.is_identity()) return plan(Item{cid, false, false}, cid.digest(), false);
     std::optional<Bytes> data;
@@ -174,11 +175,11 @@ class Fetcher::Walk {
       if (data) count(cid, data->size(), false);
     }
     if (data) return plan(item, *data, false);
-    data = f_.sources_.get(cid);
-    f_.store_.put(cid, *data);
-    count(cid, data->size(), true);
-    if (cid == root_ && progress()) progress()->set_total(estimated_total(cid, *data));
-    return plan(item, *data, true);
+    ByteView fetched = f_.sources_.get_into(cid, scratch);
+    f_.store_.put(cid, fetched);
+    count(cid, fetched.size(), true);
+    if (cid == root_ && progress()) progress()->set_total(estimated_total(cid, fetched));
+    return plan(item, fetched, true);
   }
 
   // One CAR stream of the subtree. Only blocks linked from what this stream delivered so far
@@ -242,6 +243,7 @@ class Fetcher::Walk {
   }
 
   void work() {
+    Bytes scratch;
     std::unique_lock l(mu_);
     for (;;) {
       auto car_ready = [&] { return !cars_.empty() && cars_active_ < f_.opts_.car_streams; };
@@ -263,7 +265,7 @@ class Fetcher::Walk {
       std::vector<Item> next;
       std::exception_ptr err;
       try {
-        next = item.car ? car_item(item) : block_item(item);
+        next = item.car ? car_item(item) : block_item(item, scratch);
       } catch (...) {
         err = std::current_exception();
       }

@@ -53,6 +53,14 @@ class HttpSource : public BlockSource {
   bool can_stream_car() const override { return true; }
 
   std::optional<Bytes> get(const Cid& cid) override {
+    Bytes b;
+    auto v = get_into(cid, b);
+    if (!v) return std::nullopt;
+    b.resize(v->size());  // the body fills b from its start
+    return b;
+  }
+
+  std::optional<ByteView> get_into(const Cid& cid, Bytes& scratch) override {
     http::Request req;
     if (kubo_) {
       req.method = "POST";
@@ -66,11 +74,13 @@ class HttpSource : public BlockSource {
     req.stall_secs = stall_secs();
     // One byte over the limit is enough to know the answer is too big.
     req.max_body = kMaxBlockSize + 1;
+    req.body_buffer = &scratch;
     http::Response r = http::Client::shared().perform(req);
     if (is_not_found(r)) return std::nullopt;
     if (!r.ok()) throw SourceError(url_ + ": block " + cid.str() + ": " + r.describe());
-    verify_block(url_, cid, r.body);
-    return std::move(r.body);
+    ByteView data(scratch.data(), r.body_size);
+    verify_block(url_, cid, data);
+    return data;
   }
 
   bool get_car(const Cid& root, DagScope scope, const CarBlockHandler& on_block) override {

@@ -93,7 +93,15 @@ static bool is_lie(const SourceError& e) {
 }
 
 Bytes SourceSet::get(const Cid& cid) {
-  if (cid.is_identity()) return Bytes(cid.digest().begin(), cid.digest().end());
+  Bytes b;
+  ByteView v = get_into(cid, b);
+  if (v.data() != b.data()) return Bytes(v.begin(), v.end());
+  b.resize(v.size());
+  return b;
+}
+
+ByteView SourceSet::get_into(const Cid& cid, Bytes& scratch) {
+  if (cid.is_identity()) return cid.digest();
   std::string reasons;
   for (int round = 0; round <= retries_; ++round) {
     reasons.clear();
@@ -101,9 +109,9 @@ Bytes SourceSet::get(const Cid& cid) {
     for (size_t i : order()) {
       BlockSource& s = *entries_[i].source;
       try {
-        if (auto data = s.get(cid)) {
+        if (auto data = s.get_into(cid, scratch)) {
           record(i, true, false, "");
-          return std::move(*data);
+          return *data;
         }
         reasons += "; " + s.url() + ": not found";
       } catch (const SourceError& e) {

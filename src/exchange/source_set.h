@@ -28,6 +28,9 @@ class SourceSet {
   // The verified block from the first source that has it. Throws NotFound naming the CID (and
   // what each source said) when none does after the retries.
   Bytes get(const Cid& cid);
+  // The same, in scratch (BlockSource::get_into): the view is valid until the next call with
+  // scratch.
+  ByteView get_into(const Cid& cid, Bytes& scratch);
 
   // Streams root's DAG in `scope` from the healthiest CAR-capable source, trying the next on
   // failure. Returns true when one stream ran to its end; false when no source could (failures

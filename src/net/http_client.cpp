@@ -8,6 +8,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -27,6 +28,9 @@ constexpr size_t kMaxHead = 64 * 1024;       // status line and headers together
 constexpr size_t kMaxHeaders = 256;
 constexpr size_t kMaxLine = 4096;  // a chunk-size or trailer line
 constexpr size_t kReadBuffer = 256 * 1024;
+// The head is read in small pieces: what follows it in the same read is copied out of the buffer,
+// while the rest of a collected body is read straight into place.
+constexpr size_t kHeadRead = 16 * 1024;
 constexpr size_t kUploadChunk = 256 * 1024;
 constexpr const char* kBoundary = "cidrun-upload-7c1f2d9e4b3a";
 
@@ -197,24 +201,25 @@ void write_all(Conn& c, ByteView data, Pace& pace) {
 // Buffered reading of one response from a connection.
 class Reader {
  public:
-  Reader(Conn& c, Pace& pace, bool reused) : c_(c), pace_(pace), reused_(reused) {
-    buf_.resize(kReadBuffer);
-  }
+  // The buffer is left uninitialized (new[] without ()): most of it is never read, and a body's
+  // bytes are written before they are read.
+  Reader(Conn& c, Pace& pace, bool reused)
+      : c_(c), pace_(pace), reused_(reused), buf_(new uint8_t[kReadBuffer]) {}
 
   size_t available() const { return end_ - beg_; }
-  const uint8_t* data() const { return buf_.data() + beg_; }
+  const uint8_t* data() const { return buf_.get() + beg_; }
   void consume(size_t n) { beg_ += n; }
   bool got_any() const { return got_any_; }
 
-  // Reads more into the buffer; false at the peer's end of stream.
-  bool fill() {
+  // Reads more into the buffer (at most want bytes); false at the peer's end of stream.
+  bool fill(size_t want = kReadBuffer) {
     if (beg_ == end_) beg_ = end_ = 0;
-    if (end_ == buf_.size()) {
-      std::memmove(buf_.data(), buf_.data() + beg_, end_ - beg_);
+    if (end_ == kReadBuffer) {
+      std::memmove(buf_.get(), buf_.get() + beg_, end_ - beg_);
       end_ -= beg_;
       beg_ = 0;
     }
-    ptrdiff_t n = read_some(buf_.data() + end_, buf_.size() - end_);
+    ptrdiff_t n = read_some(buf_.get() + end_, std::min(want, kReadBuffer - end_));
     if (n == 0) return false;
     end_ += static_cast<size_t>(n);
     return true;
@@ -255,7 +260,7 @@ class Reader {
       bool first = !got_any_;
       bool more;
       try {
-        more = fill();
+        more = fill(kHeadRead);
       } catch (const Error&) {
         if (first && reused_) throw StaleConnection{};
         throw;
@@ -289,7 +294,7 @@ class Reader {
   Pace& pace_;
   bool reused_;
   bool got_any_ = false;
-  Bytes buf_;
+  std::unique_ptr<uint8_t[]> buf_;
   size_t beg_ = 0, end_ = 0;
 };
 
@@ -368,10 +373,12 @@ Head parse_head(const std::string& text) {
   return h;
 }
 
-// Where body bytes go: the receiver's callback, or the response (with its size limit).
+// Where body bytes go: the receiver's callback, the caller's reused buffer, or the response
+// (with its size limit).
 class Sink {
  public:
-  Sink(const Request& q, Response& r) : q_(q), r_(r), ok_(r.status == 200) {
+  Sink(const Request& q, Response& r)
+      : q_(q), r_(r), ok_(r.status == 200), into_(ok_ ? q.body_buffer : nullptr) {
     cap_ = ok_ ? q.max_body : kErrorBodyCap;
   }
   bool streaming() const { return ok_ && q_.on_body; }
@@ -392,46 +399,68 @@ class Sink {
       delivered_ += b.size();
       return true;
     }
-    if (cap_ && r_.body.size() + b.size() > cap_) {
+    if (cap_ && delivered_ + b.size() > cap_) {
       if (!ok_) {
         r_.body.insert(r_.body.end(), b.begin(), b.begin() + (cap_ - r_.body.size()));
         return false;
       }
       throw Error("response larger than " + std::to_string(cap_) + " bytes");
     }
-    r_.body.insert(r_.body.end(), b.begin(), b.end());
+    if (into_) {
+      std::memcpy(place(delivered_ + b.size()) + delivered_, b.data(), b.size());
+    } else {
+      r_.body.insert(r_.body.end(), b.begin(), b.end());
+    }
     delivered_ += b.size();
+    if (ok_) r_.body_size = delivered_;
     return true;
+  }
+
+  // Room for a collected 200 body of size bytes, at the start of the returned memory.
+  uint8_t* place(uint64_t size) {
+    Bytes& b = into_ ? *into_ : r_.body;
+    // A reused buffer only grows (new bytes are zero-filled once); the response's own body
+    // is exactly the body.
+    if (!into_ || b.size() < size) b.resize(size);
+    return b.data();
+  }
+  // A collected 200 body now holds size bytes.
+  void placed(uint64_t size) {
+    if (!into_) r_.body.resize(size);
+    delivered_ = size;
+    r_.body_size = size;
   }
 
  private:
   const Request& q_;
   Response& r_;
   bool ok_;
+  Bytes* into_;
   uint64_t cap_ = 0;
   uint64_t delivered_ = 0;
 };
 
 // Reads a body of known length. Returns false when the rest was left unread (connection dirty).
-bool read_sized(Reader& rd, Sink& sink, Response& r, uint64_t length) {
+bool read_sized(Reader& rd, Sink& sink, uint64_t length) {
   if (!sink.streaming() && !sink.capped_quietly()) {
     if (sink.cap() && length > sink.cap())
       throw Error("response larger than " + std::to_string(sink.cap()) + " bytes");
     // Collected bodies are read straight into place: no copy through the buffer.
-    r.body.resize(length);
+    uint8_t* dst = sink.place(length);
     size_t have = std::min<uint64_t>(rd.available(), length);
-    std::memcpy(r.body.data(), rd.data(), have);
+    std::memcpy(dst, rd.data(), have);
     rd.consume(have);
     size_t off = have;
     while (off < length) {
-      size_t n = rd.read_direct(r.body.data() + off, length - off);
+      size_t n = rd.read_direct(dst + off, length - off);
       if (n == 0) {
-        r.body.resize(off);
+        sink.placed(off);
         throw Error("connection closed after " + std::to_string(off) + " of " +
                     std::to_string(length) + " body bytes");
       }
       off += n;
     }
+    sink.placed(length);
     return true;
   }
   uint64_t left = length;
@@ -631,7 +660,7 @@ bool exchange(Conn& c, const Url& u, const Request& q, Response& r, bool reused)
     if (h.chunked) {
       clean = read_chunked(rd, sink);
     } else if (h.content_length) {
-      clean = read_sized(rd, sink, r, *h.content_length);
+      clean = read_sized(rd, sink, *h.content_length);
     } else {
       read_until_close(rd, sink);
       clean = false;

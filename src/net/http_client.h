@@ -38,15 +38,21 @@ struct Request {
   // Consumes a 200 body as it arrives, on the thread that runs the request; returning false (or
   // throwing) aborts the transfer. Without it the body is collected in `body`.
   std::function<bool(ByteView)> on_body;
+  // Where to collect a 200 body instead of Response::body (the body is then its first
+  // Response::body_size bytes): a buffer that one caller reuses for request after request. It is
+  // grown when too small and never shrunk, so its memory is neither zero-filled (as resizing a
+  // fresh vector does) nor faulted in again for each body.
+  Bytes* body_buffer = nullptr;
 };
 
 struct Response {
   long status = 0;
   std::string content_type;
-  std::string location;  // of a redirect, which is reported, never followed
-  Bytes body;            // the body (capped at 64 KiB for non-200 answers)
-  std::string error;     // transport-level failure ("" when an HTTP answer arrived in full)
-  std::string proxy;     // the proxy the request went through ("" when direct), for messages
+  std::string location;    // of a redirect, which is reported, never followed
+  Bytes body;              // the body (capped at 64 KiB for non-200 answers)
+  uint64_t body_size = 0;  // a collected 200 body's size (in body or Request::body_buffer)
+  std::string error;       // transport-level failure ("" when an HTTP answer arrived in full)
+  std::string proxy;       // the proxy the request went through ("" when direct), for messages
   bool ok() const { return error.empty() && status == 200; }
   // "HTTP 404: <first line of the body>" or the transport error, for messages; an answer that
   // came through a proxy says so (the proxy may be the one that answered).

@@ -328,6 +328,56 @@ TEST(netHttpClient, BodyLimitsAndNonSuccessBodies) {
   EXPECT_EQ(r.describe(), "HTTP 500: boom");
 }
 
+// A caller's reused buffer: 200 bodies (sized or chunked) land at its start and body_size says
+// how long they are; the buffer only grows; error bodies still go to Response::body.
+TEST(netHttpClient, BodiesIntoAReusedBuffer) {
+  std::string big(300000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31 % 253);
+  FakeHttp s([&](const HttpHead& h, int fd) {
+    if (h.has("GET /big ")) {
+      send_response(fd, 200, "application/octet-stream", big);
+    } else if (h.has("GET /small ")) {
+      send_response(fd, 200, "text/plain", "tiny");
+    } else if (h.has("GET /chunked ")) {
+      send_all(fd,
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+               "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    } else if (h.has("GET /short ")) {
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(500, 'x'));
+    } else {
+      send_response(fd, 404, "text/plain", "no such thing");
+    }
+  });
+  Bytes buf;
+  Request q;
+  q.body_buffer = &buf;
+  Response r = get(s.url() + "/big", q);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(r.body.empty());
+  ASSERT_EQ(r.body_size, big.size());
+  EXPECT_EQ(as_string(ByteView(buf.data(), r.body_size)), big);
+  const uint8_t* memory = buf.data();
+  r = get(s.url() + "/small", q);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(ByteView(buf.data(), r.body_size)), "tiny");
+  EXPECT_EQ(buf.size(), big.size());  // not shrunk: the same memory serves the next body
+  EXPECT_EQ(buf.data(), memory);
+  r = get(s.url() + "/chunked", q);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(ByteView(buf.data(), r.body_size)), "hello world");
+  r = get(s.url() + "/short", q);
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.error, "closed after 500 of 1000")) << r.error;
+  r = get(s.url() + "/missing", q);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(as_string(r.body), "no such thing");
+  EXPECT_EQ(r.body_size, 0u);
+  // The body limit holds for the buffer too.
+  q.max_body = 1000;
+  r = get(s.url() + "/big", q);
+  EXPECT_TRUE(contains(r.error, "larger than 1000 bytes")) << r.error;
+}
+
 TEST(netHttpClient, RedirectsAreReportedNotFollowed) {
   std::atomic<int> elsewhere_hits{0};
   FakeHttp elsewhere([&](const HttpHead&, int fd) {
