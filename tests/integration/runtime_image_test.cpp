@@ -263,9 +263,10 @@ TEST(RuntimeImage, CheckoutCopiesWhenTheCacheIsOnAnotherFilesystem) {
       ++files;
       EXPECT_EQ(g.st_nlink, 1u) << path << " is not a copy";
       EXPECT_EQ(w.st_nlink, 2u) << path << " is not linked in the reference";
-      EXPECT_EQ(slurp(copied + "/" + path), slurp(linked + "/" + path)) << path;
+      EXPECT_EQ(slurp(fs::path(copied) / path), slurp(fs::path(linked) / path)) << path;
     } else if (S_ISLNK(w.st_mode)) {
-      EXPECT_EQ(fs::read_symlink(copied + "/" + path), fs::read_symlink(linked + "/" + path));
+      EXPECT_EQ(fs::read_symlink(fs::path(copied) / path),
+                fs::read_symlink(fs::path(linked) / path));
     }
   }
   EXPECT_GE(files, 5u);

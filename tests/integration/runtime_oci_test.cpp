@@ -192,7 +192,7 @@ TEST(RuntimeRunMore, NetworkHostSeesTheHostsInterfaces) {
 TEST(RuntimeRunMore, TerminalSizeIsForwardedAndModeRestored) {
   // cidrun runs on a 33x111 pty; inside, `stty size` shows it; after a resize (the kernel sends
   // SIGWINCH) the container sees the new size; at exit the terminal's settings are as before.
-  std::string wd = work_dir();
+  const std::string& wd = work_dir();
   write_file(wd + "/tty.sh", "stty -g >" + wd + "/stty.before\n" + cidrun() + " run --rm -t " +
                                  busybox_root() +
                                  " -- /bin/sh -c 'echo size1 $(stty size); read x; "
