@@ -3,7 +3,7 @@
 # file that includes them ~48 CPU-s of clang-tidy, and style.clang-tidy.cli runs every cli file.
 set -euo pipefail
 cd "${CIDRUN_SOURCE_DIR:?}"
-others=$(git grep -l '#include <CLI/' -- src tests | grep -vx 'src/cli/main.cpp' || true)
+others=$(git grep -l '#include <CLI/' -- 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' | grep -vx 'src/cli/main.cpp' || true)
 if [ -n "$others" ]; then
   echo "CLI11 included outside src/cli/main.cpp (use cli::Command from cli/command.h):"
   echo "$others"
