@@ -32,16 +32,7 @@ class Microsocks {
       }
       ::_exit(127);
     }
-    for (int i = 0; i < 200; ++i) {
-      if (Tinyproxy::accepts(port_)) return;
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("microsocks exited at start (is it installed?)");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    throw std::runtime_error("microsocks did not start listening");
+    Tinyproxy::wait_listening(pid_, port_, "microsocks");
   }
   ~Microsocks() {
     if (pid_ > 0) {

@@ -46,17 +46,7 @@ class Tinyproxy {
       ::execlp("tinyproxy", "tinyproxy", "-d", "-c", c.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    // Ready once it accepts connections.
-    for (int i = 0; i < 200; ++i) {
-      if (accepts(port_)) return;
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("tinyproxy exited at start (is it installed?)");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    throw std::runtime_error("tinyproxy did not start listening");
+    wait_listening(pid_, port_, "tinyproxy");
   }
   ~Tinyproxy() {
     if (pid_ > 0) {
@@ -89,6 +79,21 @@ class Tinyproxy {
     }
     ::close(fd);
     return ntohs(a.sin_port);
+  }
+
+  // Waits until the server just started as pid accepts connections on port; throws (pid set to
+  // -1) when it exits first or is not listening within 5 s.
+  static void wait_listening(pid_t& pid, int port, const std::string& name) {
+    for (int i = 0; i < 200; ++i) {
+      if (accepts(port)) return;
+      int st = 0;
+      if (::waitpid(pid, &st, WNOHANG) == pid) {
+        pid = -1;
+        throw std::runtime_error(name + " exited at start (is it installed?)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    throw std::runtime_error(name + " did not start listening");
   }
 
   // Whether something accepts connections on 127.0.0.1:port.
