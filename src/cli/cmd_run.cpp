@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
 
 #include "cli/command.h"
 #include "cli/image_root.h"
@@ -16,6 +15,7 @@
 #include "runtime/spec.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/random.h"
 
 namespace cidrun::cli {
 namespace {
@@ -37,10 +37,10 @@ bool is_dir(const std::string& p) {
 }
 
 std::string random_id() {
-  std::random_device rd;
   static const char* hex = "0123456789abcdef";
+  std::uint64_t r = random_u64();
   std::string id;
-  for (int i = 0; i < 12; ++i) id += hex[rd() % 16];
+  for (int i = 0; i < 12; ++i, r >>= 4) id += hex[r % 16];
   return id;
 }
 

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <random>
 
 #include "image/file_cache.h"
 #include "store/staging.h"
@@ -13,6 +12,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace cidrun::image {
 namespace {
@@ -58,9 +58,8 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
   if (st.kind != unixfs::NodeKind::kDirectory) {
     throw Error(root.str() + " is not a directory: a root filesystem or bundle must be one");
   }
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string staging =
-      images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
+      images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(random_u64());
   make_dirs(staging, 0700);
   try {
     FileCache files(images + "/files");

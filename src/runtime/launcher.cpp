@@ -26,7 +26,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <random>
 
 #include "runtime/cgroups.h"
 #include "runtime/container.h"

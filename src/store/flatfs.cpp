@@ -8,11 +8,11 @@
 
 #include <cerrno>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "multiformats/multibase.h"
 #include "util/error.h"
+#include "util/random.h"
 
 namespace cidrun {
 namespace {
@@ -173,8 +173,8 @@ void FlatfsStore::put_parts(const Cid& cid, std::span<const ByteView> parts) {
   }
   if (size < kCheckFirstMin && ::faccessat(dirfd_.get(), rel.c_str(), F_OK, 0) == 0) return;
 
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string tmp = shard + "/.tmp-" + key.substr(key.size() - 12) + "-" + std::to_string(rng());
+  std::string tmp =
+      shard + "/.tmp-" + key.substr(key.size() - 12) + "-" + std::to_string(random_u64());
   UniqueFd fd(::openat(dirfd_.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
   if (!fd.valid()) throw_errno("create " + dir_ + "/" + tmp);
   try {

@@ -6,13 +6,13 @@
 
 #include <cerrno>
 #include <memory>
-#include <random>
 #include <sstream>
 
 #include "store/repo.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/proc.h"
+#include "util/random.h"
 
 namespace cidrun {
 namespace {
@@ -31,8 +31,7 @@ Lease::Lease(const Repo& repo, const Cid& root, pid_t owner) {
   if (owner == 0) owner = ::getpid();
   std::string dir = repo.dir("leases");
   make_dirs(dir, 0700);
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  path_ = dir + "/" + std::to_string(owner) + "-" + std::to_string(rng());
+  path_ = dir + "/" + std::to_string(owner) + "-" + std::to_string(random_u64());
   std::string text = root.str() + "\n" + std::to_string(owner) + " " +
                      std::to_string(process_start_time(owner)) + "\n";
   write_file_atomic(path_, as_bytes(text), /*durable=*/false, 0600);

@@ -8,11 +8,11 @@
 
 #include <cerrno>
 #include <memory>
-#include <random>
 
 #include "store/repo.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/random.h"
 
 namespace cidrun {
 namespace {
@@ -37,10 +37,9 @@ void remove_tree(int dirfd, const std::string& name, bool make_writable) {
 }
 
 StagingArea::StagingArea(Repo& repo) : repo_(repo) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
   make_dirs(repo.dir("tmp"), 0700);
   dir_ = repo.dir("tmp") + "/" + std::string(kPrefix) + std::to_string(::getpid()) + "-" +
-         std::to_string(rng());
+         std::to_string(random_u64());
   if (::mkdir(dir_.c_str(), 0700) != 0) throw_errno("create staging area " + dir_);
   store_ = std::make_unique<FlatfsStore>(dir_, /*create=*/true);
 }

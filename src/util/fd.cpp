@@ -7,9 +7,9 @@
 
 #include <cerrno>
 #include <memory>
-#include <random>
 
 #include "util/error.h"
+#include "util/random.h"
 
 namespace cidrun {
 
@@ -65,8 +65,8 @@ std::string read_text_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, ByteView data, bool durable, int mode) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rng());
+  std::string tmp =
+      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(random_u64());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd.valid()) throw_errno("create " + tmp);
   try {
