@@ -8,10 +8,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <map>
 #include <sstream>
+#include <string_view>
 
 #include "runtime/mount_options.h"
 #include "runtime/safe_path.h"
@@ -63,19 +65,38 @@ struct HostMount {
   std::string mountpoint, fstype, super_options;
 };
 
-std::vector<HostMount> read_mountinfo() {
+// The host's cgroup and cgroup2 mounts, from /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT
+// MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS" per line. Split in place: the
+// file is read on every container start.
+std::vector<HostMount> host_cgroup_mounts() {
   std::vector<HostMount> out;
-  std::istringstream in(read_text_file("/proc/self/mountinfo"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::vector<std::string> f;
-    std::string w;
-    while (ls >> w) f.push_back(w);
-    size_t dash = 0;
-    while (dash < f.size() && f[dash] != "-") ++dash;
-    if (f.size() < 5 || dash + 3 >= f.size() + 1 || dash + 2 >= f.size()) continue;
-    out.push_back({f[4], f[dash + 1], dash + 3 < f.size() ? f[dash + 3] : ""});
+  std::string text = read_text_file("/proc/self/mountinfo");
+  auto next_field = [](std::string_view& rest) {
+    size_t start = rest.find_first_not_of(' ');
+    if (start == std::string_view::npos) return std::string_view();
+    rest.remove_prefix(start);
+    size_t end = std::min(rest.find(' '), rest.size());
+    std::string_view f = rest.substr(0, end);
+    rest.remove_prefix(end);
+    return f;
+  };
+  std::string_view all(text);
+  while (!all.empty()) {
+    size_t eol = std::min(all.find('\n'), all.size());
+    std::string_view line = all.substr(0, eol);
+    all.remove_prefix(std::min(eol + 1, all.size()));
+    size_t dash = line.find(" - ");
+    if (dash == std::string_view::npos) continue;
+    std::string_view after = line.substr(dash + 3);
+    std::string_view fstype = next_field(after);
+    if (fstype != "cgroup" && fstype != "cgroup2") continue;
+    next_field(after);  // source
+    std::string_view super_options = next_field(after);
+    std::string_view before = line.substr(0, dash);
+    std::string_view mountpoint;
+    for (int i = 0; i < 5; ++i) mountpoint = next_field(before);
+    if (mountpoint.empty()) continue;
+    out.push_back({std::string(mountpoint), std::string(fstype), std::string(super_options)});
   }
   return out;
 }
@@ -103,7 +124,7 @@ void mount_cgroups(int root_fd, const MountSpec& m, const MountOptions& o,
   UniqueFd dst = make_path_in_root(root_fd, m.destination, false);
   unsigned long flags = o.flags & ~kBindOnlyMask;
   bool v2_only = ctx.cgroup_paths.size() == 1 && ctx.cgroup_paths[0].first.empty();
-  auto mounts = read_mountinfo();
+  auto mounts = host_cgroup_mounts();
   if (v2_only) {
     if (ctx.new_cgroup_namespace) {
       do_mount("cgroup2", fd_path(dst.get()), "cgroup2", flags, "", m.destination);
