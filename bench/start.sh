@@ -4,7 +4,10 @@
 # per round, the order rotated every round so that no runtime always runs first (the first cgroup
 # attach after a quiet moment waits for an RCU grace period that the next ones share), all of them
 # in one private mount namespace where the hybrid host's cgroup2 mount is hidden (crun refuses
-# hybrid cgroups), so every runtime sees the same host. Prints min and median (ms) and ratios.
+# hybrid cgroups), so every runtime sees the same host. Their state directories (--root) are on a
+# tmpfs there, as /run is on a systemd host (this machine's /run is on its disk, where creating
+# and removing a state directory costs each runtime about 0.3 ms per container).
+# Prints min and median (ms) and ratios.
 # Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
 #   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
 #   BASE=path/to/other/cidrun adds that build's rows (e.g. main's) to compare in the same window.
@@ -42,18 +45,18 @@ BASE=${BASE:+$(realpath "$BASE")}
 export RUNS work B CIDRUN BASE
 
 rounds=(
-  cidrun '"$CIDRUN" --root $work/cidrun-state run --rm --seccomp unconfined --name b$i $B'
-  cidrun-seccomp '"$CIDRUN" --root $work/cidrun-state run --rm --name s$i $B'
-  cidrun-nocgroup '"$CIDRUN" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name n$i $B'
-  crun 'crun --root $work/crun-state run -b $B c$i'
-  crun-nocgroup 'crun --root $work/crun-state --cgroup-manager=disabled run -b $B d$i'
-  runc 'runc --root $work/runc-state run -b $B r$i'
+  cidrun '"$CIDRUN" --root $work/state/cidrun run --rm --seccomp unconfined --name b$i $B'
+  cidrun-seccomp '"$CIDRUN" --root $work/state/cidrun run --rm --name s$i $B'
+  cidrun-nocgroup '"$CIDRUN" --root $work/state/cidrun run --rm --no-cgroup --seccomp unconfined --name n$i $B'
+  crun 'crun --root $work/state/crun run -b $B c$i'
+  crun-nocgroup 'crun --root $work/state/crun --cgroup-manager=disabled run -b $B d$i'
+  runc 'runc --root $work/state/runc run -b $B r$i'
   floor 'unshare -m -u -i -n -p -f chroot $B/rootfs /bin/true'
 )
 if [ -n "$BASE" ]; then
   rounds+=(
-    base '"$BASE" --root $work/cidrun-state run --rm --seccomp unconfined --name bb$i $B'
-    base-nocgroup '"$BASE" --root $work/cidrun-state run --rm --no-cgroup --seccomp unconfined --name bn$i $B'
+    base '"$BASE" --root $work/state/cidrun run --rm --seccomp unconfined --name bb$i $B'
+    base-nocgroup '"$BASE" --root $work/state/cidrun run --rm --no-cgroup --seccomp unconfined --name bn$i $B'
   )
 fi
 # The rounds' commands go through the environment as one string each (NAME, CMD, NAME, ...).
@@ -64,6 +67,8 @@ for k in "${!rounds[@]}"; do export "ROUND_$k=${rounds[$k]}"; done
 unshare -m --propagation private bash -c '
   set -euo pipefail
   umount /sys/fs/cgroup/unified 2>/dev/null || true
+  mkdir -p "$work/state"
+  mount -t tmpfs -o mode=0700 bench-state "$work/state"
   args=()
   for ((k = 0; k < ROUNDS_N; k++)); do v=ROUND_$k; args+=("${!v}"); done
   time_rounds "${args[@]}"'
