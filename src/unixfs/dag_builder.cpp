@@ -9,6 +9,7 @@
 #include "ipld/dagpb.h"
 #include "unixfs/chunker.h"
 #include "util/error.h"
+#include "util/sha256.h"
 #include "util/thread_pool.h"
 #include "util/varint.h"
 
@@ -28,7 +29,8 @@ void apply_meta(unixfs_pb::Data& d, const Metadata* meta) {
 NodeInfo put_leaf(BlockStore& store, const LayoutParams& p, ByteView chunk,
                   unixfs_pb::Type leaf_type, const Metadata* meta) {
   if (p.raw_leaves && !meta) {
-    Cid cid = Cid::of(1, kCodecRaw, chunk);
+    // Leaves are hashed on several pool threads at once: sha256_shared pairs them.
+    Cid cid = Cid::v1(kCodecRaw, kHashSha256, sha256_shared(chunk));
     store.put(cid, chunk);
     return {cid, chunk.size(), chunk.size()};
   }
