@@ -64,6 +64,11 @@ class CgroupManager {
   // moving itself alone does not take it. Empty when the backend has no such file (v2: moving a
   // single thread there needs a threaded cgroup) or no cgroup is used: apply(pid) then.
   virtual std::vector<UniqueFd> open_self_attach() { return {}; }
+  // Creates the cgroup like apply and opens its directory, for clone3(CLONE_INTO_CGROUP): the
+  // process is then born inside it and nothing is moved, so no lock waits (v2's cgroup.procs
+  // write takes the same cgroup_threadgroup_rwsem; crun clones into the cgroup as well). Not
+  // valid where the backend cannot (v1: one process lives in several hierarchies).
+  virtual UniqueFd open_clone_target() { return {}; }
   // False for the manager of a container run without cgroups.
   virtual bool enabled() const { return true; }
   // Writes linux.resources: memory, pids, cpu (incl. cpuset cpus/mems), devices, blockIO,

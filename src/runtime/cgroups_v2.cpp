@@ -48,16 +48,15 @@ class CgroupV2 : public CgroupManager {
       : root_(std::move(root)), path_(std::move(path)), dir_(root_ + path_) {}
 
   void apply(pid_t pid) override {
-    std::string cur = root_;
-    std::stringstream ss(path_);
-    std::string part;
-    while (std::getline(ss, part, '/')) {
-      if (part.empty()) continue;
-      enable_controllers(cur);
-      cur += "/" + part;
-      if (mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("cgroup: mkdir " + cur);
-    }
+    create();
     write(dir_, "cgroup.procs", std::to_string(pid));
+  }
+
+  UniqueFd open_clone_target() override {
+    create();
+    UniqueFd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) throw_errno("cgroup: open " + dir_);
+    return fd;
   }
 
   void set_resources(const nlohmann::json& r) override {
@@ -182,6 +181,19 @@ class CgroupV2 : public CgroupManager {
   }
 
  private:
+  // The cgroup and its parents, with the controllers enabled on the way down.
+  void create() {
+    std::string cur = root_;
+    std::stringstream ss(path_);
+    std::string part;
+    while (std::getline(ss, part, '/')) {
+      if (part.empty()) continue;
+      enable_controllers(cur);
+      cur += "/" + part;
+      if (mkdir(cur.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("cgroup: mkdir " + cur);
+    }
+  }
+
   // Makes every controller dir has available to its children, writing only those its
   // cgroup.subtree_control lacks (usually none after the first container). All at once is one
   // write; if the kernel refuses one (a parent with processes of its own, a threaded subtree),

@@ -69,6 +69,10 @@ struct InitPlan {
   // work to do at that point (runtime_hooks_step) or can still fail after "ready" (start_step).
   bool runtime_hooks_step = true;
   bool start_step = true;
+  // Set (in the init's copy of the launcher's memory) when clone3 put the init in its cgroup.
+  // Asked for but not done: the runtime moves the init, which therefore waits for "go" first.
+  const bool* cloned_into_cgroup = nullptr;
+  bool clone_into_cgroup_asked = false;
 };
 
 // Both sides decide from the same inputs whether the "mounted"/"hooks" and "start" steps happen.
@@ -115,7 +119,9 @@ void set_hostname(const Spec& s) {
       if (go.rfind("go:", 0) != 0) throw Error("unexpected message from runtime: " + go);
       host_pid = static_cast<pid_t>(std::stol(go.substr(3)));
     };
-    if (plan.go_first) wait_go();
+    const bool go_first =
+        plan.go_first || (plan.clone_into_cgroup_asked && !*plan.cloned_into_cgroup);
+    if (go_first) wait_go();
     if (plan.user_ns) {
       if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in the user namespace");
       if (::setresuid(0, 0, 0) < 0) throw_errno("setuid 0 in the user namespace");
@@ -131,7 +137,7 @@ void set_hostname(const Spec& s) {
     const NamespaceSpec* net = spec.find_namespace("network");
     if (net && net->path.empty()) bring_up_loopback();
     prepare_rootfs(spec, plan.overlay, ctx);
-    if (!plan.go_first) wait_go();
+    if (!go_first) wait_go();
     if (plan.runtime_hooks_step) {
       sock.send("mounted");
       sock.expect("hooks", "runtime");
@@ -320,7 +326,6 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     std::vector<UniqueFd> cgroup_fds;
     apply_cgroup(l.cgroup, spec.resources, opts.id,
                  [&] { cgroup_fds = l.cgroup->open_self_attach(); });
-    const bool runtime_attaches = cgroup_fds.empty() && l.cgroup->enabled();
 
     std::vector<NamespaceToJoin> joins;
     unsigned long flags = 0;
@@ -338,6 +343,16 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     // The user namespace goes last: once in it, the host's privileges are gone.
     std::stable_partition(joins.begin(), joins.end(),
                           [](const NamespaceToJoin& j) { return j.type != "user"; });
+    // Else, where the backend can (v2) and no namespace is joined through an intermediate
+    // process, the init is cloned straight into its cgroup.
+    UniqueFd clone_target;
+    if (cgroup_fds.empty() && l.cgroup->enabled() && joins.empty()) {
+      apply_cgroup(l.cgroup, spec.resources, opts.id,
+                   [&] { clone_target = l.cgroup->open_clone_target(); });
+    }
+    bool cloned_into_cgroup = false;
+    const bool runtime_attaches =
+        cgroup_fds.empty() && !clone_target.valid() && l.cgroup->enabled();
     const NamespaceSpec* cg = spec.find_namespace("cgroup");
     UniqueFd exec_stub;
     if (mode == Mode::kRun && opts.exec_through_stub)
@@ -356,15 +371,24 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
                   has_runtime_hooks(spec),
                   mode == Mode::kRun && needs_start_step(opts)};
     for (const auto& fd : cgroup_fds) plan.cgroup_fds.push_back(fd.get());
+    plan.cloned_into_cgroup = &cloned_into_cgroup;
+    plan.clone_into_cgroup_asked = clone_target.valid();
     // Named sockets, not a structured binding: the child's lambda captures one.
     std::pair<SyncSocket, SyncSocket> ends = SyncSocket::pair();
     SyncSocket& parent_end = ends.first;
     SyncSocket& child_end = ends.second;
-    pid = spawn_in_namespaces(joins, flags, parent_end, child_end,
-                              [&] { container_init(plan, child_end); });
+    pid = spawn_in_namespaces(
+        joins, flags, parent_end, child_end, [&] { container_init(plan, child_end); },
+        clone_target.get(), &cloned_into_cgroup);
     child_end.close();
     exec_stub.reset();
     cgroup_fds.clear();
+    if (clone_target.valid()) {
+      log::debug(cloned_into_cgroup ? "cgroup: init cloned into " + l.cgroup->path()
+                                    : "cgroup: clone3 into " + l.cgroup->path() +
+                                          " failed, moving the init there instead");
+    }
+    clone_target.reset();
     l.pid = pid;
     l.state.pid = pid;
     if (flags & CLONE_NEWUSER) {
@@ -376,7 +400,7 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
       write_id_map(pid, "uid_map", spec.uid_mappings);
       write_id_map(pid, "gid_map", spec.gid_mappings);
     }
-    if (runtime_attaches)
+    if (runtime_attaches || (plan.clone_into_cgroup_asked && !cloned_into_cgroup))
       apply_cgroup(l.cgroup, spec.resources, opts.id, [&] { l.cgroup->apply(pid); });
     if (!spec.resources.is_null()) l.cgroup->set_resources(with_default_devices(spec.resources));
     try {

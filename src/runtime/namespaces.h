@@ -27,9 +27,13 @@ struct NamespaceToJoin {
 // applies to children), then clones a process with `clone_flags` that runs `child` (which must not
 // return). `child_end` is the child's side of the sync socket (the intermediate reports the
 // final pid or its error there); `parent_end` is closed in the children.
+// With cgroup_fd >= 0 (a cgroup v2 directory, CgroupManager::open_clone_target) and nothing to
+// join, the process is cloned straight into that cgroup (clone3 CLONE_INTO_CGROUP, Linux 5.7);
+// *into_cgroup says whether that happened (else the caller moves it in).
 pid_t spawn_in_namespaces(std::vector<NamespaceToJoin>& joins, unsigned long clone_flags,
                           SyncSocket& parent_end, SyncSocket& child_end,
-                          const std::function<void()>& child);
+                          const std::function<void()>& child, int cgroup_fd = -1,
+                          bool* into_cgroup = nullptr);
 
 // Brings the loopback interface up in the current network namespace.
 void bring_up_loopback();

@@ -239,3 +239,35 @@ TEST(RuntimeCgroup2, DeviceRulesAreEnforcedByTheEbpfProgram) {
   EXPECT_EQ(ok.code, 0) << ok.err;
   EXPECT_EQ(ok.out, "3\n");
 }
+
+// The init is born in its cgroup (clone3 CLONE_INTO_CGROUP): nothing moves it there, so no write
+// to cgroup.procs waits on the kernel's cgroup_threadgroup_rwsem. With a namespace joined by
+// path, an intermediate process clones the init and the runtime moves it in instead; either way
+// the init ends up alone in the container's cgroup.
+TEST(RuntimeCgroup2, TheInitIsClonedIntoItsCgroup) {
+  REQUIRE_CGROUP2();
+  for (bool join : {false, true}) {
+    SCOPED_TRACE(join ? "joining the host's network namespace" : "new namespaces only");
+    const std::string id = join ? "v2join" : "v2clone";
+    std::string b = make_bundle(id, {"/bin/sleep", "60"}, [&](json& c) {
+      if (!join) return;
+      for (auto& ns : c["linux"]["namespaces"])
+        if (ns["type"] == "network") ns["path"] = "/proc/" + std::to_string(::getpid()) + "/ns/net";
+    });
+    const std::string dir = cgroup2_root() + cgroup_of(id);
+    std::string log = work_dir() + "/" + id + ".log";
+    std::string create = v2();
+    for (const std::string& part :
+         {std::string(" --debug --log "), log, std::string(" create -b "), b, std::string(" "), id})
+      create += part;
+    Result c = sh(create);
+    ASSERT_EQ(c.code, 0) << c.err;
+    const int pid = pid_of(id);
+    ASSERT_GT(pid, 0);
+    EXPECT_EQ(procs(dir), std::vector<int>{pid});
+    EXPECT_EQ(slurp(log).find("init cloned into " + cgroup_of(id)) != std::string::npos, !join)
+        << slurp(log);
+    ASSERT_EQ(sh(cidrun() + " delete --force " + id).code, 0);
+    EXPECT_FALSE(fs::exists(dir)) << dir << " left behind";
+  }
+}
