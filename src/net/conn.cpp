@@ -87,6 +87,70 @@ BIO* nosignal_socket_bio(int fd) {
   return b;
 }
 
+// TLS in TLS: the inner session's BIO moves its records through the outer session (SSL_read /
+// SSL_write on it, on the same non-blocking socket). The outer session's wait becomes the
+// inner's: a retry flag in the direction the outer wants, so the caller polls for that. A hard
+// failure of the outer session leaves its errors queued, where the inner's caller reads them;
+// the outer's end of stream is an end of stream here too.
+SSL* outer_of(BIO* b) {
+  return static_cast<SSL*>(BIO_get_data(b));
+}
+
+int tunnel_result(BIO* b, SSL* outer, int r) {
+  switch (SSL_get_error(outer, r)) {
+    case SSL_ERROR_WANT_READ:
+      BIO_set_retry_read(b);
+      return -1;
+    case SSL_ERROR_WANT_WRITE:
+      BIO_set_retry_write(b);
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      errno = 0;
+      return 0;
+    case SSL_ERROR_SYSCALL:
+      // No errno and nothing queued: the proxy closed the socket without close_notify.
+      if (errno == 0 && ERR_peek_error() == 0) return 0;
+      return -1;
+    default:
+      return -1;
+  }
+}
+
+int tunnel_write(BIO* b, const char* data, int len) {
+  BIO_clear_retry_flags(b);
+  SSL* outer = outer_of(b);
+  size_t n = 0;
+  int r = SSL_write_ex(outer, data, static_cast<size_t>(len), &n);
+  return r == 1 ? static_cast<int>(n) : tunnel_result(b, outer, r);
+}
+
+int tunnel_read(BIO* b, char* data, int len) {
+  BIO_clear_retry_flags(b);
+  SSL* outer = outer_of(b);
+  size_t n = 0;
+  int r = SSL_read_ex(outer, data, static_cast<size_t>(len), &n);
+  return r == 1 ? static_cast<int>(n) : tunnel_result(b, outer, r);
+}
+
+long tunnel_ctrl(BIO* /*b*/, int cmd, long /*num*/, void* /*ptr*/) {
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+BIO* tunnel_bio(SSL* outer) {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cidrun tls tunnel");
+    BIO_meth_set_write(m, tunnel_write);
+    BIO_meth_set_read(m, tunnel_read);
+    BIO_meth_set_ctrl(m, tunnel_ctrl);
+    return m;
+  }();
+  BIO* b = BIO_new(method);
+  if (!b) throw Error("TLS: cannot create a BIO: " + ssl_errors());
+  BIO_set_data(b, outer);
+  BIO_set_init(b, 1);
+  return b;
+}
+
 std::string host_port(const std::string& host, uint16_t port) {
   return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
          std::to_string(port);
@@ -230,11 +294,17 @@ std::unique_ptr<Conn> Conn::open_tcp(const std::string& host, uint16_t port,
 
 void Conn::start_tls(const TlsContext& tls, const std::string& host, uint16_t port,
                      Clock::time_point deadline) {
+  if (outer_) throw Error("TLS: a connection carries at most two sessions");
+  BIO* bio = ssl_ ? tunnel_bio(ssl_) : nosignal_socket_bio(fd_.get());
   SSL* ssl = SSL_new(tls.get());
-  if (!ssl) throw Error("TLS: cannot create a session: " + ssl_errors());
-  ssl_ = ssl;  // freed with the connection from here on
-  BIO* bio = nosignal_socket_bio(fd_.get());
+  if (!ssl) {
+    BIO_free(bio);
+    throw Error("TLS: cannot create a session: " + ssl_errors());
+  }
   SSL_set_bio(ssl, bio, bio);
+  // Both are freed with the connection from here on.
+  outer_ = ssl_;
+  ssl_ = ssl;
   // SNI only for names (RFC 6066 forbids literal addresses); the certificate is checked
   // against either.
   bool literal = host.find(':') != std::string::npos ||
@@ -272,7 +342,10 @@ void Conn::start_tls(const TlsContext& tls, const std::string& host, uint16_t po
 }
 
 Conn::~Conn() {
-  if (ssl_) SSL_free(ssl_);  // also frees the BIO; the fd is closed by fd_
+  // The inner session first: its BIO reaches into the outer one. Each frees its own BIO; the fd
+  // is closed by fd_.
+  if (ssl_) SSL_free(ssl_);
+  if (outer_) SSL_free(outer_);
 }
 
 bool Conn::wait(short events, Clock::time_point deadline) const {
@@ -349,6 +422,7 @@ size_t Conn::write(ByteView data, Clock::time_point deadline) {
 
 bool Conn::still_idle() const {
   if (ssl_ && SSL_pending(ssl_) > 0) return false;
+  if (outer_ && SSL_pending(outer_) > 0) return false;
   pollfd p{fd_.get(), POLLIN, 0};
   // Readable while idle means the peer closed (EOF) or sent something unasked: not reusable.
   return ::poll(&p, 1, 0) == 0;

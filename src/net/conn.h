@@ -1,5 +1,6 @@
 // One client connection: TCP (non-blocking, every wait bounded by a deadline) with optional TLS
-// through OpenSSL. The HTTP client (http_client.h) is its only user; nothing here knows HTTP.
+// through OpenSSL, one session or two nested (TLS to an https proxy, and inside it TLS with the
+// origin). The HTTP client (http_client.h) is its only user; nothing here knows HTTP.
 #pragma once
 
 #include <chrono>
@@ -27,7 +28,10 @@ class Conn {
   static std::unique_ptr<Conn> open_tcp(const std::string& host, uint16_t port,
                                         Clock::time_point deadline);
   // Turns a plain connection into TLS with host:port (through a proxy's CONNECT tunnel, host is
-  // the origin: SNI and the certificate check name it, never the proxy).
+  // the origin: SNI and the certificate check name it, never the proxy). On a connection that is
+  // TLS already (to an https proxy) the new session runs inside the first one, its records
+  // carried as the first's application data; reads and writes then go through both. A third
+  // session is refused.
   void start_tls(const TlsContext& tls, const std::string& host, uint16_t port,
                  Clock::time_point deadline);
   ~Conn();
@@ -51,7 +55,8 @@ class Conn {
   bool wait(short events, Clock::time_point deadline) const;
 
   UniqueFd fd_;
-  SSL* ssl_ = nullptr;
+  SSL* ssl_ = nullptr;    // the session reads and writes go through (the innermost)
+  SSL* outer_ = nullptr;  // with two sessions: the one to the proxy, which carries ssl_
 };
 
 // host's addresses (host a name or an IP literal), resolved before `deadline` as Conn::open

@@ -752,19 +752,23 @@ struct Client::Impl {
     std::unique_ptr<Conn> parked_;
   };
 
-  // A new connection to u's origin, directly or through its proxy; the whole setup (TCP, the
-  // proxy's CONNECT, TLS) has timeout_ms.
+  // A new connection to u's origin, directly or through its proxy; the whole setup (TCP, TLS with
+  // an https proxy, the proxy's CONNECT, TLS with the origin) has timeout_ms.
   std::unique_ptr<Conn> connect(const Url& u, const net::TlsContext* ctx, long timeout_ms) {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     if (!u.proxy) return Conn::open(u.host, u.port, ctx, deadline);
+    const net::Proxy& p = *u.proxy;
     std::unique_ptr<Conn> c;
     try {
-      c = Conn::open_tcp(u.proxy->host, u.proxy->port, deadline);
+      c = Conn::open_tcp(p.host, p.port, deadline);
+      // An https proxy is checked like an origin (same trust, its own name); the proxy protocol
+      // and any TLS with the origin then run inside that session.
+      if (p.tls()) c->start_tls(tls_context(), p.host, p.port, deadline);
     } catch (const Error& e) {
-      throw Error("proxy " + u.proxy->display() + ": " + e.what());
+      throw Error("proxy " + p.display() + ": " + e.what());
     }
-    if (u.proxy->socks()) {
-      net::socks_connect(*c, *u.proxy, u.host, u.port, deadline, timeout_ms);
+    if (p.socks()) {
+      net::socks_connect(*c, p, u.host, u.port, deadline, timeout_ms);
     } else if (ctx) {
       open_tunnel(*c, u, deadline, timeout_ms);
     }

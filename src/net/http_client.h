@@ -5,7 +5,9 @@
 // reported, never followed (a block source that points elsewhere is a source we did not choose),
 // and only http/https URLs are accepted. Proxies come from the environment (net/proxy.h: curl's
 // variables and rules): http URLs go to the proxy in absolute form, https URLs through a CONNECT
-// tunnel in which TLS runs with the origin, its name checked, never the proxy's.
+// tunnel in which TLS runs with the origin, its name checked, never the proxy's. An https://
+// proxy gets TLS of its own first (its certificate checked against its name, with the same trust
+// as origins), and all of that runs inside it.
 #pragma once
 
 #include <cstdint>
@@ -60,7 +62,8 @@ struct Response {
 };
 
 struct ClientOptions {
-  // PEM certificates trusted for https besides the system store (tests, private gateways).
+  // PEM certificates trusted for https besides the system store (tests, private gateways); https
+  // proxies are checked with the same trust.
   std::string ca_file;
   size_t max_connections_per_host = 64;  // requests beyond it wait for a connection
   size_t max_idle_per_host = 32;         // kept-alive connections parked for reuse

@@ -117,6 +117,9 @@ std::string Proxy::display() const {
   switch (kind) {
     case Kind::kHttp:
       break;
+    case Kind::kHttps:
+      scheme = "https";
+      break;
     case Kind::kSocks4:
       scheme = "socks4";
       break;
@@ -149,8 +152,9 @@ Proxy parse_proxy_url(std::string_view url, std::string_view source) {
   std::string_view rest = url;
   Proxy p;
   if (size_t sep = rest.find("://"); sep != std::string_view::npos) {
-    static const std::array<std::pair<std::string_view, Proxy::Kind>, 5> kSchemes{{
+    static const std::array<std::pair<std::string_view, Proxy::Kind>, 6> kSchemes{{
         {"http", Proxy::Kind::kHttp},
+        {"https", Proxy::Kind::kHttps},
         {"socks4", Proxy::Kind::kSocks4},
         {"socks4a", Proxy::Kind::kSocks4a},
         {"socks5", Proxy::Kind::kSocks5},
@@ -161,10 +165,11 @@ Proxy parse_proxy_url(std::string_view url, std::string_view source) {
                               [&](const auto& k) { return k.first == scheme; });
     if (known == kSchemes.end()) {
       throw fail(scheme +
-                 ":// proxies are not supported (http://, socks4://, socks4a://, socks5:// and "
-                 "socks5h:// are)");
+                 ":// proxies are not supported (http://, https://, socks4://, socks4a://, "
+                 "socks5:// and socks5h:// are)");
     }
     p.kind = known->second;
+    if (p.kind == Proxy::Kind::kHttps) p.port = 443;  // curl's default for https proxies
     rest.remove_prefix(sep + 3);
   }
   // A path after the authority ("http://proxy:3128/") means nothing for a proxy: dropped.

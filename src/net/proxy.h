@@ -13,15 +13,19 @@
 // matches the same address, and with "/bits" a CIDR block (IPv6 entries may be bracketed).
 // Unlike curl, an entry may end in ":PORT" to match only that port (as Go's client allows).
 //
-// Proxy URLs: [SCHEME://][user[:password]@]host[:port], port 1080 when absent (curl's default);
-// the user and password are percent-decoded. Schemes, as curl spells them:
+// Proxy URLs: [SCHEME://][user[:password]@]host[:port], port 1080 when absent (curl's default;
+// 443 for https://); the user and password are percent-decoded. Schemes, as curl spells them:
 //   http://     (the default) absolute-form requests, CONNECT tunnels for https; credentials go
 //               as Proxy-Authorization: Basic
+//   https://    the same, inside TLS with the proxy: its certificate is checked against the
+//               proxy's name with the trust origins get (the system store and the client's CA
+//               file). An https origin's TLS then runs inside that session (TLS in TLS), checked
+//               against the origin's name.
 //   socks5://   SOCKS5 (RFC 1928), the origin's name resolved here; socks5h:// lets the proxy
 //               resolve it. Credentials use RFC 1929's username/password method.
 //   socks4://   SOCKS4, resolved here (IPv4 only); socks4a:// lets the proxy resolve it. The user
 //               goes as SOCKS4's user id (SOCKS4 has no password: one given is an error).
-// https:// proxies (TLS to the proxy itself) are refused with an error that names the variable.
+// Any other scheme is refused with an error that names the variable.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +37,7 @@
 namespace cidrun::net {
 
 struct Proxy {
-  enum class Kind { kHttp, kSocks4, kSocks4a, kSocks5, kSocks5h };
+  enum class Kind { kHttp, kHttps, kSocks4, kSocks4a, kSocks5, kSocks5h };
   Kind kind = Kind::kHttp;
   std::string host;  // IPv6 without brackets
   uint16_t port = 1080;
@@ -44,7 +48,9 @@ struct Proxy {
   std::string display() const;
   // The Proxy-Authorization field's value ("Basic ..."), "" without credentials.
   std::string authorization() const;
-  bool socks() const { return kind != Kind::kHttp; }
+  bool socks() const { return kind != Kind::kHttp && kind != Kind::kHttps; }
+  // Whether the connection to the proxy itself is TLS (https://).
+  bool tls() const { return kind == Kind::kHttps; }
   // Whether the proxy resolves the origin's name (socks4a, socks5h; http proxies always do).
   bool resolves_names() const { return kind != Kind::kSocks4 && kind != Kind::kSocks5; }
 };

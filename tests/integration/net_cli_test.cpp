@@ -1,10 +1,11 @@
-// pull through real HTTP and SOCKS5 proxies (tinyproxy, microsocks) and from `serve` over TLS,
-// through the real binary.
+// pull through real HTTP, HTTPS and SOCKS5 proxies (tinyproxy, stunnel in front of it, microsocks)
+// and from `serve` over TLS, through the real binary.
 #include <gtest/gtest.h>
 
 #include "integration/content_helpers.h"
 #include "integration/serve_process.h"
 #include "net/microsocks.h"
+#include "net/stunnel.h"
 #include "net/tinyproxy.h"
 
 namespace cidrun::testing {
@@ -101,8 +102,8 @@ TEST_F(netCli, ProxyFailuresAreOneLineNamingTheProxy) {
            {"http://alice:wrong@127.0.0.1:" + std::to_string(proxy.port()), "HTTP 401"},
            {proxy.url(),
             "proxy " + proxy.url() + " refused the request: HTTP 407 (credentials needed)"},
-           {"https://127.0.0.1:1080",
-            "bad proxy http_proxy=https://127.0.0.1:1080: https:// proxies are not supported"},
+           {"ftp://127.0.0.1:1080",
+            "bad proxy http_proxy=ftp://127.0.0.1:1080: ftp:// proxies are not supported"},
            {"http://127.0.0.1:1", "proxy http://127.0.0.1:1: cannot connect to 127.0.0.1:1"},
            {"socks5h://127.0.0.1:1", "proxy socks5h://127.0.0.1:1: cannot connect to 127.0.0.1:1"},
        }) {
@@ -165,6 +166,73 @@ TEST_F(netCli, ServeOverTlsAndPullTrustingItsCertificate) {
   EXPECT_NE(proxy.log().find("CONNECT localhost:" + serve.port()), std::string::npos)
       << proxy.log();
   EXPECT_EQ(serve.stop(), 0);
+}
+
+// A real https proxy: stunnel's TLS in front of tinyproxy (which wants credentials), its
+// certificate naming localhost only, trusted like the TLS gateway's through SSL_CERT_FILE.
+TEST_F(netCli, PullThroughAnHttpsProxy) {
+  Certificate c(sb);
+  std::string proxy_cert = sb.path("proxy-cert.pem"), proxy_key = sb.path("proxy-key.pem");
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -days 1 -keyout " +
+      shell_quote(proxy_key) + " -out " + shell_quote(proxy_cert) + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::string trust = sb.path("trust.pem");
+  ASSERT_EQ(std::system(("cat " + shell_quote(c.cert) + " " + shell_quote(proxy_cert) + " > " +
+                         shell_quote(trust))
+                            .c_str()),
+            0);
+  ServeProcess plain(sb.repo(), "127.0.0.1:0");
+  ServeProcess tls(sb.repo(), "127.0.0.1:0", {"--tls-cert", c.cert, "--tls-key", c.key});
+  Tinyproxy proxy({std::stoi(tls.port())}, "alice", "s3cret");
+  Stunnel front(proxy_cert, proxy_key, proxy.port());
+  std::string port = std::to_string(front.port());
+  std::string good = "https://alice:s3cret@localhost:" + port;
+  ::setenv("SSL_CERT_FILE", trust.c_str(), 1);
+  ::setenv("CIDRUN_STALL_TIMEOUT", "2", 1);
+  // An http gateway: absolute-form requests inside TLS with the proxy.
+  ::setenv("http_proxy", good.c_str(), 1);
+  Result r = sb.run("pull " + root + " --from " + plain.url(), sb.path("repo2"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(same_tree(sb.path("repo2"), sb.path("out2")));
+  EXPECT_NE(proxy.log().find("GET " + plain.url() + "/ipfs/" + root), std::string::npos)
+      << proxy.log();
+  // An https gateway: CONNECT inside the proxy's TLS, the gateway's TLS inside that.
+  ::setenv("https_proxy", good.c_str(), 1);
+  std::string tls_url = "https://localhost:" + tls.port();
+  r = sb.run("pull " + root + " --from " + tls_url, sb.path("repo3"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(same_tree(sb.path("repo3"), sb.path("out3")));
+  EXPECT_NE(proxy.log().find("CONNECT localhost:" + tls.port()), std::string::npos) << proxy.log();
+  // Failures: exit 1, one line naming the proxy (never the password), nothing pinned.
+  struct Case {
+    std::string proxy_url, error;
+  };
+  const std::string mismatch = "proxy https://127.0.0.1:" + port +
+                               ": TLS handshake with 127.0.0.1:" + port +
+                               " failed: certificate verify failed: IP address mismatch";
+  for (const auto& f : std::vector<Case>{
+           {"https://alice:wrong@localhost:" + port,
+            "proxy https://localhost:" + port + " refused CONNECT localhost:" + tls.port() +
+                ": HTTP 401 Unauthorized"},
+           {"https://localhost:" + port, "proxy https://localhost:" + port +
+                                             " refused CONNECT localhost:" + tls.port() +
+                                             ": HTTP 407"},
+           {"https://alice:s3cret@127.0.0.1:" + port, mismatch},
+       }) {
+    ::setenv("https_proxy", f.proxy_url.c_str(), 1);
+    std::string repo = sb.path("repo-" + std::to_string(std::hash<std::string>()(f.proxy_url)));
+    r = sb.run("pull " + root + " --from " + tls_url, repo);
+    EXPECT_EQ(r.code, 1) << f.proxy_url;
+    EXPECT_NE(r.err.find(f.error), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("wrong"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(repo + "/pins/recursive/" + root));
+  }
+  ::unsetenv("SSL_CERT_FILE");
+  EXPECT_EQ(plain.stop(), 0);
+  EXPECT_EQ(tls.stop(), 0);
 }
 
 TEST_F(netCli, ServeRefusesBadTlsFilesBeforeListening) {

@@ -11,11 +11,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "exchange/fake_http.h"
 #include "net/microsocks.h"
+#include "net/stunnel.h"
 #include "net/tinyproxy.h"
 #include "util/error.h"
 
@@ -680,8 +684,8 @@ TEST(netHttpClient, HostileProxiesGiveOneLineNamingTheProxy) {
             "proxy " + via(garbage) + ": bad answer to CONNECT: malformed status line"},
            {"all_proxy", dead, "https://origin.invalid/ipfs/x",
             "proxy " + dead + ": cannot connect to 127.0.0.1:" + std::to_string(dead_port)},
-           {"https_proxy", "https://127.0.0.1:1080", "https://origin.invalid/ipfs/x",
-            "bad proxy https_proxy=https://127.0.0.1:1080: https:// proxies are not supported"},
+           {"https_proxy", "ftp://127.0.0.1:1080", "https://origin.invalid/ipfs/x",
+            "bad proxy https_proxy=ftp://127.0.0.1:1080: ftp:// proxies are not supported"},
            {"http_proxy", "::garbage::", "http://origin.invalid/ipfs/x",
             "bad proxy http_proxy=::garbage::"},
        }) {
@@ -756,6 +760,197 @@ TEST(netHttpClient, ThroughTinyproxyHttpAndHttpsWithCredentials) {
   // A port the proxy does not allow CONNECT to: its 403, named.
   r = Client(through("https_proxy", with_auth)).perform(Request{.url = "https://localhost:1/"});
   EXPECT_TRUE(contains(r.error, "refused CONNECT localhost:1: HTTP 403")) << r.error;
+}
+
+// --- https proxies (stunnel's TLS in front of tinyproxy) ---
+
+// A self-signed certificate and key for "localhost" in dir, made by the openssl command.
+std::pair<std::string, std::string> localhost_certificate(const TempDir& dir) {
+  std::string cert = dir.path + "/proxy-cert.pem", key = dir.path + "/proxy-key.pem";
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+      "-subj /CN=localhost -addext subjectAltName=DNS:localhost -days 1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed");
+  return {cert, key};
+}
+
+// One PEM file trusting every certificate in files.
+std::string trust_bundle(const TempDir& dir, const std::vector<std::string>& files) {
+  std::string path = dir.path + "/bundle.pem";
+  std::ofstream out(path);
+  for (const auto& f : files) out << std::ifstream(f).rdbuf();
+  return path;
+}
+
+size_t occurrences(const std::string& s, const std::string& part) {
+  size_t n = 0;
+  for (size_t i = s.find(part); i != std::string::npos; i = s.find(part, i + 1)) ++n;
+  return n;
+}
+
+// The requests tinyproxy relayed (one log line each).
+size_t relayed(const cidrun::testing::Tinyproxy& p) {
+  return occurrences(p.log(), "Request (file descriptor");
+}
+
+TEST(netHttpClient, ThroughAnHttpsProxyHttpAndHttpsOriginsWithCredentials) {
+  TempDir dir;
+  auto [proxy_cert, proxy_key] = localhost_certificate(dir);
+  TlsServer origin;
+  std::atomic<int> plain_requests{0};
+  FakeHttp plain([&](const HttpHead& h, int fd) {
+    ++plain_requests;
+    EXPECT_EQ(h.target, "/plain") << h.head;
+    EXPECT_FALSE(h.has("Proxy-Authorization")) << h.head;
+    send_response(fd, 200, "text/plain", "plain via https proxy");
+  });
+  cidrun::testing::Tinyproxy tinyproxy({origin.port()}, "alice", "s3cret");
+  cidrun::testing::Stunnel front(proxy_cert, proxy_key, tinyproxy.port());
+  std::string port = std::to_string(front.port());
+  std::string name = "https://localhost:" + port;  // how messages name the proxy
+  std::string with_auth = "https://alice:s3cret@localhost:" + port;
+  std::string both = trust_bundle(dir, {origin.cert(), proxy_cert});
+  auto opts = [&](const std::string& var, const std::string& proxy_url, const std::string& ca) {
+    ClientOptions o = through(var, proxy_url);
+    o.ca_file = ca;
+    return o;
+  };
+
+  // http origin: absolute form and Proxy-Authorization, inside TLS with the proxy.
+  Client http(opts("http_proxy", with_auth, both));
+  Response r = http.perform(Request{.url = plain.url() + "/plain"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "plain via https proxy");
+  EXPECT_EQ(r.proxy, name);
+  EXPECT_EQ(plain_requests, 1);
+  EXPECT_TRUE(contains(tinyproxy.log(), "GET " + plain.url() + "/plain")) << tinyproxy.log();
+
+  // https origin: CONNECT inside the proxy's TLS, then the origin's TLS inside that, its
+  // certificate checked against "localhost:<origin>"; the tunnel is reused like any connection.
+  Client tls(opts("https_proxy", with_auth, both));
+  std::string url = "https://localhost:" + std::to_string(origin.port());
+  for (int i = 0; i < 3; ++i) {
+    r = tls.perform(Request{.url = url + "/tunnel" + std::to_string(i)});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(as_string(r.body), "secure /tunnel" + std::to_string(i));
+  }
+  EXPECT_EQ(tls.connections_opened(), 1u);
+  EXPECT_EQ(occurrences(tinyproxy.log(), "CONNECT localhost:" + std::to_string(origin.port())), 1u)
+      << tinyproxy.log();
+  // A body larger than one TLS record of either session crosses both intact.
+  std::string big_target = "/" + std::string(40000, 'x');
+  r = tls.perform(Request{.url = url + big_target});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "secure " + big_target);
+
+  // The origin's certificate trusted but not the proxy's: the proxy is refused before anything
+  // is sent to it.
+  size_t relayed_before = relayed(tinyproxy);
+  const std::string untrusted = "proxy " + name + ": TLS handshake with localhost:" + port +
+                                " failed: certificate verify " + "failed: self-signed";
+  for (const char* var : {"http_proxy", "https_proxy"}) {
+    r = Client(opts(var, with_auth, origin.cert()))
+            .perform(Request{.url = std::string(var) == "http_proxy" ? plain.url() + "/plain"
+                                                                     : url + "/x"});
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(contains(r.error, untrusted)) << r.error;
+  }
+  EXPECT_EQ(relayed(tinyproxy), relayed_before) << tinyproxy.log();
+  // The proxy's certificate trusted but not the origin's: the origin (inside the tunnel) is
+  // refused, and the message says which proxy carried it.
+  r = Client(opts("https_proxy", with_auth, proxy_cert)).perform(Request{.url = url + "/x"});
+  EXPECT_TRUE(contains(r.error, "TLS handshake with localhost:" + std::to_string(origin.port()) +
+                                    " failed: certificate verify failed"))
+      << r.error;
+  EXPECT_TRUE(contains(r.error, "(via proxy " + name + ")")) << r.error;
+
+  // A proxy whose certificate does not name it (reached as 127.0.0.1, certificate for
+  // localhost): one line naming the proxy, no password, nothing fetched.
+  relayed_before = relayed(tinyproxy);
+  std::string by_address = "https://alice:s3cret@127.0.0.1:" + port;
+  const std::string mismatch = "proxy https://127.0.0.1:" + port +
+                               ": TLS handshake with 127.0.0.1:" + port +
+                               " failed: certificate verify failed: IP address mismatch";
+  for (const char* var : {"http_proxy", "https_proxy"}) {
+    bool https = std::string(var) == "https_proxy";
+    r = Client(opts(var, by_address, both))
+            .perform(Request{.url = https ? url + "/x" : plain.url() + "/plain"});
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(contains(r.error, mismatch)) << r.error;
+    EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.find("s3cret"), std::string::npos) << r.error;
+  }
+  EXPECT_EQ(plain_requests, 1);
+  EXPECT_EQ(relayed(tinyproxy), relayed_before) << tinyproxy.log();
+
+  // Wrong and missing credentials: tinyproxy's 401/407, one line naming the proxy, never the
+  // password.
+  std::string wrong = "https://alice:nope@localhost:" + port;
+  r = Client(opts("https_proxy", wrong, both)).perform(Request{.url = url + "/x"});
+  EXPECT_TRUE(contains(r.error, "proxy " + name + " refused CONNECT localhost:" +
+                                    std::to_string(origin.port()) + ": HTTP 401 Unauthorized"))
+      << r.error;
+  EXPECT_EQ(r.error.find("nope"), std::string::npos) << r.error;
+  r = Client(opts("http_proxy", wrong, both)).perform(Request{.url = plain.url() + "/plain"});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_TRUE(contains(r.describe(), "(via proxy " + name + ")")) << r.describe();
+  std::string anonymous = "https://localhost:" + port;
+  r = Client(opts("http_proxy", anonymous, both)).perform(Request{.url = plain.url() + "/plain"});
+  EXPECT_EQ(r.error, plain.url() + "/plain: proxy " + name +
+                         " refused the request: HTTP 407 (credentials needed)");
+  r = Client(opts("https_proxy", anonymous, both)).perform(Request{.url = url + "/x"});
+  EXPECT_TRUE(contains(r.error, "proxy " + name + " refused CONNECT localhost:" +
+                                    std::to_string(origin.port()) + ": HTTP 407"))
+      << r.error;
+  EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+  EXPECT_EQ(plain_requests, 1);
+}
+
+TEST(netHttpClient, HttpsProxiesThatFailTheHandshakeGiveOneLine) {
+  TempDir dir;
+  auto [proxy_cert, proxy_key] = localhost_certificate(dir);
+  // Reads the client's hello, starts a handshake record and closes inside it.
+  FakeHttp closes_mid_handshake(
+      [](const HttpHead&, int fd) {
+        char hello[512];
+        if (::recv(fd, hello, sizeof hello, 0) > 0)
+          send_all(fd, std::string("\x16\x03\x03\x00\x64", 5));
+      },
+      true);
+  FakeHttp* self = nullptr;
+  FakeHttp silent([&](const HttpHead&, int) { self->hang(); }, true);
+  self = &silent;
+  // Behind a real https proxy, an origin that closes at once: the inner handshake fails inside
+  // the proxy's TLS.
+  FakeHttp closing_origin([](const HttpHead&, int) {}, true);
+  cidrun::testing::Tinyproxy tinyproxy({closing_origin.port()});
+  cidrun::testing::Stunnel front(proxy_cert, proxy_key, tinyproxy.port());
+  auto via = [](int port) { return "https://localhost:" + std::to_string(port); };
+  struct Case {
+    std::string proxy, url, error;
+  };
+  std::string origin = "https://localhost:" + std::to_string(closing_origin.port()) + "/x";
+  for (const auto& c : std::vector<Case>{
+           {via(closes_mid_handshake.port()), "https://origin.invalid/x",
+            "proxy " + via(closes_mid_handshake.port()) + ": TLS handshake with localhost:" +
+                std::to_string(closes_mid_handshake.port()) + " failed: connection closed"},
+           {via(silent.port()), "https://origin.invalid/x",
+            "proxy " + via(silent.port()) +
+                ": TLS handshake with localhost:" + std::to_string(silent.port()) + " timed out"},
+           {via(front.port()), origin,
+            "TLS handshake with localhost:" + std::to_string(closing_origin.port()) +
+                " failed: connection closed (via proxy " + via(front.port()) + ")"},
+       }) {
+    ClientOptions o = through("https_proxy", c.proxy);
+    o.ca_file = proxy_cert;
+    auto t0 = std::chrono::steady_clock::now();
+    Response r = Client(o).perform(Request{.url = c.url, .connect_timeout_ms = 1000});
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.error, c.url + ": " + c.error);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << c.error;
+  }
+  EXPECT_EQ(closes_mid_handshake.requests(), 1);
 }
 
 // --- SOCKS proxies ---

@@ -129,7 +129,18 @@ TEST(netProxy, ProxyUrlsAndCredentials) {
   Proxy user_only = parse_proxy_url("http://alice@h:1", "http_proxy");
   EXPECT_EQ(user_only.authorization(), "Basic YWxpY2U6");
   EXPECT_FALSE(p.socks());
+  EXPECT_FALSE(p.tls());
   EXPECT_TRUE(p.resolves_names());
+  // https://: TLS to the proxy, then the same protocol as http://; port 443 when absent.
+  Proxy s = parse_proxy_url("HTTPS://bob:pw@proxy.lan", "https_proxy");
+  EXPECT_EQ(s.kind, Proxy::Kind::kHttps);
+  EXPECT_TRUE(s.tls());
+  EXPECT_FALSE(s.socks());
+  EXPECT_TRUE(s.resolves_names());
+  EXPECT_EQ(s.port, 443);
+  EXPECT_EQ(s.display(), "https://proxy.lan:443");  // never the credentials
+  EXPECT_EQ(s.authorization(), "Basic Ym9iOnB3");   // base64("bob:pw")
+  EXPECT_EQ(parse_proxy_url("https://[::1]:8443", "all_proxy").display(), "https://[::1]:8443");
 }
 
 TEST(netProxy, SocksSchemesAsCurlSpellsThem) {
@@ -164,7 +175,7 @@ TEST(netProxy, BadProxyUrlsAreOneLineErrorsWithoutTheSecret) {
     std::string error;
   };
   for (const auto& c : std::vector<Case>{
-           {"https://h:443", "https:// proxies are not supported (http://, socks4://"},
+           {"quic://h:443", "quic:// proxies are not supported (http://, https://, socks4://"},
            {"ftp://h:21", "ftp:// proxies are not supported"},
            {"socks4://u:pw@h", "SOCKS4 has no passwords"},
            {"socks5://" + std::string(256, 'u') + ":p@h", "longer than 255 bytes"},
@@ -189,15 +200,15 @@ TEST(netProxy, BadProxyUrlsAreOneLineErrorsWithoutTheSecret) {
     }
   }
   try {
-    parse_proxy_url("https://alice:s3cret@h:1080", "ALL_PROXY");
+    parse_proxy_url("https://alice:s3cret@h:99999", "ALL_PROXY");
     ADD_FAILURE();
   } catch (const Error& e) {
     std::string m = e.what();
     EXPECT_EQ(m.find("s3cret"), std::string::npos) << m;
-    EXPECT_NE(m.find("https://***@h:1080"), std::string::npos) << m;
+    EXPECT_NE(m.find("https://***@h:99999"), std::string::npos) << m;
   }
   // The error shows when the variable is used, naming it; no_proxy still wins.
-  auto c = config({{"https_proxy", "https://h:1"}, {"no_proxy", "skip.me"}});
+  auto c = config({{"https_proxy", "ftp://h:1"}, {"no_proxy", "skip.me"}});
   EXPECT_THROW(c.for_url(true, "a.org", 443), Error);
   EXPECT_FALSE(c.for_url(true, "skip.me", 443));
   EXPECT_FALSE(c.for_url(false, "a.org", 80));
