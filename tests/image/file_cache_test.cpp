@@ -1,11 +1,14 @@
 // The image checkout's per-file cache: files are hard links to the cache where the filesystem
 // allows, and copies where it refuses the link. EMLINK (an inode at the filesystem's link limit)
-// is tested here on the real filesystem of the temp directory; EXDEV (cache on another
-// filesystem) with containers in tests/integration/runtime_image_test.cpp.
+// and EPERM (an immutable cache entry, which refuses links even to root) are tested here on the
+// real filesystem of the temp directory; EXDEV (cache on another filesystem) with containers in
+// tests/integration/runtime_image_test.cpp.
 #include "image/file_cache.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,6 +134,92 @@ TEST_F(FileCacheTest, AFileAtTheLinkLimitIsCopied) {
   EXPECT_EQ(stat_of(fs::path(second.dir) / "run.sh").st_nlink, 2u);
   EXPECT_EQ(stat_of(entry).st_nlink, cached.st_nlink + static_cast<nlink_t>(made) - 1);
   EXPECT_EQ(stat_of(entry).st_ino, cached.st_ino);
+}
+
+// Sets or clears FS_IMMUTABLE_FL (chattr +i) on p; false, errno set, where the filesystem or the
+// caller's capabilities do not allow it.
+bool set_immutable(const fs::path& p, bool on) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  if (ok) {
+    flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+    ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  }
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  return ok;
+}
+
+// link() of an immutable inode fails with EPERM, for root too (fs.protected_hardlinks does not
+// apply to root; this does). A checkout meeting it writes that file as a copy with the entry's
+// bytes, mode and mtime, stops linking for the rest of that checkout (the filesystem refused
+// outright), leaves the entry alone, and later checkouts keep working: copies while the entry
+// refuses, links again once it takes them.
+TEST_F(FileCacheTest, AnEntryThatRefusesLinksWithEpermIsCopied) {
+  Checkout first = check_out();
+  const fs::path entry = cache_entry_of(fs::path(first.dir) / "etc/shared.txt");
+  ASSERT_FALSE(entry.empty());
+  const struct stat cached = stat_of(entry);
+  fs::remove_all(first.dir);
+  if (!set_immutable(entry, true)) {
+    GTEST_SKIP() << "cannot make " << entry << " immutable: " << std::strerror(errno);
+  }
+  // Cleared however the test ends, or the temp directory could not be removed.
+  struct Thaw {
+    fs::path p;
+    ~Thaw() { set_immutable(p, false); }
+  } thaw{entry};
+  const fs::path probe = dir_ / "probe";
+  ASSERT_NE(::link(entry.c_str(), probe.c_str()), 0);
+  ASSERT_EQ(errno, EPERM) << std::strerror(errno);
+
+  struct Want {
+    const char* path;
+    const char* text;
+    mode_t mode;
+  };
+  const Want files[] = {{"etc/other.txt", "another file\n", 0600},
+                        {"etc/shared.txt", "cached once, linked many times\n", 0644},
+                        {"run.sh", "#!/bin/sh\necho hi\n", 0755}};
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("checkout " + std::to_string(round + 2));
+    Checkout c = check_out();
+    EXPECT_TRUE(c.fresh);
+    for (const Want& w : files) {
+      const fs::path f = fs::path(c.dir) / w.path;
+      struct stat st = stat_of(f);
+      EXPECT_TRUE(S_ISREG(st.st_mode)) << w.path;
+      EXPECT_EQ(st.st_mode & 07777, w.mode) << w.path;
+      EXPECT_EQ(slurp(f), w.text) << w.path;
+    }
+    struct stat copy = stat_of(fs::path(c.dir) / "etc/shared.txt");
+    EXPECT_EQ(copy.st_nlink, 1u) << "not a copy";
+    EXPECT_NE(copy.st_ino, cached.st_ino);
+    EXPECT_EQ(copy.st_mtim.tv_sec, cached.st_mtim.tv_sec);
+    EXPECT_EQ(copy.st_mtim.tv_nsec, cached.st_mtim.tv_nsec);
+    // Files are written in name order: etc/other.txt was linked before the refusal, run.sh
+    // after it is a copy.
+    EXPECT_EQ(stat_of(fs::path(c.dir) / "etc/other.txt").st_nlink, 2u);
+    EXPECT_EQ(stat_of(fs::path(c.dir) / "run.sh").st_nlink, 1u);
+    fs::remove_all(c.dir);
+  }
+  // The entry is unchanged: same inode, bytes, and only the cache's own name.
+  EXPECT_EQ(stat_of(entry).st_ino, cached.st_ino);
+  EXPECT_EQ(stat_of(entry).st_nlink, 1u);
+  EXPECT_EQ(slurp(entry), "cached once, linked many times\n");
+
+  ASSERT_TRUE(set_immutable(entry, false)) << std::strerror(errno);
+  Checkout again = check_out();
+  EXPECT_TRUE(again.fresh);
+  for (const Want& w : files) {
+    const fs::path f = fs::path(again.dir) / w.path;
+    EXPECT_EQ(stat_of(f).st_nlink, 2u) << w.path;
+    EXPECT_EQ(slurp(f), w.text) << w.path;
+  }
+  EXPECT_EQ(stat_of(fs::path(again.dir) / "etc/shared.txt").st_ino, cached.st_ino);
 }
 
 TEST_F(FileCacheTest, SweepRemovesEntriesNoCheckoutLinks) {
