@@ -4,17 +4,14 @@
 // reaped) when the object goes away.
 #pragma once
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "net/tinyproxy.h"
+#include "net/server_process.h"
 
 namespace cidrun::testing {
 
@@ -23,7 +20,7 @@ class Stunnel {
   Stunnel(const std::string& cert_file, const std::string& key_file, int target_port) {
     char tmpl[] = "/tmp/cidrun-stunnel-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    port_ = Tinyproxy::free_port();
+    port_ = ServerProcess::free_port();
     std::string conf = dir_ + "/stunnel.conf";
     std::ofstream out(conf);
     // No pid file and no fork: the test owns the process. The service section is what stunnel
@@ -32,23 +29,11 @@ class Stunnel {
         << "[proxy]\naccept = 127.0.0.1:" << port_ << "\nconnect = 127.0.0.1:" << target_port
         << "\ncert = " << cert_file << "\nkey = " << key_file << "\n";
     out.close();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::string log = dir_ + "/stdout";
-      if (!std::freopen(log.c_str(), "w", stdout) || !std::freopen(log.c_str(), "a", stderr)) {
-        ::_exit(126);
-      }
-      ::execlp("stunnel4", "stunnel4", conf.c_str(), static_cast<char*>(nullptr));
-      ::execlp("stunnel", "stunnel", conf.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    Tinyproxy::wait_listening(pid_, port_, "stunnel");
+    process_.emplace(std::vector<std::string>{"stunnel4", "stunnel"},
+                     std::vector<std::string>{conf}, dir_ + "/stdout", port_);
   }
   ~Stunnel() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    process_.reset();
     std::filesystem::remove_all(dir_);
   }
   Stunnel(const Stunnel&) = delete;
@@ -64,7 +49,7 @@ class Stunnel {
  private:
   std::string dir_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  std::optional<ServerProcess> process_;
 };
 
 }  // namespace cidrun::testing
