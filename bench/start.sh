@@ -11,6 +11,7 @@
 # Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
 #   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
 #   BASE=path/to/other/cidrun adds that build's rows (e.g. main's) to compare in the same window.
+#   STATE_ON_DISK=1 keeps the state directories on this machine's disk (under /tmp) instead.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -42,7 +43,7 @@ time_rounds() {
 }
 export -f time_rounds
 BASE=${BASE:+$(realpath "$BASE")}
-export RUNS work B CIDRUN BASE
+export RUNS work B CIDRUN BASE STATE_ON_DISK
 
 rounds=(
   cidrun '"$CIDRUN" --root $work/state/cidrun run --rm --seccomp unconfined --name b$i $B'
@@ -68,7 +69,7 @@ unshare -m --propagation private bash -c '
   set -euo pipefail
   umount /sys/fs/cgroup/unified 2>/dev/null || true
   mkdir -p "$work/state"
-  mount -t tmpfs -o mode=0700 bench-state "$work/state"
+  [ -n "${STATE_ON_DISK:-}" ] || mount -t tmpfs -o mode=0700 bench-state "$work/state"
   args=()
   for ((k = 0; k < ROUNDS_N; k++)); do v=ROUND_$k; args+=("${!v}"); done
   time_rounds "${args[@]}"'
