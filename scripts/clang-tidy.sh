@@ -7,9 +7,12 @@
 # Clean results are cached, as ccache caches objects, in $CIDRUN_TIDY_CACHE (default
 # ~/.cache/cidrun-clang-tidy; "off" disables it). A file's key hashes everything its result
 # depends on: its own content and compile command (with the checkout's and the build's paths
-# left out, so another clone hits the same entries), every tracked header and .clang-tidy, this
-# script, the clang-tidy version and the installed packages' versions (system headers). Only
-# clean results are kept: a finding is always reported afresh.
+# left out, so another clone hits the same entries), the tracked headers it includes (as ninja
+# recorded them when it last compiled the file; every tracked header when there is no record or
+# the source or one of those headers changed since), the .clang-tidy files, this script, the
+# clang-tidy
+# version and the installed packages' versions (system headers). Only clean results are kept: a
+# finding is always reported afresh.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${CIDRUN_BUILD_DIR:-$root/build}
@@ -58,18 +61,59 @@ else
   {
     clang-tidy --version
     dpkg-query -W 2>/dev/null || true
-    git ls-files -z -- '*.h' '*.hpp' '.clang-tidy' '*/.clang-tidy' scripts/clang-tidy.sh |
+    git ls-files -z -- '.clang-tidy' '*/.clang-tidy' scripts/clang-tidy.sh |
       xargs -0 git hash-object --
   } | sha256sum | cut -d' ' -f1 >"$out/global"
+  git ls-files -- '*.h' '*.hpp' >"$out/headers"
+  ninja -C "$build" -t deps >"$out/deps" 2>/dev/null || : >"$out/deps"
   python3 - "$out/db/compile_commands.json" "$root" "$build" "$(cat "$out/global")" \
-    "${files[@]}" >"$out/keys" <<'PY'
-import hashlib, json, sys
-db, root, build, common = sys.argv[1:5]
-commands = {e["file"]: e.get("command") or " ".join(e["arguments"]) for e in json.load(open(db))}
-for f in sys.argv[5:]:
+    "$out/headers" "$out/deps" "${files[@]}" >"$out/keys" <<'PY'
+import hashlib, json, os, shlex, sys
+db, root, build, common, headers_file, deps_file = sys.argv[1:7]
+entries = {e["file"]: e for e in json.load(open(db))}
+tracked = {os.path.join(root, h) for h in open(headers_file).read().split()}
+content = {}
+def digest(path):
+    if path not in content:
+        content[path] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    return content[path]
+# `ninja -t deps`: "OBJECT: #deps N, deps mtime T (VALID)" then one indented path per line.
+deps, current = {}, None
+for line in open(deps_file):
+    if line.startswith(" "):
+        if current is not None:
+            deps[current].add(os.path.normpath(os.path.join(build, line.strip())))
+    elif ": #deps" in line:
+        obj, state = line.split(": #deps", 1)
+        current = os.path.normpath(os.path.join(build, obj)) if "(VALID)" in state else None
+        if current is not None:
+            deps[current] = set()
+def included(entry, source):
+    # The tracked headers the compiler read for this file when ninja last built its object.
+    args = entry.get("arguments") or shlex.split(entry["command"])
+    if "-o" not in args:
+        return None
+    obj = os.path.normpath(os.path.join(entry.get("directory", build), args[args.index("-o") + 1]))
+    if obj not in deps:
+        return None
+    found = sorted(deps[obj] & tracked)
+    try:
+        built = os.stat(obj).st_mtime
+        if any(os.stat(p).st_mtime > built for p in found + [source]):
+            return None  # edited since that build: its includes may have changed
+    except OSError:
+        return None
+    return found
+every = sorted(tracked)
+for f in sys.argv[7:]:
+    e = entries[f]
     h = hashlib.sha256(common.encode())
-    h.update(commands[f].replace(build, "@BUILD@").replace(root, "@ROOT@").encode())
+    command = e.get("command") or " ".join(e["arguments"])
+    h.update(command.replace(build, "@BUILD@").replace(root, "@ROOT@").encode())
     h.update(open(f, "rb").read())
+    headers = included(e, f)
+    for p in every if headers is None else headers:
+        h.update(os.path.relpath(p, root).encode() + b"\0" + digest(p).encode())
     print(f, h.hexdigest())
 PY
 fi
