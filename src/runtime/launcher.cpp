@@ -69,10 +69,9 @@ struct InitPlan {
   // work to do at that point (runtime_hooks_step) or can still fail after "ready" (start_step).
   bool runtime_hooks_step = true;
   bool start_step = true;
-  // Set (in the init's copy of the launcher's memory) when clone3 put the init in its cgroup.
-  // Asked for but not done: the runtime moves the init, which therefore waits for "go" first.
+  // Set when the init is to be cloned into its cgroup: whether clone3 did (read in the init's
+  // copy of the launcher's memory). If not, the runtime moves the init, which waits for "go" first.
   const bool* cloned_into_cgroup = nullptr;
-  bool clone_into_cgroup_asked = false;
 };
 
 // Both sides decide from the same inputs whether the "mounted"/"hooks" and "start" steps happen.
@@ -119,8 +118,7 @@ void set_hostname(const Spec& s) {
       if (go.rfind("go:", 0) != 0) throw Error("unexpected message from runtime: " + go);
       host_pid = static_cast<pid_t>(std::stol(go.substr(3)));
     };
-    const bool go_first =
-        plan.go_first || (plan.clone_into_cgroup_asked && !*plan.cloned_into_cgroup);
+    const bool go_first = plan.go_first || (plan.cloned_into_cgroup && !*plan.cloned_into_cgroup);
     if (go_first) wait_go();
     if (plan.user_ns) {
       if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in the user namespace");
@@ -371,8 +369,7 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
                   has_runtime_hooks(spec),
                   mode == Mode::kRun && needs_start_step(opts)};
     for (const auto& fd : cgroup_fds) plan.cgroup_fds.push_back(fd.get());
-    plan.cloned_into_cgroup = &cloned_into_cgroup;
-    plan.clone_into_cgroup_asked = clone_target.valid();
+    if (clone_target.valid()) plan.cloned_into_cgroup = &cloned_into_cgroup;
     // Named sockets, not a structured binding: the child's lambda captures one.
     std::pair<SyncSocket, SyncSocket> ends = SyncSocket::pair();
     SyncSocket& parent_end = ends.first;
@@ -400,7 +397,7 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
       write_id_map(pid, "uid_map", spec.uid_mappings);
       write_id_map(pid, "gid_map", spec.gid_mappings);
     }
-    if (runtime_attaches || (plan.clone_into_cgroup_asked && !cloned_into_cgroup))
+    if (l.cgroup->enabled() && plan.cgroup_fds.empty() && !cloned_into_cgroup)
       apply_cgroup(l.cgroup, spec.resources, opts.id, [&] { l.cgroup->apply(pid); });
     if (!spec.resources.is_null()) l.cgroup->set_resources(with_default_devices(spec.resources));
     try {
