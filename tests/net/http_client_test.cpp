@@ -699,17 +699,31 @@ TEST(netHttpClient, HostileProxiesGiveOneLineNamingTheProxy) {
   }
 }
 
+// The plain http origin behind a proxy: it counts its requests and checks that each arrives in
+// origin-form at /plain, without the credentials meant for the proxy.
+class PlainOrigin {
+ public:
+  explicit PlainOrigin(std::string body)
+      : http_([this, body = std::move(body)](const HttpHead& h, int fd) {
+          ++requests_;
+          EXPECT_EQ(h.target, "/plain") << h.head;
+          EXPECT_FALSE(h.has("Proxy-Authorization")) << h.head;
+          send_response(fd, 200, "text/plain", body);
+        }) {}
+  std::string url() const { return http_.url(); }
+  int port() const { return http_.port(); }
+  int requests() const { return requests_; }
+
+ private:
+  std::atomic<int> requests_{0};
+  FakeHttp http_;
+};
+
 TEST(netHttpClient, ThroughTinyproxyHttpAndHttpsWithCredentials) {
   TlsServer origin;
-  std::atomic<int> plain_requests{0};
-  FakeHttp plain([&](const HttpHead& h, int fd) {
-    ++plain_requests;
-    // The proxy turned the absolute-form target back into origin-form, and kept our
-    // credentials to itself.
-    EXPECT_EQ(h.target, "/plain") << h.head;
-    EXPECT_FALSE(h.has("Proxy-Authorization")) << h.head;
-    send_response(fd, 200, "text/plain", "plain via proxy");
-  });
+  // The proxy turns the absolute-form target back into origin-form, and keeps our credentials
+  // to itself.
+  PlainOrigin plain("plain via proxy");
   cidrun::testing::Tinyproxy proxy({origin.port()}, "alice", "s3cret");
   std::string with_auth = "http://alice:s3cret@127.0.0.1:" + std::to_string(proxy.port());
 
@@ -717,7 +731,7 @@ TEST(netHttpClient, ThroughTinyproxyHttpAndHttpsWithCredentials) {
   Response r = Client(http_opts).perform(Request{.url = plain.url() + "/plain"});
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(as_string(r.body), "plain via proxy");
-  EXPECT_EQ(plain_requests, 1);
+  EXPECT_EQ(plain.requests(), 1);
   EXPECT_TRUE(contains(proxy.log(), "GET " + plain.url() + "/plain")) << proxy.log();
 
   // https: a CONNECT tunnel, TLS with the origin: its certificate (for localhost, trusted
@@ -798,13 +812,7 @@ TEST(netHttpClient, ThroughAnHttpsProxyHttpAndHttpsOriginsWithCredentials) {
   TempDir dir;
   auto [proxy_cert, proxy_key] = localhost_certificate(dir);
   TlsServer origin;
-  std::atomic<int> plain_requests{0};
-  FakeHttp plain([&](const HttpHead& h, int fd) {
-    ++plain_requests;
-    EXPECT_EQ(h.target, "/plain") << h.head;
-    EXPECT_FALSE(h.has("Proxy-Authorization")) << h.head;
-    send_response(fd, 200, "text/plain", "plain via https proxy");
-  });
+  PlainOrigin plain("plain via https proxy");
   cidrun::testing::Tinyproxy tinyproxy({origin.port()}, "alice", "s3cret");
   cidrun::testing::Stunnel front(proxy_cert, proxy_key, tinyproxy.port());
   std::string port = std::to_string(front.port());
@@ -823,7 +831,7 @@ TEST(netHttpClient, ThroughAnHttpsProxyHttpAndHttpsOriginsWithCredentials) {
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(as_string(r.body), "plain via https proxy");
   EXPECT_EQ(r.proxy, name);
-  EXPECT_EQ(plain_requests, 1);
+  EXPECT_EQ(plain.requests(), 1);
   EXPECT_TRUE(contains(tinyproxy.log(), "GET " + plain.url() + "/plain")) << tinyproxy.log();
 
   // https origin: CONNECT inside the proxy's TLS, then the origin's TLS inside that, its
@@ -881,7 +889,7 @@ TEST(netHttpClient, ThroughAnHttpsProxyHttpAndHttpsOriginsWithCredentials) {
     EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
     EXPECT_EQ(r.error.find("s3cret"), std::string::npos) << r.error;
   }
-  EXPECT_EQ(plain_requests, 1);
+  EXPECT_EQ(plain.requests(), 1);
   EXPECT_EQ(relayed(tinyproxy), relayed_before) << tinyproxy.log();
 
   // Wrong and missing credentials: tinyproxy's 401/407, one line naming the proxy, never the
@@ -904,7 +912,7 @@ TEST(netHttpClient, ThroughAnHttpsProxyHttpAndHttpsOriginsWithCredentials) {
                                     std::to_string(origin.port()) + ": HTTP 407"))
       << r.error;
   EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
-  EXPECT_EQ(plain_requests, 1);
+  EXPECT_EQ(plain.requests(), 1);
 }
 
 TEST(netHttpClient, HttpsProxiesThatFailTheHandshakeGiveOneLine) {
@@ -989,14 +997,8 @@ std::string read_socks5_request(int fd) {
 
 TEST(netHttpClient, ThroughMicrosocksHttpAndHttpsWithCredentials) {
   TlsServer origin;
-  std::atomic<int> plain_requests{0};
-  FakeHttp plain([&](const HttpHead& h, int fd) {
-    ++plain_requests;
-    // SOCKS carries bytes: origin-form, and no proxy credentials ever reach the origin.
-    EXPECT_EQ(h.target, "/plain") << h.head;
-    EXPECT_FALSE(h.has("Proxy-Authorization")) << h.head;
-    send_response(fd, 200, "text/plain", "plain via socks");
-  });
+  // SOCKS carries bytes: origin-form, and no proxy credentials ever reach the origin.
+  PlainOrigin plain("plain via socks");
   cidrun::testing::Microsocks open_proxy;
   cidrun::testing::Microsocks auth_proxy("alice", "s3cret");
   std::string open_at = "127.0.0.1:" + std::to_string(open_proxy.port());
@@ -1009,7 +1011,7 @@ TEST(netHttpClient, ThroughMicrosocksHttpAndHttpsWithCredentials) {
     ASSERT_TRUE(r.ok()) << proxy << ": " << r.describe();
     EXPECT_EQ(as_string(r.body), "plain via socks");
   }
-  EXPECT_EQ(plain_requests, 4);
+  EXPECT_EQ(plain.requests(), 4);
 
   // https: TLS with the origin through the SOCKS stream, its certificate checked against the
   // origin's name; the connection is kept alive like any other.
@@ -1037,7 +1039,7 @@ TEST(netHttpClient, ThroughMicrosocksHttpAndHttpsWithCredentials) {
   r = Client(through("http_proxy", "socks5h://" + auth_at)).perform(Request{.url = plain_url});
   EXPECT_TRUE(contains(r.error, "accepts none of our authentication methods (credentials needed)"))
       << r.error;
-  EXPECT_EQ(plain_requests, 4);
+  EXPECT_EQ(plain.requests(), 4);
 }
 
 TEST(netHttpClient, SocksHandshakesOnTheWire) {
