@@ -69,6 +69,42 @@ input_tree5k() { # tree5k: 5,000 files in 50 directories, and its tar.gz
   [ -f "$data/tree5k.tar.gz" ] || tar czf "$data/tree5k.tar.gz" -C "$data" tree5k
 }
 
+# layer: layer.tar (~100 MB of this machine's /usr/bin, /usr/lib/x86_64-linux-gnu, /usr/include
+# and /usr/share files of at most 4 MiB, equal bytes from each (in sorted order), about the mix of
+# binaries, libraries and text of a distribution layer; pax format, owners kept), layer.tar.gz
+# (gzip -6) and layer.tar.zst (zstd -3). Made once; machine-dependent, so compare only figures of
+# the same run.
+input_layer() {
+  mkdir -p "$data"
+  [ -f "$data/layer.tar.zst" ] && return 0
+  python3 - "$data/layer.list" <<'PY'
+import os, sys
+lists = []
+for top in ("usr/bin", "usr/lib/x86_64-linux-gnu", "usr/include", "usr/share"):
+    names = []
+    for d, dirs, files in os.walk("/" + top):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(d, f)
+            if not os.path.islink(p) and os.path.isfile(p) and os.path.getsize(p) <= 4 << 20:
+                names.append(p)
+    lists.append(names)
+# Equal bytes from each: many small headers and docs beside fewer, larger binaries.
+sizes, picked = [0] * len(lists), []
+while sum(sizes) < 100 << 20 and any(lists):
+    i = min((k for k in range(len(lists)) if lists[k]), key=lambda k: sizes[k])
+    p = lists[i].pop(0)
+    sizes[i] += os.path.getsize(p)
+    picked.append(p[1:])
+open(sys.argv[1], "w").write("\n".join(sorted(picked)) + "\n")
+PY
+  tar --format=pax -cf "$data/layer.tar.tmp" -C / --files-from "$data/layer.list"
+  mv "$data/layer.tar.tmp" "$data/layer.tar"
+  gzip -6 -n -c "$data/layer.tar" >"$data/layer.tar.gz"
+  zstd -q -3 -c "$data/layer.tar" >"$data/layer.tar.zst.tmp"
+  mv "$data/layer.tar.zst.tmp" "$data/layer.tar.zst"
+}
+
 # start_bg NAME CMD...: runs CMD in the background (killed on exit) and waits for its first
 # stdout line, which it leaves in $ready.
 start_bg() {
@@ -110,6 +146,19 @@ wall() {
   "$@" >/dev/null 2>&1 || die "failed: $*"
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+}
+# cpu_wall CMD...: "cpu-seconds wall-seconds" of CMD (a program; user + sys of it and its
+# children), its output dropped. best_of then keeps the run of least CPU time.
+# Measured by getrusage (microseconds; /usr/bin/time rounds CPU time to 10 ms).
+cpu_wall() {
+  python3 -c '
+import resource, subprocess, sys, time
+t = time.perf_counter()
+rc = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wall = time.perf_counter() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.4f %.4f" % (r.ru_utime + r.ru_stime, wall))
+sys.exit(rc)' "$@" || die "failed: $*"
 }
 # wall_rss CMD...: "seconds peak-RSS-KiB" of CMD (a program) from /usr/bin/time. CMD's stdout is
 # kept in $bench_tmp/stdout until the next run; its stderr is dropped.
