@@ -66,7 +66,8 @@ const Registrar reg("pull", [](Command& app, Globals& g) {
   auto cmd = app.add_subcommand("pull", "Fetch a whole DAG into the block store and pin it");
   cmd.add_option("cid", f->cid, "Root CID").required();
   cmd.add_option("--from", f->from,
-                 "Block source URL (repeatable): kubo+http://HOST:PORT, http(s)://GATEWAY, "
+                 "Block source URL (repeatable, used together): kubo+http://HOST:PORT, "
+                 "http(s)://GATEWAY, /ip4/H/tcp/P/p2p/PEER (bitswap), routing+http://ROUTER, "
                  "car:PATH, flatfs:DIR, kubo");
   cmd.add_option("-j,--parallel", f->parallel, "Block requests in flight (default 32)");
   cmd.add_flag("--json", f->json, "Print progress as JSON lines on stdout");

@@ -7,6 +7,7 @@
 
 #include "exchange/car_stream.h"
 #include "exchange/sources.h"
+#include "p2p/multiaddr.h"
 #include "util/fd.h"
 #include "util/sha256.h"
 
@@ -104,11 +105,15 @@ std::unique_ptr<BlockSource> open_source(const std::string& url) {
       throw Error("source 'kubo': no running daemon ($IPFS_PATH/api or ~/.ipfs/api)");
     return open_source(found);
   }
+  if (p2p::names_peer(url)) return make_bitswap_source(url);
   if (starts_with(url, "/ip4/") || starts_with(url, "/ip6/") || starts_with(url, "/dns")) {
     std::string http = multiaddr_to_http(url);
     if (http.empty())
       throw Error("source " + url + ": not an API multiaddr like /ip4/127.0.0.1/tcp/5001");
     return make_kubo_source(url, http);
+  }
+  if (starts_with(url, "routing+http://") || starts_with(url, "routing+https://")) {
+    return make_routing_source(url, strip_slashes(url.substr(8)));
   }
   if (starts_with(url, "kubo+http://") || starts_with(url, "kubo+https://")) {
     return make_kubo_source(url, strip_slashes(url.substr(5)));
@@ -119,7 +124,9 @@ std::unique_ptr<BlockSource> open_source(const std::string& url) {
   if (starts_with(url, "car:")) return make_car_source(url, url.substr(4));
   if (starts_with(url, "flatfs:")) return make_flatfs_source(url, url.substr(7));
   throw Error("unknown block source '" + url +
-              "' (use kubo+http://HOST:PORT, http(s)://GATEWAY, car:PATH or flatfs:DIR)");
+              "' (use kubo+http://HOST:PORT, http(s)://GATEWAY, /ip4/H/tcp/P/p2p/PEER, "
+              "routing+http://ROUTER, "
+              "car:PATH or flatfs:DIR)");
 }
 
 }  // namespace cidrun::exchange

@@ -3,6 +3,8 @@
 //   kubo+http://HOST:PORT   a kubo daemon's RPC API (block/get, dag/export)
 //   kubo                    the local kubo daemon named by $IPFS_PATH/api or ~/.ipfs/api
 //   /ip4/H/tcp/P            the same, given as kubo's API multiaddr
+//   /ip4/H/tcp/P/p2p/ID     a libp2p peer (any IPFS node) asked over bitswap (exchange/bitswap.h)
+//   routing+http(s)://HOST  a Delegated Routing V1 server: the providers it names, used together
 //   http(s)://HOST[:PORT]   an IPFS Trustless Gateway (application/vnd.ipld.raw and .car)
 //   car:PATH                a CARv1 or CARv2 file, read-only
 //   flatfs:DIR              a cidrun or kubo block directory (or a repo containing blocks/),
@@ -51,6 +53,10 @@ class BlockSource {
   // reads the body straight into scratch, so a reused scratch costs no allocation, zero-fill or
   // page faults per block.
   virtual std::optional<ByteView> get_into(const Cid& cid, Bytes& scratch);
+  // Stops waiting for cid: a get_into for it in progress on another thread may return early
+  // (nullopt), and the source tells its peer it no longer wants it, where it can (bitswap). For
+  // a caller that got the block elsewhere first.
+  virtual void cancel(const Cid& /*cid*/) {}
   // Whether get_car streams a whole subtree in one request (gateway, kubo dag/export, CAR file).
   virtual bool can_stream_car() const { return false; }
   // Streams the blocks below root in `scope` (in the source's order) to on_block. Returns false

@@ -8,6 +8,7 @@
 #include "exchange/fetching_store.h"
 #include "gateway/car_response.h"
 #include "gateway/request.h"
+#include "gateway/routing.h"
 #include "net/http_server.h"
 #include "unixfs/reader.h"
 #include "util/fd.h"
@@ -132,6 +133,7 @@ bool available(BlockStore& store, const Cid& cid, bool only_if_cached) {
 
 struct Server::Impl {
   BlockStore& store;
+  RoutingService* routing = nullptr;
   FlatfsStore* files;  // the block files under store, when it has them
   net::HttpServer http;
 
@@ -152,6 +154,7 @@ struct Server::Impl {
 
   void route(const net::HttpRequest& req, net::HttpResponse& res) {
     res.add_header("X-Content-Type-Options", "nosniff");
+    if (routing && RoutingService::wants(req)) return routing->handle(req, res);
     if (req.method != "GET" && req.method != "HEAD") {
       res.add_header("Allow", "GET, HEAD");
       return reject(res, 405, "method " + req.method + " not allowed: use GET or HEAD");
@@ -341,6 +344,10 @@ Server::Server(BlockStore& store, net::HttpServerOptions http, bool quiet)
 
 Server::~Server() {
   stop();
+}
+
+void Server::set_routing(RoutingService* routing) {
+  impl_->routing = routing;
 }
 
 int Server::bind() {

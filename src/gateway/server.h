@@ -14,6 +14,8 @@
 
 namespace cidrun::gateway {
 
+class RoutingService;
+
 class Server {
  public:
   // http: where and how to serve (listen address, threads, limits, TLS: net/http_server.h).
@@ -23,6 +25,9 @@ class Server {
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+
+  // Also answers /routing/v1/ with this service (set before run(); it must outlive the server).
+  void set_routing(RoutingService* routing);
 
   // Binds the socket; returns the port (useful with port 0). Throws Error when it cannot.
   int bind();

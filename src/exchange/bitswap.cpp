@@ -1,0 +1,504 @@
+#include "exchange/bitswap.h"
+
+#include <algorithm>
+
+#include "exchange/block_source.h"
+#include "exchange/car_stream.h"
+#include "p2p/frame.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace cidrun::exchange {
+namespace {
+
+using p2p::Clock;
+
+std::string key_of(const Cid& c) {
+  return std::string(as_string(c.multihash()));
+}
+
+constexpr auto kStreamTimeout = std::chrono::seconds(30);
+
+}  // namespace
+
+struct BitswapNode::Waiter {
+  std::string key;
+  Bytes peer;  // peer id bytes
+  enum class State { kWaiting, kDone, kDontHave, kFailed, kCancelled } state = State::kWaiting;
+  Bytes* data = nullptr;  // the caller's scratch
+  ByteView result;        // the block, inside *data
+  std::string error;
+};
+
+struct BitswapNode::Peer {
+  p2p::PeerId id;
+  // Client side: every CID ever asked of this peer (a block outside it is a lie) and the stream
+  // our wants go on.
+  std::unordered_set<std::string> asked;
+  std::mutex write_mu;  // one writer at a time on `out`
+  std::shared_ptr<p2p::Stream> out;
+  // Server side: the peer's wantlist, in arrival order, and where it is queued.
+  std::deque<bitswap::Want> wants;
+  std::unordered_set<std::string> wanted;  // keys in `wants` (cancels remove from both)
+  std::weak_ptr<p2p::Connection> conn;
+  bool queued = false;
+};
+
+// One inbound bitswap stream: length-prefixed messages, each assembled in a buffer of its exact
+// size and handed to the node whole (blocks are then viewed in place, never copied again).
+class BitswapNode::Handler : public p2p::StreamHandler {
+ public:
+  explicit Handler(BitswapNode& node) : node_(node) {}
+  size_t on_data(p2p::Stream& s, ByteView data) override {
+    try {
+      while (!data.empty()) {
+        if (!msg_) {
+          uint8_t b = data[0];
+          data = data.subspan(1);
+          if (shift_ >= 63) throw Error("malformed message length");
+          want_ |= uint64_t{static_cast<uint8_t>(b & 0x7f)} << shift_;
+          shift_ += 7;
+          if (b & 0x80) continue;
+          if (want_ > bitswap::kMaxMessage)
+            throw Error("sent a message of " + std::to_string(want_) + " bytes (limit 4 MiB)");
+          msg_ = std::make_shared<Bytes>();
+          msg_->reserve(want_);
+        }
+        size_t take = std::min<size_t>(data.size(), want_ - msg_->size());
+        msg_->insert(msg_->end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+        data = data.subspan(take);
+        if (msg_->size() == want_) {
+          auto whole = std::move(msg_);
+          msg_.reset();
+          want_ = 0;
+          shift_ = 0;
+          node_.on_message(s.connection(), std::move(whole));
+        }
+      }
+    } catch (const Error& e) {
+      node_.drop(s.connection(), e.what());
+      return 0;
+    }
+    return msg_ ? msg_->size() : 0;
+  }
+
+ private:
+  BitswapNode& node_;
+  std::shared_ptr<Bytes> msg_;  // the message being assembled (after its length)
+  uint64_t want_ = 0;
+  int shift_ = 0;
+};
+
+BitswapNode::BitswapNode(p2p::Host& host, BlockStore* serve_from, BitswapOptions opts)
+    : host_(host), store_(serve_from), opts_(opts) {
+  for (auto proto : {bitswap::kProtocol120, bitswap::kProtocol110, bitswap::kProtocol100,
+                     bitswap::kProtocolBare}) {
+    host_.handle(std::string(proto),
+                 [this](p2p::Stream&) { return std::make_unique<Handler>(*this); });
+  }
+  size_t n = std::max<size_t>(1, opts_.server_threads);
+  for (size_t i = 0; i < n; ++i) workers_.emplace_back([this] { serve_loop(); });
+}
+
+BitswapNode::~BitswapNode() {
+  {
+    std::lock_guard l(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+BitswapNode& BitswapNode::client() {
+  // Lives for the whole process: the host's threads end with it.
+  static p2p::Host* host = new p2p::Host(p2p::Ed25519Key::generate());
+  static BitswapNode* node = new BitswapNode(*host, nullptr, BitswapOptions{.server_threads = 1});
+  return *node;
+}
+
+BitswapStats BitswapNode::stats() const {
+  std::lock_guard l(mu_);
+  return stats_;
+}
+
+std::shared_ptr<BitswapNode::Peer> BitswapNode::peer_state(const p2p::PeerId& id) {
+  std::lock_guard l(mu_);
+  auto& p = peers_[id.bytes()];
+  if (!p) {
+    p = std::make_shared<Peer>();
+    p->id = id;
+  }
+  return p;
+}
+
+void BitswapNode::send_message(Peer& p, p2p::Connection& conn, const Bytes& framed) {
+  std::lock_guard w(p.write_mu);
+  // A long-lived stream carries every message; a peer may close it at any time (js-libp2p closes
+  // idle streams), so one failure gets a fresh stream.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      if (!p.out || &p.out->connection() != &conn)
+        p.out = conn.open_stream(bitswap::kProtocol120, Clock::now() + kStreamTimeout);
+      p.out->write(framed, Clock::now() + kStreamTimeout);
+      return;
+    } catch (const Error& e) {
+      p.out.reset();
+      if (attempt == 1 || conn.closed()) throw;
+      log::debug("bitswap: stream to " + p.id.str() + " failed (" + e.what() + "); reopening");
+    }
+  }
+}
+
+std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& cid,
+                                         Bytes& scratch) {
+  std::string where = addr.str();
+  std::shared_ptr<p2p::Connection> conn;
+  try {
+    conn = host_.connect(addr, Clock::now() + std::chrono::seconds(10));
+  } catch (const Error& e) {
+    throw SourceError(e.what());
+  }
+  auto peer = peer_state(conn->peer());
+  Waiter w;
+  w.key = key_of(cid);
+  w.peer = conn->peer().bytes();
+  w.data = &scratch;
+  {
+    std::lock_guard l(mu_);
+    peer->asked.insert(w.key);
+    waiting_.emplace(w.key, &w);
+  }
+  auto unregister = [&] {
+    std::lock_guard l(mu_);
+    auto [b, e] = waiting_.equal_range(w.key);
+    for (auto it = b; it != e; ++it) {
+      if (it->second == &w) {
+        waiting_.erase(it);
+        break;
+      }
+    }
+  };
+  try {
+    Bytes msg = bitswap::encode(
+        {{.cid = cid, .priority = 1, .type = bitswap::WantType::kBlock, .send_dont_have = true}},
+        false, {}, {}, bitswap::Framing::kLengthPrefixed);
+    send_message(*peer, *conn, msg);
+  } catch (const Error& e) {
+    unregister();
+    throw SourceError(where + ": " + e.what());
+  }
+  auto deadline = Clock::now() + opts_.block_timeout;
+  std::unique_lock l(mu_);
+  while (w.state == Waiter::State::kWaiting) {
+    if (Clock::now() >= deadline || conn->closed()) break;
+    if (!pending_.empty()) {
+      l.unlock();
+      take_pending();  // ours or another's: identified here, on a thread that waits anyway
+      l.lock();
+      continue;
+    }
+    cv_.wait_for(l, std::chrono::milliseconds(100));
+  }
+  Waiter::State st = w.state;
+  l.unlock();
+  if (st == Waiter::State::kWaiting || st == Waiter::State::kCancelled) unregister();
+  switch (st) {
+    case Waiter::State::kDone:
+      return w.result;
+    case Waiter::State::kDontHave:
+      return std::nullopt;
+    case Waiter::State::kFailed:
+      throw SourceError(where + ": " + w.error);
+    case Waiter::State::kCancelled:
+    case Waiter::State::kWaiting:
+      break;
+  }
+  if (st == Waiter::State::kCancelled) {
+    try {
+      send_message(*peer, *conn,
+                   bitswap::encode({{.cid = cid, .cancel = true}}, false, {}, {},
+                                   bitswap::Framing::kLengthPrefixed));
+    } catch (const Error&) {
+    }
+    return std::nullopt;
+  }
+  if (conn->closed()) throw SourceError(where + ": connection lost (" + conn->close_reason() + ")");
+  // Tell the peer to stop: it may still be working on it.
+  try {
+    Bytes cancel = bitswap::encode({{.cid = cid, .cancel = true}}, false, {}, {},
+                                   bitswap::Framing::kLengthPrefixed);
+    send_message(*peer, *conn, cancel);
+  } catch (const Error&) {
+  }
+  throw SourceError(where + ": no answer for " + cid.str() + " within " +
+                    std::to_string(opts_.block_timeout.count() / 1000) + " s");
+}
+
+void BitswapNode::cancel(const p2p::PeerId& peer, const Cid& cid) {
+  {
+    std::lock_guard l(mu_);
+    auto [beg, end] = waiting_.equal_range(key_of(cid));
+    for (auto it = beg; it != end; ++it) {
+      Waiter& w = *it->second;
+      if (w.peer == peer.bytes() && w.state == Waiter::State::kWaiting)
+        w.state = Waiter::State::kCancelled;
+    }
+  }
+  cv_.notify_all();
+}
+
+void BitswapNode::drop(p2p::Connection& conn, const std::string& why) {
+  log::warn("bitswap: dropping peer " + conn.peer().str() + ": " + why);
+  {
+    std::lock_guard l(mu_);
+    ++stats_.peers_dropped;
+    for (auto& [k, w] : waiting_) {
+      if (w->peer == conn.peer().bytes() && w->state == Waiter::State::kWaiting) {
+        w->state = Waiter::State::kFailed;
+        w->error = why;
+      }
+    }
+    auto it = peers_.find(conn.peer().bytes());
+    if (it != peers_.end()) {
+      it->second->wants.clear();
+      it->second->wanted.clear();
+    }
+  }
+  cv_.notify_all();
+  conn.close(why);
+}
+
+// On the reactor thread: must not block. Blocks are not hashed here: they wait in `pending_` for
+// the threads blocked in get(), which hash them in parallel (hashing is what identifies a block)
+// and hand each to whoever wanted it. Past kMaxPendingBytes the reactor hashes them itself, which
+// slows reading from the peers: the bound on memory.
+void BitswapNode::on_message(p2p::Connection& conn, std::shared_ptr<Bytes> frame) {
+  bitswap::Message m = bitswap::decode(*frame, opts_.max_peer_wants);
+  const Bytes& from = conn.peer().bytes();
+  for (const auto& b : m.blocks) {
+    if (b.data.size() > kMaxBlockSize)
+      throw Error("sent a block of " + std::to_string(b.data.size()) +
+                  " bytes, over the 2 MiB block limit");
+  }
+  if (!m.blocks.empty() || !m.presences.empty()) {
+    bool inline_hash = false;
+    {
+      std::lock_guard l(mu_);
+      for (const auto& p : m.presences) {
+        if (p.type != bitswap::Presence::kDontHave) continue;
+        auto [beg, end] = waiting_.equal_range(key_of(p.cid));
+        for (auto it = beg; it != end; ++it) {
+          Waiter& w = *it->second;
+          if (w.peer == from && w.state == Waiter::State::kWaiting)
+            w.state = Waiter::State::kDontHave;
+        }
+      }
+      for (const auto& b : m.blocks) {
+        pending_.push_back({frame, b, from, conn.weak_from_this()});
+        pending_bytes_ += b.data.size();
+      }
+      inline_hash = pending_bytes_ > kMaxPendingBytes;
+    }
+    cv_.notify_all();
+    if (inline_hash) {
+      while (take_pending()) {
+      }
+    }
+  }
+  if (m.wants.empty() && !m.full_wantlist) return;
+  auto peer = peer_state(conn.peer());
+  bool queue = false;
+  {
+    std::lock_guard l(mu_);
+    peer->conn = conn.shared_from_this();
+    if (m.full_wantlist) {
+      peer->wants.clear();
+      peer->wanted.clear();
+    }
+    for (auto& w : m.wants) {
+      std::string k = key_of(w.cid);
+      if (w.cancel) {
+        if (peer->wanted.erase(k)) {
+          std::erase_if(peer->wants, [&](const bitswap::Want& x) { return key_of(x.cid) == k; });
+        }
+        continue;
+      }
+      if (!peer->wanted.insert(k).second) continue;
+      peer->wants.push_back(std::move(w));
+      if (peer->wants.size() > opts_.max_peer_wants)
+        throw Error("wants more than " + std::to_string(opts_.max_peer_wants) + " blocks at once");
+    }
+    if (!peer->wants.empty() && !peer->queued) {
+      peer->queued = true;
+      work_.push_back(peer);
+      queue = true;
+    }
+  }
+  if (queue) work_cv_.notify_one();
+}
+
+bool BitswapNode::take_pending() {
+  Pending item;
+  {
+    std::lock_guard l(mu_);
+    if (pending_.empty()) return false;
+    item = std::move(pending_.front());
+    pending_.pop_front();
+    pending_bytes_ -= item.block.data.size();
+  }
+  std::string lie;
+  std::string k;
+  try {
+    k = key_of(bitswap::block_cid(item.block));
+  } catch (const Error& e) {
+    lie = e.what();
+  }
+  {
+    std::lock_guard l(mu_);
+    if (lie.empty()) {
+      auto [beg, end] = waiting_.equal_range(k);
+      bool any = false;
+      for (auto it = beg; it != end; ++it) {
+        Waiter& w = *it->second;
+        if (w.state != Waiter::State::kWaiting) continue;
+        if (!any && item.message.use_count() == 1) {
+          // The message's last block: its buffer becomes the waiter's (a vector's move keeps
+          // the bytes where they are, so the view stays valid).
+          *w.data = std::move(*item.message);
+          w.result = item.block.data;
+        } else {
+          w.data->assign(item.block.data.begin(), item.block.data.end());
+          w.result = *w.data;
+        }
+        w.state = Waiter::State::kDone;
+        any = true;
+      }
+      auto pit = peers_.find(item.peer);
+      if (!any && (pit == peers_.end() || !pit->second->asked.count(k))) {
+        // Nobody asked this peer for it: wrong bytes for a want, or junk.
+        lie = "sent bytes that do not hash to any block it was asked for";
+      } else {
+        ++stats_.blocks_received;
+        stats_.bytes_received += item.block.data.size();
+      }
+    }
+  }
+  cv_.notify_all();
+  if (!lie.empty()) {
+    if (auto c = item.conn.lock()) drop(*c, lie);
+  }
+  return true;
+}
+
+void BitswapNode::serve_loop() {
+  for (;;) {
+    std::shared_ptr<Peer> p;
+    {
+      std::unique_lock l(mu_);
+      work_cv_.wait(l, [&] { return stopping_ || !work_.empty(); });
+      if (stopping_) return;
+      p = std::move(work_.front());
+      work_.pop_front();
+    }
+    answer(p);
+  }
+}
+
+// One response message for one peer, then the peer goes to the back of the queue if it wants
+// more: peers are served in turn, each message bounded by max_response.
+void BitswapNode::answer(const std::shared_ptr<Peer>& p) {
+  std::vector<bitswap::Want> batch;
+  std::shared_ptr<p2p::Connection> conn;
+  {
+    std::lock_guard l(mu_);
+    conn = p->conn.lock();
+    // The wants of this peer that we sent least often lately go first (a stable order: among
+    // equals, the peer's own order).
+    if (p->wants.size() > 1 && !sent_count_.empty()) {
+      std::stable_sort(p->wants.begin(), p->wants.end(),
+                       [&](const bitswap::Want& a, const bitswap::Want& b) {
+                         auto count = [&](const bitswap::Want& w) {
+                           auto it = sent_count_.find(key_of(w.cid));
+                           return it == sent_count_.end() ? 0u : it->second;
+                         };
+                         return count(a) < count(b);
+                       });
+    }
+    // Answers are bounded by size, which only reading the blocks tells: take a handful of
+    // wants now and stop reading once the message is full.
+    while (!p->wants.empty() && batch.size() < 64) {
+      batch.push_back(std::move(p->wants.front()));
+      p->wants.pop_front();
+    }
+  }
+  std::vector<Bytes> datas;
+  std::vector<Cid> cids;
+  std::vector<bitswap::BlockPresence> presences;
+  size_t bytes = 0;
+  size_t used = 0;
+  for (; used < batch.size() && bytes < opts_.max_response; ++used) {
+    const bitswap::Want& w = batch[used];
+    std::optional<Bytes> data;
+    bool have = false;
+    if (store_) {
+      try {
+        if (w.type == bitswap::WantType::kBlock) {
+          data = store_->get(w.cid);
+          have = data.has_value();
+        } else {
+          have = store_->has(w.cid);
+        }
+      } catch (const Error& e) {
+        log::warn("bitswap: reading " + w.cid.str() + ": " + e.what());
+      }
+    }
+    if (data) {
+      bytes += data->size();
+      cids.push_back(w.cid);
+      datas.push_back(std::move(*data));
+    } else if (have) {
+      presences.push_back({w.cid, bitswap::Presence::kHave});
+    } else if (w.send_dont_have) {
+      presences.push_back({w.cid, bitswap::Presence::kDontHave});
+    }
+  }
+  {
+    std::lock_guard l(mu_);
+    // What did not fit goes back to the front, in order; answered wants leave the wantlist.
+    for (size_t i = batch.size(); i > used; --i) p->wants.push_front(std::move(batch[i - 1]));
+    for (size_t i = 0; i < used; ++i) p->wanted.erase(key_of(batch[i].cid));
+  }
+  if (conn && !conn->closed() && (!datas.empty() || !presences.empty())) {
+    std::vector<bitswap::OutBlock> blocks;
+    for (size_t i = 0; i < datas.size(); ++i) blocks.push_back({&cids[i], datas[i]});
+    try {
+      send_message(
+          *p, *conn,
+          bitswap::encode({}, false, blocks, presences, bitswap::Framing::kLengthPrefixed));
+      std::lock_guard l(mu_);
+      stats_.blocks_sent += datas.size();
+      stats_.bytes_sent += bytes;
+      // Bounded: forgotten wholesale when it grows large (the order is only a preference).
+      if (sent_count_.size() > (1u << 20)) sent_count_.clear();
+      for (const auto& c : cids) ++sent_count_[key_of(c)];
+    } catch (const Error& e) {
+      log::debug("bitswap: answering " + p->id.str() + ": " + e.what());
+    }
+  }
+  bool again = false;
+  {
+    std::lock_guard l(mu_);
+    p->queued = false;
+    if (!p->wants.empty() && conn && !conn->closed()) {
+      p->queued = true;
+      work_.push_back(p);
+      again = true;
+    } else if (!conn || conn->closed()) {
+      p->wants.clear();
+      p->wanted.clear();
+    }
+  }
+  if (again) work_cv_.notify_one();
+}
+
+}  // namespace cidrun::exchange

@@ -1,0 +1,115 @@
+// Bitswap 1.2.0 over libp2p (p2p/host.h), both roles on one node, as every IPFS peer has them:
+//
+// Client: get() sends a WANT_BLOCK (asking for DONT_HAVE) to one peer on a long-lived stream and
+// waits for the block, which the peer sends on a stream it opens to us. Blocks carry only a CID
+// prefix: the receiver hashes the bytes to learn which CID they are, so a block handed out is
+// verified by construction. A peer that sends a block nobody asked it for is lying (or broken):
+// it is dropped and its pending wants fail as a lie. A want unanswered for block_timeout fails
+// (SourceError), and so do the wants of a peer whose connection ends.
+//
+// Server: each peer's wants go into its own bounded wantlist (cancels remove, a full wantlist
+// replaces); worker threads answer the peers in turn from the block store, in messages of about
+// max_response bytes, on one stream per peer, blocks sent least often first (so that peers
+// pulling the same DAG from us at once get different blocks, and can trade them). A peer whose
+// wantlist outgrows max_peer_wants, or whose message is malformed or oversized, is dropped.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "exchange/bitswap_message.h"
+#include "p2p/host.h"
+#include "store/blockstore.h"
+
+namespace cidrun::exchange {
+
+struct BitswapOptions {
+  std::chrono::milliseconds block_timeout{20'000};
+  size_t max_peer_wants = 16384;
+  size_t server_threads = 4;
+  size_t max_response = 2u << 20;
+};
+
+struct BitswapStats {
+  uint64_t blocks_sent = 0, bytes_sent = 0, blocks_received = 0, bytes_received = 0;
+  uint64_t peers_dropped = 0;
+};
+
+class BitswapNode {
+ public:
+  // serve_from: the store wants are answered from; nullptr for a client that answers every
+  // want with DONT_HAVE (when asked to).
+  BitswapNode(p2p::Host& host, BlockStore* serve_from, BitswapOptions opts = {});
+  ~BitswapNode();
+  BitswapNode(const BitswapNode&) = delete;
+  BitswapNode& operator=(const BitswapNode&) = delete;
+
+  // The process's client node (an ephemeral identity, listening nowhere), made on first use.
+  static BitswapNode& client();
+
+  // The block from peer, verified, in scratch (valid until scratch changes); nullopt when the
+  // peer says it does not have it. Throws SourceError when the peer cannot be reached, times
+  // out, or lies.
+  std::optional<ByteView> get(const p2p::Multiaddr& peer, const Cid& cid, Bytes& scratch);
+
+  // Ends the waits of get() calls for cid from peer (they return nullopt) and tells the peer.
+  void cancel(const p2p::PeerId& peer, const Cid& cid);
+
+  BitswapStats stats() const;
+  p2p::Host& host() { return host_; }
+
+ private:
+  struct Peer;
+  struct Waiter;
+  class Handler;
+  friend class Handler;
+
+  std::shared_ptr<Peer> peer_state(const p2p::PeerId& id);
+  struct Pending {
+    std::shared_ptr<Bytes> message;  // holds the bytes `block` views
+    bitswap::WireBlock block;
+    Bytes peer;
+    std::weak_ptr<p2p::Connection> conn;
+  };
+  static constexpr size_t kMaxPendingBytes = 64u << 20;
+  void on_message(p2p::Connection& conn, std::shared_ptr<Bytes> frame);
+  // Hashes one received block and hands it to its waiters; false when none is pending.
+  bool take_pending();
+  void drop(p2p::Connection& conn, const std::string& why);
+  void send_message(Peer& p, p2p::Connection& conn, const Bytes& msg);
+  void serve_loop();
+  void answer(const std::shared_ptr<Peer>& p);
+
+  p2p::Host& host_;
+  BlockStore* store_;
+  BitswapOptions opts_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;                             // waiters
+  std::unordered_multimap<std::string, Waiter*> waiting_;  // by multihash
+  std::deque<Pending> pending_;                            // received, not yet identified
+  size_t pending_bytes_ = 0;
+  std::map<Bytes, std::shared_ptr<Peer>> peers_;
+  BitswapStats stats_;
+  // How often each block was sent lately (server): each peer's wants are answered least-sent
+  // first, so that peers pulling the same DAG at once get different blocks from us and can
+  // trade them among themselves (BitTorrent's super-seeding).
+  std::unordered_map<std::string, uint32_t> sent_count_;
+
+  std::condition_variable work_cv_;
+  std::deque<std::shared_ptr<Peer>> work_;
+  std::vector<std::thread> workers_;
+  bool stopping_ = false;
+};
+
+}  // namespace cidrun::exchange
