@@ -72,7 +72,7 @@ class BitswapNode::Handler : public p2p::StreamHandler {
           msg_.reset();
           want_ = 0;
           shift_ = 0;
-          node_.on_message(s.connection(), std::move(whole));
+          node_.on_message(s.connection(), whole);
         }
       }
     } catch (const Error& e) {
@@ -272,7 +272,7 @@ void BitswapNode::drop(p2p::Connection& conn, const std::string& why) {
 // the threads blocked in get(), which hash them in parallel (hashing is what identifies a block)
 // and hand each to whoever wanted it. Past kMaxPendingBytes the reactor hashes them itself, which
 // slows reading from the peers: the bound on memory.
-void BitswapNode::on_message(p2p::Connection& conn, std::shared_ptr<Bytes> frame) {
+void BitswapNode::on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>& frame) {
   bitswap::Message m = bitswap::decode(*frame, opts_.max_peer_wants);
   const Bytes& from = conn.peer().bytes();
   for (const auto& b : m.blocks) {

@@ -82,7 +82,7 @@ class BitswapNode {
     std::weak_ptr<p2p::Connection> conn;
   };
   static constexpr size_t kMaxPendingBytes = 64u << 20;
-  void on_message(p2p::Connection& conn, std::shared_ptr<Bytes> frame);
+  void on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>& frame);
   // Hashes one received block and hands it to its waiters; false when none is pending.
   bool take_pending();
   void drop(p2p::Connection& conn, const std::string& why);
