@@ -5,6 +5,10 @@
 #    `cidrun get`, then diff with the tree;
 #  - `cidrun serve --p2p-listen`: a Helia node dials the printed multiaddr, fetches the tree over
 #    bitswap (every block hash-checked) and compares it byte for byte;
+#  - delegated routing (/routing/v1/providers), profile v1: `cidrun pull --from routing+http://R`
+#    where R is a `cidrun serve --routing-peer <Helia>` holding nothing finds the Helia node and
+#    pulls from it; Helia's own routing client asks `cidrun serve` for providers of the root, dials
+#    the bitswap provider it names and fetches the tree from it;
 #  - refusals: a peer whose key is not the dialed /p2p id, and an unreachable peer, fail with one
 #    error line and leave the repo without the root.
 # Last line "N passed, M failed"; non-zero exit on any failure.
@@ -68,6 +72,7 @@ for profile in v0 v1; do
   start "serve-$profile" "$CIDRUN" --repo-dir "$repo" serve -q --listen 127.0.0.1:0 \
     --p2p-listen /ip4/127.0.0.1/tcp/0 || { bad "serve --p2p-listen $profile start"; continue; }
   p2p=$(field "$ready" p2p)
+  gateway=$(field "$ready" gateway)
   case "$p2p" in
     /ip4/127.0.0.1/tcp/*/p2p/12D3KooW*) ok "serve printed its multiaddr $p2p" ;;
     *) bad "serve printed '$ready'" ;;
@@ -76,6 +81,27 @@ for profile in v0 v1; do
     ok "Helia fetched and verified the $profile tree from cidrun serve: $res"
   else
     bad "Helia fetch $profile from cidrun: $(tail -n5 "$work/fetch.err")"
+  fi
+
+  [ "$profile" = v1 ] || continue
+  # Routing: a router that holds nothing and names the Helia node; cidrun finds it through it.
+  start router "$CIDRUN" --repo-dir "$work/repo-router" serve -q --listen 127.0.0.1:0 \
+    --routing-peer "$maddr" || { bad "serve --routing-peer start"; continue; }
+  router=$(field "$ready" gateway)
+  if "$CIDRUN" --repo-dir "$work/repo-routed" pull -q "$root" --from "routing+${router}" \
+    2>"$work/routed.err" &&
+    "$CIDRUN" --repo-dir "$work/repo-routed" get "$root" -o "$work/out-routed" >/dev/null &&
+    diff -r "$tree" "$work/out-routed" >/dev/null; then
+    ok "cidrun found the Helia node through routing+${router} and pulled the tree from it"
+  else
+    bad "pull through routing+${router}: $(tail -n3 "$work/routed.err")"
+  fi
+  # Helia's routing client asks cidrun serve (which holds the tree) for the root's providers.
+  if res=$(node "$here/helia-peer.mjs" fetch-routed "$gateway" "$root" "$tree" 2>"$work/routed-fetch.err") &&
+    [ "$(field "$res" peer)" = "${p2p##*/p2p/}" ]; then
+    ok "Helia's routing client found cidrun serve as the provider and fetched the tree: $res"
+  else
+    bad "Helia fetch through cidrun's /routing/v1: ${res:-} $(tail -n5 "$work/routed-fetch.err")"
   fi
 done
 

@@ -6,12 +6,17 @@
 //   node helia-peer.mjs fetch MULTIADDR ROOT DIR [--concurrency N]
 //       dials MULTIADDR, fetches every block of ROOT over bitswap (each hash-checked), then
 //       compares the exported tree with DIR byte for byte; prints one JSON line; exit 1 on failure.
+//   node helia-peer.mjs fetch-routed ROUTER_URL ROOT DIR [--concurrency N]
+//       the same, from the first bitswap provider of ROOT that the Delegated Routing V1 server at
+//       ROUTER_URL names (asked with Helia's own routing client).
 import fs from 'node:fs'
 import path from 'node:path'
 import { withBitswap } from '@helia/bitswap'
+import { delegatedRoutingV1HttpApiClient } from '@helia/delegated-routing-v1-http-api-client'
 import { withLibp2pLight } from '@helia/libp2p'
 import * as dagPb from '@ipld/dag-pb'
 import { identify } from '@libp2p/identify'
+import { defaultLogger } from '@libp2p/logger'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -22,6 +27,7 @@ import { createHeliaLight } from 'helia'
 import { exporter, recursive } from 'ipfs-unixfs-exporter'
 import { importer } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
+import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 
@@ -37,9 +43,10 @@ if (typeof Promise.withResolvers !== 'function') {
 const args = process.argv.slice(2)
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt }
 const mode = args[0]
-if (!['serve', 'fetch'].includes(mode) || args.includes('--help')) {
+if (!['serve', 'fetch', 'fetch-routed'].includes(mode) || args.includes('--help')) {
   console.log('node helia-peer.mjs serve --dir DIR [--profile v0|v1]\n' +
-    'node helia-peer.mjs fetch MULTIADDR ROOT DIR [--concurrency N]')
+    'node helia-peer.mjs fetch MULTIADDR ROOT DIR [--concurrency N]\n' +
+    'node helia-peer.mjs fetch-routed ROUTER_URL ROOT DIR [--concurrency N]')
   process.exit(args.includes('--help') ? 0 : 2)
 }
 
@@ -69,6 +76,28 @@ async function readBlock (store, cid, options) {
     return Buffer.concat(chunks)
   }
   return Buffer.from(await r)
+}
+
+// The multiaddr (with /p2p/ID) of the first provider of cid that the router says speaks bitswap
+// over TCP, and how many provider records it gave.
+async function routedProvider (routerUrl, cid) {
+  const client = delegatedRoutingV1HttpApiClient({ url: routerUrl, cacheTTL: 0 })({ logger: defaultLogger() })
+  await client.start()
+  let records = 0
+  let found = null
+  try {
+    for await (const rec of client.getProviders(cid, { signal: AbortSignal.timeout(10000) })) {
+      records++
+      if (found != null || !rec.Protocols.includes('transport-bitswap')) continue
+      const tcp = rec.Addrs.find(a => a.toString().includes('/tcp/') && !a.toString().includes('/http'))
+      // The client hands the peer ID as a libp2p-key CID; a /p2p/ component is its multihash.
+      if (tcp != null) found = `${tcp.toString()}/p2p/${base58btc.baseEncode(rec.ID.multihash.bytes)}`
+    }
+  } finally {
+    await client.stop()
+  }
+  if (found == null) throw new Error(`${routerUrl} named no bitswap provider of ${cid} (${records} records)`)
+  return { addr: found, records }
 }
 
 const mhKey = cid => Buffer.from(cid.multihash.bytes).toString('base64')
@@ -117,9 +146,11 @@ if (mode === 'serve') {
     blocks: count
   }))
 } else {
-  const [, addr, rootText, dir] = args
+  const [, target, rootText, dir] = args
   const concurrency = Number(opt('--concurrency', '256'))
   const root = CID.parse(rootText)
+  const routed = mode === 'fetch-routed' ? await routedProvider(target, root) : null
+  const addr = routed != null ? routed.addr : target
   const helia = await startNode(new MemoryBlockstore(), false)
   let failed = false
   try {
@@ -181,6 +212,7 @@ if (mode === 'serve') {
     }
     console.log(JSON.stringify({
       root: root.toString(),
+      ...(routed != null ? { router: target, providerRecords: routed.records } : {}),
       peer: conn.remotePeer.toString(),
       encryption: conn.encryption,
       multiplexer: conn.multiplexer,
