@@ -1,6 +1,8 @@
 // `cidrun delete [--force] ID` (runc delete): removes a stopped (or, forced, a running) container:
-// its processes, cgroup, writable layer and state; poststop hooks run.
+// its processes, cgroup, writable layer and state; poststop hooks run. What is left of a network
+// that `run` set up (cli/network.h) goes too.
 #include "cli/command.h"
+#include "cli/network.h"
 #include "runtime/container.h"
 #include "runtime/state.h"
 #include "util/error.h"
@@ -23,10 +25,12 @@ const Registrar reg("delete", [](Command& app, Globals& g) {
     // runc: deleting a container that does not exist is fine with --force (podman relies on it).
     if (f->force && !store.exists(f->id)) {
       runtime::validate_container_id(f->id);
+      release_network(g.state_root, f->id);
       g.exit_code = 0;
       return;
     }
     runtime::delete_container(g.state_root, f->id, f->force);
+    release_network(g.state_root, f->id);
     g.exit_code = 0;
   });
 });

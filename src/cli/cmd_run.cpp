@@ -3,10 +3,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "cli/command.h"
+#include "cli/detach.h"
 #include "cli/image_root.h"
+#include "cli/network.h"
 #include "cli/process_flags.h"
 #include "runtime/container.h"
 #include "runtime/default_spec.h"
@@ -23,8 +26,10 @@ namespace {
 struct RunFlags {
   runtime::RunOverrides o;
   ProcessFlags p;
+  NetworkFlags net;
   bool interactive = false;
   bool rm = false;
+  bool detach = false;
   bool no_cgroup = false;
   std::string name;
   std::string config_file;
@@ -87,12 +92,15 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
     // A directory given to run is the container's own, as with nsinit/runc: writable unless asked.
     config["root"]["readonly"] = false;
   }
-  if (f.o.network.empty() && f.config_file.empty() && !bundle) f.o.network = "none";
+  NetworkPlan net_plan = plan_network(f.net, bundle || !f.config_file.empty(), f.o);
+  if (f.detach && (f.o.tty || f.interactive))
+    throw Error("-d leaves nothing attached: drop -t and -i");
   runtime::apply_run_overrides(config, f.o);
   lo.spec = runtime::parse_spec(config, where);
   // The /proc/self/exe defence (runtime/self_protect.h): the sealed exec stub where it is enough,
-  // else a second start of this process from a read-only view of its binary.
-  lo.exec_through_stub = runtime::exec_stub_protects(lo.spec);
+  // else a second start of this process from a read-only view of its binary. A detached
+  // container is created and started (runc's way), which never takes the stub.
+  lo.exec_through_stub = !f.detach && runtime::exec_stub_protects(lo.spec);
   if (!lo.exec_through_stub && !runtime::running_from_sealed_copy()) {
     release_image_root();
     runtime::ensure_running_from_sealed_copy();
@@ -104,7 +112,18 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
   lo.preserve_fds = f.p.preserve_fds;
   lo.interactive = f.interactive;
   lo.remove = f.rm;
+  // Set up here, after any second start of this process, and torn down when `net` goes.
+  std::unique_ptr<ContainerNetwork> net =
+      ContainerNetwork::attach(net_plan, g.state_root, lo.id, config);
+  if (net) lo.spec = runtime::parse_spec(config, where);
+  if (f.detach) {
+    run_detached(lo, net, f.rm);
+    std::printf("%s\n", lo.id.c_str());
+    g.exit_code = 0;
+    return;
+  }
   g.exit_code = runtime::run_container(lo);
+  if (net) net->teardown();
 }
 
 const Registrar reg("run", [](Command& app, Globals& g) {
@@ -113,11 +132,11 @@ const Registrar reg("run", [](Command& app, Globals& g) {
   add_process_flags(sub, f->o, f->p);
   sub.add_flag("-i,--interactive", f->interactive, "Keep stdin attached");
   sub.add_flag("--rm", f->rm, "Remove the container's state and writable layer on exit");
+  sub.add_flag("-d,--detach", f->detach, "Leave the container running; print its id");
   sub.add_option("--name", f->name, "Container id (default: random)");
   sub.add_option("--hostname", f->o.hostname, "Container hostname");
   sub.add_flag("--read-only", f->o.read_only, "Mount the root read-only");
-  sub.add_option("--network", f->o.network, "none (own namespace with lo) or host")
-      .one_of({"none", "host"});
+  add_network_flags(sub, f->net);
   sub.add_option("--mount", f->o.mounts, "type=bind,src=PATH,dst=PATH[,ro]").one_value_each();
   sub.add_option("--memory", f->o.memory, "Memory limit (e.g. 64m)");
   sub.add_option("--pids-limit", f->o.pids_limit, "Maximum number of processes");

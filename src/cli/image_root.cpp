@@ -21,6 +21,7 @@ namespace {
 
 std::unique_ptr<Repo> repo;
 std::unique_ptr<Lease> lease;
+Cid leased_root;
 // Blocks missing locally come from the configured sources (kubo daemon, gateways, peers).
 std::unique_ptr<exchange::FetchingStore> fetching;
 
@@ -41,9 +42,15 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
   // or sees it, so it never removes the checkout (or blocks) between here and the container.
   RepoLock lock(*repo, RepoLock::Mode::kShared);
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
+  leased_root = cid;
   image::Checkout c = image::checkout(*repo, dag, cid);
   is_bundle = c.is_bundle;
   return c.dir;
+}
+
+void hand_image_root_to(pid_t pid) {
+  if (!repo || !lease) return;
+  Lease(*repo, leased_root, pid).detach();
 }
 
 void release_image_root() {

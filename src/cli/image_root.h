@@ -3,6 +3,8 @@
 // layer of a per-container overlay, so the checkout itself is never written.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "cli/command.h"
@@ -16,5 +18,9 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
 // Drops the lease resolve_image_root took (before this process re-executes itself: its
 // destructor would not run, and the new image of the process takes its own).
 void release_image_root();
+
+// `run -d`: leases the image to `pid` (the container's init) for the rest of that process's
+// life, so `repo gc` keeps it after `run` exits. Nothing to do when ROOT was a directory.
+void hand_image_root_to(pid_t pid);
 
 }  // namespace cidrun::cli

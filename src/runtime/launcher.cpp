@@ -338,9 +338,14 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
       if (ns.type == "user") joins_user = true;
       joins.push_back({ns.type, std::move(fd)});
     }
-    // The user namespace goes last: once in it, the host's privileges are gone.
-    std::stable_partition(joins.begin(), joins.end(),
-                          [](const NamespaceToJoin& j) { return j.type != "user"; });
+    // As root the user namespace goes last: once in it, the host's privileges are gone. Without
+    // them it goes first, as runc always does: joining a namespace needs CAP_SYS_ADMIN in the
+    // caller's own user namespace too, which only the joined one gives (a rootless container on
+    // the network namespace of a user namespace made for it, cli/slirp.h).
+    const bool user_first = ::geteuid() != 0;
+    std::stable_partition(joins.begin(), joins.end(), [&](const NamespaceToJoin& j) {
+      return (j.type == "user") == user_first;
+    });
     // Else, where the backend can (v2) and no namespace is joined through an intermediate
     // process, the init is cloned straight into its cgroup.
     UniqueFd clone_target;

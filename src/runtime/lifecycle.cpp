@@ -35,9 +35,12 @@ Hooks saved_hooks(const StateStore& store, const std::string& id) {
   }
 }
 
+// Null also for a container that runs without a cgroup (rootless, --no-cgroup): a disabled
+// manager reaches none of its processes, so they are signalled through the init instead.
 std::unique_ptr<CgroupManager> open_cgroup(const ContainerState& st) {
   if (st.cgroup.is_null()) return nullptr;
-  return CgroupManager::open(st.cgroup);
+  auto cg = CgroupManager::open(st.cgroup);
+  return cg->enabled() ? std::move(cg) : nullptr;
 }
 
 // Signals the init through a pidfd checked against the recorded start time, so a pid reused by

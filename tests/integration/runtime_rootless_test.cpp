@@ -45,11 +45,11 @@ const std::string& home() {
 }
 
 // Runs a shell command line as nobody with a clean environment (no capabilities survive the
-// uid change).
+// uid change), without a network like every other test (network_test.cpp covers slirp4netns).
 Result as_nobody(const std::string& cmd, const std::string& env = "") {
   return sh("setpriv --reuid=" + std::to_string(kNobody) + " --regid=" + std::to_string(kNobody) +
-            " --clear-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=" + home() + " " + env +
-            " /bin/sh -c " + shell_quote(cmd));
+            " --clear-groups env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CIDRUN_NETWORK=none HOME=" +
+            home() + " " + env + " /bin/sh -c " + shell_quote(cmd));
 }
 
 std::string cidrun_nobody() {
