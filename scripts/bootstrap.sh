@@ -10,16 +10,19 @@ case "$target" in run|test|build) ;; *) echo "usage: $0 run|test|build" >&2; exi
 if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages)" >&2; exit 1; fi
 
 # Build tools and libraries; the runtime's peers (runc, crun, podman) for tests and benchmarks;
-# tools the tests drive (script, python3, tar, diffutils; gzip, pigz and zstd, whose output the
-# stream tests decode and the tar tests cross-read; tinyproxy and microsocks, the real
-# HTTP and SOCKS5 proxies the proxy tests pull through, and stunnel4, whose TLS in front of
-# tinyproxy makes a real HTTPS proxy, all started by the tests themselves on loopback ports).
+# what `run` networks containers with (the CNI plugins, iptables that their rules go through,
+# nft that shows them, slirp4netns for rootless containers); tools the tests drive (script,
+# python3, tar, diffutils; gzip, pigz and zstd, whose output the stream tests decode and the tar
+# tests cross-read; tinyproxy and microsocks, the real HTTP and SOCKS5 proxies the proxy tests
+# pull through, and stunnel4, whose TLS in front of tinyproxy makes a real HTTPS proxy, all
+# started by the tests themselves on loopback ports).
 packages=(build-essential cmake ninja-build pkg-config ccache git make
   clang-format clang-tidy
   libssl-dev openssl ca-certificates nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libfuse3-dev fuse3 libseccomp-dev libcap-dev
   zlib1g-dev libzstd-dev
   busybox-static runc crun podman iproute2 util-linux bsdutils procps curl tar gzip pigz zstd diffutils
+  containernetworking-plugins iptables nftables slirp4netns
   python3 file tinyproxy microsocks stunnel4)
 # Node.js and npm run the interop tests against the JS IPFS implementation. A machine may already
 # have a newer Node.js with its own npm (Debian's npm package conflicts with it): install them

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
 
@@ -108,11 +109,17 @@ json invoke(const NetworkList& net, const json& plugin, const Attachment& a, con
   run.input = plugin_config(net, plugin, a, prev_result).dump();
   log::debug("cni: " + std::string(command) + " " + type + " " + run.input);
   ProgramResult r;
+  const auto started = std::chrono::steady_clock::now();
   try {
     r = run_program(run);
   } catch (const Error& e) {
     throw Error("network " + net.name + ": plugin " + type + ": " + e.what());
   }
+  log::debug("cni: " + std::string(command) + " " + type + " took " +
+             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count()) +
+             " ms");
   if (r.exit_code != 0) {
     throw Error("network " + net.name + ": plugin " + type + " " + command + ": " +
                 failure_text(r));

@@ -156,7 +156,8 @@ void make_outside() {
            kOutsideAddress + "/24 dev vout1 && ip link set vout1 up'");
     if (!entered || r.code != 0) return false;
     return eventually([&] {
-      return sh("wget -q -O- http://" + std::string(kOutsideAddress) + ":8000/").code == 0;
+      return sh("/bin/busybox wget -q -O- http://" + std::string(kOutsideAddress) + ":8000/")
+                 .code == 0;
     });
   }();
   ASSERT_TRUE(made) << "cannot make the outside namespace";
@@ -210,9 +211,11 @@ TEST_F(Network, PublishedPortReachesHttpdInADetachedContainer) {
   EXPECT_TRUE(wait_status("web2", "running"));
   std::string cni_id = record_of("web2")["cni"]["container_id"].get<std::string>();
   std::string address = address_of("web2");
-  bool answered = eventually(
-      [] { return sh("wget -q -O- http://127.0.0.1:18080/").out == "hello from the container\n"; });
-  EXPECT_TRUE(answered) << sh("wget -O- http://127.0.0.1:18080/ 2>&1").out;
+  bool answered = eventually([] {
+    return sh("/bin/busybox wget -q -O- http://127.0.0.1:18080/").out ==
+           "hello from the container\n";
+  });
+  EXPECT_TRUE(answered) << sh("/bin/busybox wget -O- http://127.0.0.1:18080/ 2>&1").out;
   EXPECT_NE(leftovers(cni_id, address), "");
   // Killed, the container goes; its monitor tears the network down without being asked.
   EXPECT_EQ(sh(cidrun() + " kill web2 KILL").code, 0);
@@ -352,8 +355,10 @@ TEST_F(Network, RootlessSlirp4netnsReachesTheOutside) {
   Result d = sh(as_nobody + "run -d --name rl -p 127.0.0.1:18081:80 " + home +
                 "/root -- httpd -f -p 80 -h /www");
   ASSERT_EQ(d.code, 0) << d.err;
-  bool answered = eventually(
-      [] { return sh("wget -q -O- http://127.0.0.1:18081/").out == "hello from the container\n"; });
+  bool answered = eventually([] {
+    return sh("/bin/busybox wget -q -O- http://127.0.0.1:18081/").out ==
+           "hello from the container\n";
+  });
   EXPECT_TRUE(answered);
   json rec = json::parse(slurp(home + "/state/@network/rl/network.json"));
   std::string slirp_pid = std::to_string(rec["slirp4netns"]["pid"].get<int>());
