@@ -11,6 +11,7 @@
 #include "cli/image_root.h"
 #include "cli/network.h"
 #include "cli/process_flags.h"
+#include "cli/run_bundle.h"
 #include "runtime/container.h"
 #include "runtime/default_spec.h"
 #include "runtime/run_options.h"
@@ -34,6 +35,7 @@ struct RunFlags {
   std::string name;
   std::string config_file;
   std::string root;
+  BundleRunFlags runc_form;
 };
 
 bool is_dir(const std::string& p) {
@@ -52,6 +54,11 @@ std::string random_id() {
 void run(RunFlags& f, const Command& sub, Globals& g) {
   // "ROOT -- CMD..." fills the command positional; "ROOT CMD..." stops option parsing at CMD.
   f.o.args = command_of(f.p, sub);
+  if (!f.runc_form.bundle.empty()) {
+    if (!f.o.args.empty()) throw Error("run -b BUNDLE ID takes no command: the bundle's is run");
+    g.exit_code = run_bundle(f.runc_form, f.root, f.detach, f.p.preserve_fds, g);
+    return;
+  }
 
   runtime::LaunchOptions lo;
   std::string dir = f.root;
@@ -133,6 +140,7 @@ const Registrar reg("run", [](Command& app, Globals& g) {
   sub.add_flag("-i,--interactive", f->interactive, "Keep stdin attached");
   sub.add_flag("--rm", f->rm, "Remove the container's state and writable layer on exit");
   sub.add_flag("-d,--detach", f->detach, "Leave the container running; print its id");
+  add_bundle_run_flags(sub, f->runc_form);
   sub.add_option("--name", f->name, "Container id (default: random)");
   sub.add_option("--hostname", f->o.hostname, "Container hostname");
   sub.add_flag("--read-only", f->o.read_only, "Mount the root read-only");
