@@ -4,6 +4,8 @@
 #include <limits>
 #include <set>
 
+#include "runtime/capabilities.h"
+#include "runtime/rlimits.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -199,8 +201,12 @@ ProcessSpec parse_process(const json& process, const std::string& where, bool ar
     out.oom_score_adj = static_cast<int>(*p.integer("oomScoreAdj", -1000, 1000));
   if (const json* caps = p.object("capabilities")) {
     Reader c = p.sub(*caps, "capabilities");
-    for (const char* set : {"bounding", "effective", "inheritable", "permitted", "ambient"})
-      c.strings(set);  // type-checks each set
+    // A name no kernel knows is an error (the spec: a value that cannot be mapped to a kernel
+    // interface); one newer than this kernel is skipped when applied (capabilities.h).
+    for (const char* set : {"bounding", "effective", "inheritable", "permitted", "ambient"}) {
+      for (const std::string& name : c.strings(set))
+        if (capability_from_name(name) < 0) c.fail(set, "unknown capability \"" + name + "\"");
+    }
     out.capabilities = *caps;
   }
   if (const json* rl = p.array("rlimits")) {
@@ -208,7 +214,9 @@ ProcessSpec parse_process(const json& process, const std::string& where, bool ar
       std::string k = "rlimits[" + std::to_string(i) + "]";
       if (!(*rl)[i].is_object()) p.fail(k, "must be an object");
       Reader r = p.sub((*rl)[i], k);
-      if (r.str("type").empty()) r.fail("type", "required");
+      const std::string type = r.str("type");
+      if (type.empty()) r.fail("type", "required");
+      if (rlimit_from_name(type) < 0) r.fail("type", "unknown rlimit \"" + type + "\"");
       if (!r.get("hard") || !r.get("soft")) r.fail("", "hard and soft are required");
       r.integer("hard", 0, std::numeric_limits<int64_t>::max());
       r.integer("soft", 0, std::numeric_limits<int64_t>::max());

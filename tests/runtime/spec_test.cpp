@@ -147,6 +147,30 @@ TEST(Spec, DevicesHooksAndMappingsParse) {
             std::string::npos);
 }
 
+// The spec: a value that cannot be mapped to a kernel interface is an error, found when the
+// config is read rather than when the container's process is set up.
+TEST(Spec, UnknownRlimitOrCapabilityIsAnError) {
+  json j = minimal();
+  j["process"]["rlimits"] = {{{"type", "RLIMIT_TEST"}, {"hard", 1024}, {"soft", 1024}}};
+  EXPECT_EQ(error_of(j), "config.json.process.rlimits[0].type: unknown rlimit \"RLIMIT_TEST\"");
+  j = minimal();
+  j["process"]["capabilities"] = {{"bounding", {"CAP_KILL", "CAP_TEST"}}};
+  EXPECT_EQ(error_of(j),
+            "config.json.process.capabilities.bounding: unknown capability \"CAP_TEST\"");
+  // Known names, in any case, are fine; whether this kernel has them is decided when applied.
+  j["process"]["capabilities"] = {{"ambient", {"cap_kill", "CAP_CHECKPOINT_RESTORE"}}};
+  EXPECT_EQ(error_of(j), "");
+}
+
+// The spec: a namespace left out of linux.namespaces is the runtime's own, the mount namespace
+// included.
+TEST(Spec, NoNamespaceAtAllIsValid) {
+  json j = minimal();
+  j["linux"]["namespaces"] = json::array();
+  Spec s = parse_spec(j);
+  EXPECT_FALSE(s.has_namespace("mount"));
+}
+
 TEST(Spec, ProcessForExec) {
   ProcessSpec p =
       parse_process(json::parse(R"({"args":["ls"],"cwd":"/tmp","user":{"uid":5,"gid":6,"umask":18,
