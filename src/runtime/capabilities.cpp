@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "util/error.h"
@@ -144,21 +145,32 @@ void apply_process_capability_sets(const nlohmann::json& process_capabilities) {
   // A capability this process lacks in its permitted set can never be granted by capset; asking
   // for it would fail the whole container, so it is left out with a warning instead.
   std::vector<std::string> unavailable;
-  auto held = [&](int cap) {
+  auto has = [&](int cap, cap_flag_t flag) {
     cap_flag_value_t v = CAP_CLEAR;
-    cap_get_flag(current, static_cast<cap_value_t>(cap), CAP_PERMITTED, &v);
+    cap_get_flag(current, static_cast<cap_value_t>(cap), flag, &v);
     return v == CAP_SET;
   };
-  for (std::set<int>* set : {&effective, &permitted}) {
-    for (auto it = set->begin(); it != set->end();) {
-      if (held(*it)) {
+  auto held = [&](int cap) { return has(cap, CAP_PERMITTED); };
+  // capset's rule for the inheritable set: each capability must be inheritable already, or in
+  // the bounding set and, unless we hold CAP_SETPCAP, in our permitted set.
+  const bool setpcap = has(CAP_SETPCAP, CAP_EFFECTIVE);
+  auto inheritable_ok = [&](int cap) {
+    return has(cap, CAP_INHERITABLE) ||
+           (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && (setpcap || has(cap, CAP_PERMITTED)));
+  };
+  auto drop_unavailable = [&](std::set<int>& set, const auto& available) {
+    for (auto it = set.begin(); it != set.end();) {
+      if (available(*it)) {
         ++it;
         continue;
       }
       unavailable.emplace_back(kCapabilityNames[*it]);
-      it = set->erase(it);
+      it = set.erase(it);
     }
-  }
+  };
+  drop_unavailable(effective, held);
+  drop_unavailable(permitted, held);
+  drop_unavailable(inheritable, inheritable_ok);
   cap_free(current);
   if (!unavailable.empty()) {
     std::sort(unavailable.begin(), unavailable.end());
@@ -193,9 +205,12 @@ void apply_process_capability_sets(const nlohmann::json& process_capabilities) {
     if (errno != EINVAL || !ambient.empty()) throw_errno("capabilities: clear ambient set");
   }
   for (int cap : ambient) {
+    // The kernel raises only what is both permitted and inheritable. `crun spec` writes ambient
+    // capabilities with an empty inheritable set; runc runs such a config with a warning, and so
+    // does a runc-compatible runtime.
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
-      throw_errno(std::string("capabilities: raise ambient ") + kCapabilityNames[cap] +
-                  " (it must be in both permitted and inheritable)");
+      log::warn(std::string("capabilities: cannot raise ambient ") + kCapabilityNames[cap] + ": " +
+                std::strerror(errno) + " (it must be in both permitted and inheritable)");
     }
   }
 }

@@ -12,10 +12,11 @@ namespace cidrun::runtime {
 // Applies all five sets to the calling process: drops from the bounding set every capability not
 // listed in "bounding", sets effective/permitted/inheritable with capset, then clears the ambient
 // set and raises the listed ambient capabilities. A missing set means an empty set (as in runc).
-// Names the kernel does not know ("CAP_FOO", or a capability newer than this kernel) are skipped
-// with a debug log, as runc does; a capability this process does not hold itself (root here lacks
-// CAP_SYS_RESOURCE) is left out with a warning since it cannot be granted. A field that is not an
-// array of strings is an error.
+// Names this kernel does not know (a capability newer than it) are skipped with a debug log, as
+// runc does (parse_spec has refused names no kernel knows, such as "CAP_FOO"); a capability this
+// process does not hold itself (root here lacks CAP_SYS_RESOURCE) is left out with a warning since
+// it cannot be granted, and so is an ambient capability the kernel refuses to raise (missing from
+// permitted or inheritable), as runc does. A field that is not an array of strings is an error.
 //
 // Needs CAP_SETPCAP in the effective set (bounding drop). To run as a non-root user, call
 // prctl(PR_SET_KEEPCAPS, 1) before setuid and this after it (capset needs no privilege then).
