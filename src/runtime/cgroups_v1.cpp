@@ -295,8 +295,15 @@ class CgroupV1 : public CgroupManager {
         it != m.end() && it->is_boolean() && it->get<bool>()) {
       write(dir("memory"), "memory.oom_control", "1");
     }
-    if (get_i64(m, "kernel") || get_i64(m, "kernelTCP")) {
-      log::debug("cgroup: memory.kernel and kernelTCP are deprecated by the kernel, ignored");
+    if (auto tcp = get_i64(m, "kernelTCP")) {
+      // The kernel still honours it where v1 has the file; without the file it is an error, as
+      // for any field this backend cannot apply.
+      if (!exists(dir("memory"), "memory.kmem.tcp.limit_in_bytes"))
+        throw Error("cgroup: memory.kernelTCP needs memory.kmem.tcp.limit_in_bytes, absent here");
+      write(dir("memory"), "memory.kmem.tcp.limit_in_bytes", limit_value(*tcp));
+    }
+    if (get_i64(m, "kernel")) {
+      log::debug("cgroup: memory.kernel is deprecated by the kernel, ignored");
     }
   }
 
