@@ -44,8 +44,7 @@ struct ExecPlan {
   UniqueFd slave;
   try {
     ::sigprocmask(SIG_SETMASK, &plan.saved_mask, nullptr);
-    std::string go;
-    if (!sock.recv(go) || go != "go") ::_exit(1);
+    sock.expect(SyncStep::kGo, "runtime");
     if (plan.user_ns) {
       if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in the user namespace");
       if (::setresuid(0, 0, 0) < 0) throw_errno("setuid 0 in the user namespace");
@@ -55,15 +54,13 @@ struct ExecPlan {
       Pty pty = open_pty("/dev/ptmx");
       set_window_size(pty.master.get(), plan.opts->process.console_rows,
                       plan.opts->process.console_cols);
-      sock.send("pty", pty.master.get());
+      sock.send(SyncStep::kPty, 0, pty.master.get());
       slave = std::move(pty.slave);
     }
-    sock.send("ready");
-    std::string start;
-    if (!sock.recv(start) || start != "start") ::_exit(1);
+    sock.send(SyncStep::kReady);
+    sock.expect(SyncStep::kStart, "runtime");
   } catch (const std::exception& e) {
-    if (!sock.send_error(e.what())) std::fprintf(stderr, "cidrun: error: %s\n", e.what());
-    ::_exit(1);
+    exit_setup_failed(e, sock);
   }
   FinalizeOptions fo;
   fo.process = &plan.opts->process;
@@ -144,23 +141,22 @@ int exec_in_container(const std::string& state_root, const std::string& id,
   UniqueFd master;
   try {
     if (!st.cgroup.is_null()) CgroupManager::open(st.cgroup)->apply(pid);
-    parent_end.send("go");
-    if (opts.process.terminal) parent_end.expect("pty", "exec process", &master);
-    parent_end.expect("ready", "exec process");
+    parent_end.send(SyncStep::kGo, pid);
+    if (opts.process.terminal) parent_end.expect(SyncStep::kPty, "exec process", &master);
+    parent_end.expect(SyncStep::kReady, "exec process");
     if (master.valid() && !opts.console_socket.empty()) {
       send_to_console_socket(opts.console_socket, master.get());
       master.reset();
     }
-    parent_end.send("start");
-    std::string msg;
-    if (parent_end.recv(msg) && msg.rfind("error:", 0) == 0) {
+    parent_end.send(SyncStep::kStart);
+    // The process closes its end at execve (close-on-exec); a failure arrives as a message.
+    if (std::optional<SyncMessage> m = parent_end.recv(); m && m->step == SyncStep::kFailed) {
       // The process could not exec: its status (127 not found, 126 not executable) is ours.
-      log::fatal(msg.substr(6));
-      int ws = 0;
-      while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+      log::fatal(m->text);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
       }
       ::sigprocmask(SIG_SETMASK, &saved, nullptr);
-      return WIFEXITED(ws) && WEXITSTATUS(ws) != 0 ? WEXITSTATUS(ws) : 1;
+      return static_cast<int>(m->value);
     }
   } catch (...) {
     ::kill(pid, SIGKILL);

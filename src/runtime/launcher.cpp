@@ -1,15 +1,20 @@
 // create and run: the runtime (parent) side and the container's init (child) side of a start.
 //
 //   runtime                                  init (in its new namespaces)
-//   cgroup dirs, their "tasks" files opened
+//   cgroup dirs, their "tasks" files opened,
+//   exec fifo (create) opened read-write
 //   spawn ------------------------------->   move itself into the cgroup (v1)
 //   uid/gid maps, cgroup (v2), resources,    [wait "go" here with a new user ns or on v2]
 //   "go"                                     become root of the user ns, cgroup ns, hostname,
 //                                            rootfs mounts + devices, [else wait "go"] -> "mounted"
 //   prestart + createRuntime hooks, "hooks"  createContainer hooks, pivot_root, sysctl,
-//                                            pty (-> "pty" + fd), masked/ro paths    -> "ready"
-//   state.json, pid file, console socket     wait for start: exec fifo (create) or "start" (run)
-//   (run: "start", poststart, wait)          startContainer hooks, finalize_and_exec
+//                                            pty (-> "pty" + fd), masked/ro paths,
+//                                            the process's setup up to seccomp (process.h) ->
+//                                            "ready"
+//   state.json, pid file, console socket     wait for start: a byte on the exec fifo (create) or
+//   (run: "start", poststart, wait)          "start" (run); startContainer hooks, execve
+// Everything that can fail happens before "ready", so that `create` reports it; once `start`
+// has seen the init's fifo fd close at its execve, the program runs (lifecycle.cpp).
 // "mounted"/"hooks" happen only when there are prestart or createRuntime hooks, and run's
 // "start" only when the runtime still has a pid file or console socket to handle after "ready":
 // otherwise each would only add two wake-ups to the start.
@@ -53,7 +58,7 @@ struct InitPlan {
   Mode mode;
   const Spec* spec;
   const Overlay* overlay;
-  std::string fifo_path;
+  int exec_fifo_fd;      // create: the exec fifo, opened read-write by the runtime
   bool user_ns = false;  // in a user namespace (new or joined)
   bool new_cgroup_ns = false;
   sigset_t saved_mask;
@@ -95,28 +100,30 @@ void set_hostname(const Spec& s) {
     throw_errno("setdomainname " + s.domainname);
 }
 
+// create: blocks until `start` writes its byte to the exec fifo (lifecycle.cpp). The fd stays
+// open until execve closes it (close-on-exec), which is how `start` knows the program runs.
+void wait_for_start_command(int exec_fifo) {
+  char byte = 0;
+  for (;;) {
+    ssize_t n = ::read(exec_fifo, &byte, 1);
+    if (n == 1) return;
+    // The init holds the fifo open for writing too, so a read never sees end-of-file.
+    if (n < 0 && errno != EINTR) throw_errno("read exec fifo");
+  }
+}
+
 [[noreturn]] void container_init(const InitPlan& plan, const SyncSocket& sock) {
   const Spec& spec = *plan.spec;
-  UniqueFd pty_slave;
   try {
     ::sigprocmask(SIG_SETMASK, &plan.saved_mask, nullptr);
     // Until the container is created, it must not outlive a runtime that died half-way.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::umask(0);
-    UniqueFd fifo;
-    if (plan.mode == Mode::kCreate) {
-      // Opened now (O_PATH) because after pivot_root the state dir is out of reach.
-      fifo.reset(::open(plan.fifo_path.c_str(), O_PATH | O_CLOEXEC));
-      if (!fifo.valid()) throw_errno("open exec fifo");
-    }
     attach_self(plan.cgroup_fds);
     for (int fd : plan.cgroup_fds) ::close(fd);
     pid_t host_pid = 0;
     auto wait_go = [&] {
-      std::string go;
-      if (!sock.recv(go)) ::_exit(1);
-      if (go.rfind("go:", 0) != 0) throw Error("unexpected message from runtime: " + go);
-      host_pid = static_cast<pid_t>(std::stol(go.substr(3)));
+      host_pid = static_cast<pid_t>(sock.expect(SyncStep::kGo, "runtime").value);
     };
     const bool go_first = plan.go_first || (plan.cloned_into_cgroup && !*plan.cloned_into_cgroup);
     if (go_first) wait_go();
@@ -137,8 +144,8 @@ void set_hostname(const Spec& s) {
     prepare_rootfs(spec, plan.overlay, ctx);
     if (!go_first) wait_go();
     if (plan.runtime_hooks_step) {
-      sock.send("mounted");
-      sock.expect("hooks", "runtime");
+      sock.send(SyncStep::kMounted);
+      sock.expect(SyncStep::kHooksDone, "runtime");
     }
     run_hooks(spec.hooks.create_container, hook_state(*plan.opts, "created", host_pid),
               "createContainer");
@@ -150,6 +157,7 @@ void set_hostname(const Spec& s) {
                           uts && uts->path.empty()};
       apply_sysctl(spec.sysctl, sn);
     }
+    UniqueFd pty_slave;
     if (spec.process.terminal) {
       Pty pty = open_pty("/dev/ptmx");
       set_window_size(pty.master.get(), spec.process.console_rows, spec.process.console_cols);
@@ -161,41 +169,35 @@ void set_hostname(const Spec& s) {
         copy_window_size(STDIN_FILENO, pty.master.get());
       }
       bind_console(pty.master.get());
-      sock.send("pty", pty.master.get());
+      sock.send(SyncStep::kPty, 0, pty.master.get());
       pty_slave = std::move(pty.slave);
     }
     finish_rootfs(spec);
-    if (plan.mode == Mode::kCreate) check_executable(spec.process);
-    // From "ready" on the container lives on its own: `create` exits as soon as it reads it.
-    if (plan.mode == Mode::kCreate) ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-    sock.send("ready");
+    FinalizeOptions fo;
+    fo.process = &spec.process;
+    fo.seccomp = spec.seccomp;
+    fo.terminal_slave = pty_slave.valid() ? pty_slave.release() : -1;
+    fo.preserve_fds = plan.opts->preserve_fds;
+    fo.setgroups_allowed = !plan.user_ns || ::geteuid() == 0;
+    fo.exec_stub_fd = plan.exec_stub_fd;
+    // Everything that can fail happens before "ready", so create and run report it; what is left
+    // is the wait for the start, startContainer hooks and the execve.
+    PreparedProgram program = prepare_process(fo);
+    // From "ready" on, a created container lives on its own: `create` exits as soon as it reads
+    // it. A run's init keeps dying with the runtime (a user switch cleared that setting).
+    ::prctl(PR_SET_PDEATHSIG, plan.mode == Mode::kCreate ? 0 : SIGKILL, 0, 0, 0);
+    sock.send(SyncStep::kReady);
     if (plan.mode == Mode::kCreate) {
-      int w;
-      do {
-        w = ::open(("/proc/self/fd/" + std::to_string(fifo.get())).c_str(), O_WRONLY | O_CLOEXEC);
-      } while (w < 0 && errno == EINTR);
-      if (w < 0) throw_errno("open exec fifo for writing");
-      if (::write(w, "0", 1) != 1) throw_errno("write exec fifo");
-      ::close(w);
-      fifo.reset();
+      wait_for_start_command(plan.exec_fifo_fd);
     } else if (plan.start_step) {
-      std::string msg;
-      if (!sock.recv(msg) || msg != "start") ::_exit(1);
+      sock.expect(SyncStep::kStart, "runtime");
     }
     run_hooks(spec.hooks.start_container, hook_state(*plan.opts, "running", host_pid),
               "startContainer");
+    exec_program(program, sock);
   } catch (const std::exception& e) {
-    if (!sock.send_error(e.what())) std::fprintf(stderr, "cidrun: error: %s\n", e.what());
-    ::_exit(1);
+    exit_setup_failed(e, sock);
   }
-  FinalizeOptions fo;
-  fo.process = &spec.process;
-  fo.seccomp = spec.seccomp;
-  fo.terminal_slave = pty_slave.valid() ? pty_slave.release() : -1;
-  fo.preserve_fds = plan.opts->preserve_fds;
-  fo.setgroups_allowed = !plan.user_ns || ::geteuid() == 0;
-  fo.exec_stub_fd = plan.exec_stub_fd;
-  finalize_and_exec(fo, sock);
 }
 
 void write_id_map(pid_t pid, const char* file, const std::vector<IdMapping>& maps) {
@@ -311,8 +313,16 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
         throw Error("root.path " + spec.root_path + " is not a directory");
     }
     l.state.rootfs = spec.root_path;
-    if (mode == Mode::kCreate && ::mkfifo(store.fifo_path(opts.id).c_str(), 0600) < 0)
-      throw_errno("mkfifo " + store.fifo_path(opts.id));
+    // The init waits for `start` reading this fifo through an fd opened here, as root on the
+    // host: it may have no right to open the fifo itself (a user namespace, another user).
+    // Read-write, so that the init's read blocks until `start` writes instead of seeing EOF.
+    UniqueFd exec_fifo;
+    if (mode == Mode::kCreate) {
+      const std::string fifo = store.fifo_path(opts.id);
+      if (::mkfifo(fifo.c_str(), 0600) < 0) throw_errno("mkfifo " + fifo);
+      exec_fifo.reset(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));
+      if (!exec_fifo.valid()) throw_errno("open " + fifo);
+    }
 
     if (opts.no_cgroup && asks_for_limits(spec.resources)) {
       throw Error(
@@ -364,7 +374,7 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
                   mode,
                   &spec,
                   opts.lower_dirs.empty() ? nullptr : &overlay,
-                  store.fifo_path(opts.id),
+                  exec_fifo.get(),
                   (flags & CLONE_NEWUSER) != 0 || joins_user,
                   cg && cg->path.empty(),
                   saved_mask,
@@ -383,6 +393,8 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
         joins, flags, parent_end, child_end, [&] { container_init(plan, child_end); },
         clone_target.get(), &cloned_into_cgroup);
     child_end.close();
+    // Only the init may hold the fifo: `start` learns from it that the init is gone or exec'd.
+    exec_fifo.reset();
     exec_stub.reset();
     cgroup_fds.clear();
     if (clone_target.valid()) {
@@ -406,11 +418,11 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
       apply_cgroup(l.cgroup, spec.resources, opts.id, [&] { l.cgroup->apply(pid); });
     if (!spec.resources.is_null()) l.cgroup->set_resources(with_default_devices(spec.resources));
     try {
-      parent_end.send("go:" + std::to_string(pid));
+      parent_end.send(SyncStep::kGo, pid);
     } catch (const Error&) {
       // Without go_first the init may have failed and gone already: its message says why.
-      std::string msg;
-      if (parent_end.recv(msg) && msg.rfind("error:", 0) == 0) throw Error(msg.substr(6));
+      if (std::optional<SyncMessage> m = parent_end.recv(); m && m->step == SyncStep::kFailed)
+        throw SetupFailed(m->text, static_cast<int>(m->value));
       throw;
     }
     // While the init sets up: nothing reads these before the state is saved.
@@ -421,14 +433,14 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     saved["root"]["path"] = spec.root_path;
     store.save_config(opts.id, saved);
     if (plan.runtime_hooks_step) {
-      parent_end.expect("mounted", "container init");
+      parent_end.expect(SyncStep::kMounted, "container init");
       json hs = hook_state(opts, "created", pid);
       run_hooks(spec.hooks.prestart, hs, "prestart");
       run_hooks(spec.hooks.create_runtime, hs, "createRuntime");
-      parent_end.send("hooks");
+      parent_end.send(SyncStep::kHooksDone);
     }
-    if (spec.process.terminal) parent_end.expect("pty", "container init", &l.pty_master);
-    parent_end.expect("ready", "container init");
+    if (spec.process.terminal) parent_end.expect(SyncStep::kPty, "container init", &l.pty_master);
+    parent_end.expect(SyncStep::kReady, "container init");
     if (!opts.lower_dirs.empty()) {
       l.state.remove_on_delete = {overlay.upper, overlay.work, spec.root_path};
     }
@@ -588,14 +600,23 @@ int run_container(const LaunchOptions& opts) {
     UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (null.valid()) ::dup2(null.get(), STDIN_FILENO);
   }
-  Launched l = launch(opts, Mode::kRun, saved);
+  Launched l;
+  try {
+    l = launch(opts, Mode::kRun, saved);
+  } catch (const SetupFailed& e) {
+    // The program is missing or cannot run: its status (127, 126) is run's, as with a shell.
+    ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+    log::fatal(e.what());
+    return e.exit_status();
+  }
   json hs = hook_state(opts, "running", l.pid);
   int code = 1;
   try {
-    if (needs_start_step(opts)) l.sock.send("start");
-    std::string msg;
-    // The init closes its end at execve (close-on-exec); an error arrives as a message instead.
-    if (l.sock.recv(msg) && msg.rfind("error:", 0) == 0) log::fatal(msg.substr(6));
+    if (needs_start_step(opts)) l.sock.send(SyncStep::kStart);
+    // The init closes its end at execve (close-on-exec); a failure arrives as a message instead,
+    // and the init exits with the status that goes with it.
+    if (std::optional<SyncMessage> m = l.sock.recv(); m && m->step == SyncStep::kFailed)
+      log::fatal(m->text);
     l.sock.close();
     store.save(l.state);
     run_hooks_warn(opts.spec.hooks.poststart, hs, "poststart");

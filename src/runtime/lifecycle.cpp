@@ -54,6 +54,28 @@ void signal_init(const ContainerState& st, int sig) {
     throw_errno("signal container " + st.id);
 }
 
+// Writes one byte to a fifo; false when it has no reader left. SIGPIPE is held back meanwhile
+// (a fifo has no MSG_NOSIGNAL) and discarded if the write raised it, so that it neither kills
+// this process nor reaches the hooks it runs next.
+bool write_without_sigpipe(int fd, char byte) {
+  sigset_t pipe_only, saved;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::sigprocmask(SIG_BLOCK, &pipe_only, &saved);
+  ssize_t n;
+  while ((n = ::write(fd, &byte, 1)) < 0 && errno == EINTR) {
+  }
+  const int err = errno;
+  if (n < 0 && err == EPIPE) {
+    const timespec now{};
+    ::sigtimedwait(&pipe_only, nullptr, &now);
+  }
+  ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+  if (n == 1) return true;
+  if (err == EPIPE) return false;
+  throw_errno("write exec fifo", err);
+}
+
 bool wait_until_stopped(const StateStore& store, const ContainerState& st, int ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (container_status(store, st) != "stopped") {
@@ -102,22 +124,21 @@ void start_container(const std::string& state_root, const std::string& id) {
   if (status != "created")
     throw Error("cannot start container " + id + ": it is " + status + ", not created");
   std::string fifo = store.fifo_path(id);
-  UniqueFd fd(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  // The init holds the fifo's only other end (launcher.cpp): no reader means it is gone.
+  UniqueFd fd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid() && errno == ENXIO) throw Error("container " + id + " init exited before start");
   if (!fd.valid()) throw_errno("open exec fifo " + fifo);
-  // The init blocks opening the fifo for writing until this reader exists, then writes one byte.
+  if (!write_without_sigpipe(fd.get(), '0'))
+    throw Error("container " + id + " init exited before start");
+  // The init's end closes at its execve (close-on-exec), or when it dies: once it has, the
+  // program runs (or failed to), so poststart hooks run after it started and a signal sent
+  // once `start` returned goes to the program, not to the runtime's code before it.
   for (;;) {
-    pollfd p{fd.get(), POLLIN, 0};
-    int rc = ::poll(&p, 1, 100);
-    if (rc < 0 && errno != EINTR) throw_errno("poll exec fifo");
-    if (rc > 0) {
-      char c;
-      ssize_t n = ::read(fd.get(), &c, 1);
-      if (n == 1) break;
-      if (n < 0 && errno == EAGAIN) continue;
-      throw Error("container " + id + " init exited before start");
-    }
-    if (process_start_time(st.pid) == 0)
-      throw Error("container " + id + " init exited before start");
+    pollfd p{fd.get(), 0, 0};
+    int rc = ::poll(&p, 1, -1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) throw_errno("poll exec fifo");
+    if (p.revents & (POLLERR | POLLHUP)) break;
   }
   ::unlink(fifo.c_str());
   json hs = oci_state(st, "running");

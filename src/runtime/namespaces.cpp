@@ -101,21 +101,18 @@ pid_t spawn_in_namespaces(std::vector<NamespaceToJoin>& joins, unsigned long clo
       pid_t pid = raw_clone(clone_flags | CLONE_PARENT | SIGCHLD);
       if (pid < 0) throw_errno("clone");
       if (pid == 0) run_child(child);
-      child_end.send("pid:" + std::to_string(pid));
+      child_end.send(SyncStep::kChildPid, pid);
       ::_exit(0);
     } catch (const std::exception& e) {
-      child_end.send_error(e.what());
+      child_end.send_failure(e.what());
       ::_exit(1);
     }
   }
   int status;
   while (::waitpid(mid, &status, 0) < 0 && errno == EINTR) {
   }
-  std::string msg;
-  if (!parent_end.recv(msg)) throw Error("namespace setup process exited");
-  if (msg.rfind("error:", 0) == 0) throw Error(msg.substr(6));
-  if (msg.rfind("pid:", 0) != 0) throw Error("unexpected message from setup process: " + msg);
-  return static_cast<pid_t>(std::stol(msg.substr(4)));
+  return static_cast<pid_t>(
+      parent_end.expect(SyncStep::kChildPid, "namespace setup process").value);
 }
 
 void bring_up_loopback() {

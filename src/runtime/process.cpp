@@ -108,79 +108,107 @@ std::string find_executable(const std::string& file, const std::vector<std::stri
       first_err);
 }
 
-void check_executable(const ProcessSpec& p) {
-  if (p.args.empty()) return;
+namespace {
+
+// The program to execve for p.args[0], looked up as execvp would, failing as execve would (a
+// PATH search that finds nothing, a path that does not exist, is a directory or may not be
+// executed by this user).
+std::string resolve_program(const ProcessSpec& p, const std::vector<std::string>& env) {
   const std::string& file = p.args[0];
-  if (file.find('/') == std::string::npos) {
-    (void)find_executable(file, effective_environment(p));
-    return;
-  }
-  const std::string path = file[0] == '/' ? file : p.cwd + "/" + file;
+  if (file.find('/') == std::string::npos) return find_executable(file, env);
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::stat(file.c_str(), &st) != 0) {
     const int err = errno;
-    throw ExecFailed("exec: \"" + file + "\": stat " + path + ": " + std::strerror(err), err);
+    const std::string shown = file[0] == '/' ? file : p.cwd + "/" + file;
+    throw ExecFailed("exec: \"" + file + "\": stat " + shown + ": " + std::strerror(err), err);
   }
   if (S_ISDIR(st.st_mode)) throw ExecFailed("exec: \"" + file + "\": is a directory", EACCES);
+  if (::access(file.c_str(), X_OK) != 0)
+    throw ExecFailed("exec: \"" + file + "\": permission denied", EACCES);
+  return file;
+}
+
+}  // namespace
+
+int setup_exit_status(const std::exception& e) {
+  if (const auto* f = dynamic_cast<const ExecFailed*>(&e)) return f->err() == ENOENT ? 127 : 126;
+  return 1;
+}
+
+void exit_setup_failed(const std::exception& e, const SyncSocket& report) {
+  const int status = setup_exit_status(e);
+  if (!report.send_failure(e.what(), status)) std::fprintf(stderr, "cidrun: error: %s\n", e.what());
+  std::fflush(stderr);
+  ::_exit(status);
+}
+
+PreparedProgram prepare_process(const FinalizeOptions& o) {
+  const ProcessSpec& p = *o.process;
+  if (!p.rlimits.is_null()) apply_rlimits(p.rlimits);
+  if (p.oom_score_adj) {
+    std::string v = std::to_string(*p.oom_score_adj);
+    UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+    if (!fd.valid() || ::write(fd.get(), v.data(), v.size()) < 0)
+      throw_errno("set oomScoreAdj " + v);
+  }
+  if (o.terminal_slave >= 0) {
+    become_terminal_session(o.terminal_slave);
+    if (o.terminal_slave > 2) ::close(o.terminal_slave);
+  }
+  ::umask(p.umask.value_or(022));
+  // Entered as root first (runc's order: the filter below may forbid getcwd, which checks it),
+  // and as the user when root may not enter it (a user namespace's root, root_squash).
+  const bool cwd_entered = ::chdir(p.cwd.c_str()) == 0;
+  if (cwd_entered) enter_cwd(p.cwd);
+  // Without no_new_privs the kernel takes a filter only from a process holding CAP_SYS_ADMIN:
+  // load it before the capabilities go (runc's order); the remaining steps must pass it.
+  const bool seccomp_early = !o.seccomp.is_null() && !p.no_new_privileges;
+  if (seccomp_early) load_seccomp(o.seccomp);
+  nlohmann::json caps = p.capabilities.is_null() ? nlohmann::json::object() : p.capabilities;
+  apply_bounding_set(caps);  // needs CAP_SETPCAP: before leaving uid 0
+  switch_user(p, o.setgroups_allowed);
+  apply_process_capability_sets(caps);
+  if (!cwd_entered) enter_cwd(p.cwd);
+  PreparedProgram prog;
+  prog.env = effective_environment(p);
+  prog.path = resolve_program(p, prog.env);
+  prog.exec_stub_fd = o.exec_stub_fd;
+  if (o.exec_stub_fd >= 0) prog.argv = {"cidrun-exec", prog.path};
+  prog.argv.insert(prog.argv.end(), p.args.begin(), p.args.end());
+  close_host_fds(o.preserve_fds);
+  if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+  // With no_new_privs the filter comes last: it may forbid what the steps above needed. What
+  // follows it (telling the runtime, waiting for the start, the execve) must pass it.
+  if (!o.seccomp.is_null() && !seccomp_early) load_seccomp(o.seccomp);
+  return prog;
+}
+
+void exec_program(PreparedProgram& prog, const SyncSocket& report) {
+  std::vector<char*> argv, envp;
+  for (auto& a : prog.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : prog.env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  try {
+    if (prog.exec_stub_fd >= 0) {
+      ::syscall(SYS_execveat, prog.exec_stub_fd, "", argv.data(), envp.data(), AT_EMPTY_PATH);
+      throw ExecFailed(std::string("exec the runtime's exec stub: ") + std::strerror(errno), errno);
+    }
+    ::execve(prog.path.c_str(), argv.data(), envp.data());
+    throw ExecFailed("exec " + prog.path + ": " + std::strerror(errno), errno);
+  } catch (const std::exception& e) {
+    exit_setup_failed(e, report);
+  }
 }
 
 void finalize_and_exec(const FinalizeOptions& o, const SyncSocket& report) {
-  const ProcessSpec& p = *o.process;
-  int exit_code = 1;
   try {
-    if (!p.rlimits.is_null()) apply_rlimits(p.rlimits);
-    if (p.oom_score_adj) {
-      std::string v = std::to_string(*p.oom_score_adj);
-      UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
-      if (!fd.valid() || ::write(fd.get(), v.data(), v.size()) < 0)
-        throw_errno("set oomScoreAdj " + v);
-    }
-    if (o.terminal_slave >= 0) {
-      become_terminal_session(o.terminal_slave);
-      if (o.terminal_slave > 2) ::close(o.terminal_slave);
-    }
-    ::umask(p.umask.value_or(022));
-    // Without no_new_privs the kernel takes a filter only from a process holding CAP_SYS_ADMIN:
-    // load it before the capabilities go (runc's order); the remaining steps must pass it.
-    bool seccomp_early = !o.seccomp.is_null() && !p.no_new_privileges;
-    if (seccomp_early) load_seccomp(o.seccomp);
-    nlohmann::json caps = p.capabilities.is_null() ? nlohmann::json::object() : p.capabilities;
-    apply_bounding_set(caps);  // needs CAP_SETPCAP: before leaving uid 0
-    switch_user(p, o.setgroups_allowed);
-    apply_process_capability_sets(caps);
-    enter_cwd(p.cwd);
-    std::vector<std::string> env = effective_environment(p);
-    std::string exe = find_executable(p.args[0], env);
-    close_host_fds(o.preserve_fds);
-    if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-      throw_errno("prctl(PR_SET_NO_NEW_PRIVS)");
-    std::vector<std::string> args = p.args;
-    std::vector<char*> argv, envp;
-    char stub_name[] = "cidrun-exec";
-    if (o.exec_stub_fd >= 0) {
-      argv.push_back(stub_name);
-      argv.push_back(exe.data());
-    }
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    // Seccomp last: the filter may forbid what the steps above needed.
-    if (!o.seccomp.is_null() && !seccomp_early) load_seccomp(o.seccomp);
-    if (o.exec_stub_fd >= 0) {
-      ::syscall(SYS_execveat, o.exec_stub_fd, "", argv.data(), envp.data(), AT_EMPTY_PATH);
-      throw ExecFailed(std::string("exec the runtime's exec stub: ") + std::strerror(errno), errno);
-    }
-    ::execve(exe.c_str(), argv.data(), envp.data());
-    throw ExecFailed("exec " + exe + ": " + std::strerror(errno), errno);
-  } catch (const ExecFailed& e) {
-    exit_code = e.err() == ENOENT ? 127 : 126;
-    if (!report.send_error(e.what())) std::fprintf(stderr, "cidrun: error: %s\n", e.what());
+    PreparedProgram prog = prepare_process(o);
+    exec_program(prog, report);
   } catch (const std::exception& e) {
-    if (!report.send_error(e.what())) std::fprintf(stderr, "cidrun: error: %s\n", e.what());
+    exit_setup_failed(e, report);
   }
-  std::fflush(stderr);
-  ::_exit(exit_code);
 }
 
 }  // namespace cidrun::runtime

@@ -16,9 +16,25 @@ std::pair<SyncSocket, SyncSocket> SyncSocket::pair() {
   return {SyncSocket(UniqueFd(sv[0])), SyncSocket(UniqueFd(sv[1]))};
 }
 
-void SyncSocket::send(const std::string& msg, int fd) const {
+namespace {
+
+// On the wire: the step, then the value, then the text; one datagram per message.
+constexpr size_t kHeaderSize = 1 + sizeof(int64_t);
+constexpr uint8_t kLastStep = static_cast<uint8_t>(SyncStep::kFailed);
+
+}  // namespace
+
+void SyncSocket::send(SyncStep step, int64_t value, int fd) const {
+  send_raw(step, value, "", fd);
+}
+
+void SyncSocket::send_raw(SyncStep step, int64_t value, const std::string& text, int fd) const {
+  std::string wire(kHeaderSize, '\0');
+  wire[0] = static_cast<char>(step);
+  std::memcpy(wire.data() + 1, &value, sizeof value);
+  wire += text;
   msghdr mh{};
-  iovec iov{const_cast<char*>(msg.data()), msg.size()};
+  iovec iov{wire.data(), wire.size()};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -36,7 +52,7 @@ void SyncSocket::send(const std::string& msg, int fd) const {
   }
 }
 
-bool SyncSocket::recv(std::string& msg, UniqueFd* fd) const {
+std::optional<SyncMessage> SyncSocket::recv(UniqueFd* fd) const {
   char buf[8192];
   msghdr mh{};
   iovec iov{buf, sizeof buf};
@@ -61,22 +77,32 @@ bool SyncSocket::recv(std::string& msg, UniqueFd* fd) const {
         ::close(got);
     }
   }
-  if (n == 0) return false;
-  msg.assign(buf, static_cast<size_t>(n));
-  return true;
+  if (n == 0) return std::nullopt;
+  if (static_cast<size_t>(n) < kHeaderSize || static_cast<uint8_t>(buf[0]) > kLastStep)
+    throw Error("sync: malformed message of " + std::to_string(n) + " bytes");
+  SyncMessage m;
+  m.step = static_cast<SyncStep>(buf[0]);
+  std::memcpy(&m.value, buf + 1, sizeof m.value);
+  m.text.assign(buf + kHeaderSize, static_cast<size_t>(n) - kHeaderSize);
+  return m;
 }
 
-void SyncSocket::expect(const std::string& want, const std::string& who, UniqueFd* fd) const {
-  std::string msg;
-  if (!recv(msg, fd)) throw Error(who + " exited during setup");
-  if (msg.rfind("error:", 0) == 0) throw Error(msg.substr(6));
-  if (msg != want) throw Error("unexpected message from " + who + ": " + msg);
+SyncMessage SyncSocket::expect(SyncStep want, const std::string& who, UniqueFd* fd) const {
+  std::optional<SyncMessage> m = recv(fd);
+  if (!m) throw Error(who + " exited during setup");
+  if (m->step == SyncStep::kFailed) throw SetupFailed(m->text, static_cast<int>(m->value));
+  if (m->step != want) {
+    throw Error("unexpected message from " + who + ": step " +
+                std::to_string(static_cast<int>(m->step)) + " instead of " +
+                std::to_string(static_cast<int>(want)));
+  }
+  return *m;
 }
 
-bool SyncSocket::send_error(const std::string& text) const noexcept {
+bool SyncSocket::send_failure(const std::string& why, int exit_status) const noexcept {
   if (!fd_.valid()) return false;
   try {
-    send("error:" + text);
+    send_raw(SyncStep::kFailed, exit_status, why, -1);
     return true;
   } catch (...) {
     return false;
