@@ -38,6 +38,9 @@ struct ExecPlan {
   json seccomp;
   bool user_ns;
   sigset_t saved_mask;
+  // A container without a mount namespace of its own shares ours: its root is the init's
+  // chroot, entered through this fd (else -1: joining its mount namespace entered its root).
+  int root_fd = -1;
 };
 
 [[noreturn]] void exec_child(const ExecPlan& plan, const SyncSocket& sock) {
@@ -48,6 +51,12 @@ struct ExecPlan {
     if (plan.user_ns) {
       if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in the user namespace");
       if (::setresuid(0, 0, 0) < 0) throw_errno("setuid 0 in the user namespace");
+    }
+    if (plan.root_fd >= 0) {
+      if (::fchdir(plan.root_fd) < 0) throw_errno("enter the container's root");
+      if (::chroot(".") < 0) throw_errno("chroot into the container's root");
+      if (::chdir("/") < 0) throw_errno("chdir /");
+      ::close(plan.root_fd);
     }
     if (plan.opts->process.terminal) {
       // setns(mnt) made the container's root our root: this is the container's devpts.
@@ -109,10 +118,16 @@ int exec_in_container(const std::string& state_root, const std::string& id,
   // Open every namespace first: after joining the mount namespace these paths lead elsewhere.
   std::vector<NamespaceToJoin> joins;
   bool user_ns = false;
+  UniqueFd shared_root;
   for (const char* type : {"user", "ipc", "uts", "network", "pid", "cgroup", "mount"}) {
     std::string name = namespace_proc_name(type);
     std::string theirs = "/proc/" + std::to_string(st.pid) + "/ns/" + name;
     ino_t ino = ns_inode(theirs);
+    if (ino != 0 && ino == ns_inode("/proc/self/ns/" + name) && name == "mnt") {
+      std::string root = "/proc/" + std::to_string(st.pid) + "/root";
+      shared_root.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!shared_root.valid()) throw_errno("open " + root);
+    }
     if (ino == 0 || ino == ns_inode("/proc/self/ns/" + name)) continue;
     UniqueFd fd(::open(theirs.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) throw_errno("open " + theirs);
@@ -130,7 +145,7 @@ int exec_in_container(const std::string& state_root, const std::string& id,
   ::sigprocmask(SIG_BLOCK, &fwd, &saved);
   UniqueFd sigfd(::signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK));
 
-  ExecPlan plan{&opts, spec.seccomp, user_ns, saved};
+  ExecPlan plan{&opts, spec.seccomp, user_ns, saved, shared_root.get()};
   // Named sockets, not a structured binding: the child's lambda captures one.
   std::pair<SyncSocket, SyncSocket> ends = SyncSocket::pair();
   SyncSocket& parent_end = ends.first;
@@ -138,6 +153,7 @@ int exec_in_container(const std::string& state_root, const std::string& id,
   pid_t pid =
       spawn_in_namespaces(joins, 0, parent_end, child_end, [&] { exec_child(plan, child_end); });
   child_end.close();
+  shared_root.reset();
   UniqueFd master;
   try {
     if (!st.cgroup.is_null()) CgroupManager::open(st.cgroup)->apply(pid);

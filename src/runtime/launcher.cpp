@@ -134,6 +134,7 @@ void wait_for_start_command(int exec_fifo) {
     RootfsContext ctx;
     ctx.in_user_namespace = plan.user_ns;
     ctx.new_cgroup_namespace = plan.new_cgroup_ns;
+    ctx.own_mount_namespace = spec.has_namespace("mount");
     for (const auto& m : spec.mounts)
       if (m.type == "cgroup" && ctx.cgroup_paths.empty()) ctx.cgroup_paths = read_self_cgroups();
     // After the runtime put us in our cgroup, so the namespace's root is that cgroup.
@@ -149,7 +150,7 @@ void wait_for_start_command(int exec_fifo) {
     }
     run_hooks(spec.hooks.create_container, hook_state(*plan.opts, "created", host_pid),
               "createContainer");
-    pivot_into_root(spec.root_path);
+    enter_root(spec.root_path, ctx);
     if (!spec.sysctl.is_null()) {
       const NamespaceSpec* ipc = spec.find_namespace("ipc");
       const NamespaceSpec* uts = spec.find_namespace("uts");
@@ -285,7 +286,11 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
   LaunchOptions opts = opts_in;
   Spec& spec = opts.spec;
   StateStore store(opts.state_root);
-  if (!spec.has_namespace("mount")) throw Error("linux.namespaces: a mount namespace is required");
+  if (!spec.has_namespace("mount") && !opts.lower_dirs.empty()) {
+    throw Error(
+        "linux.namespaces: a root made from an image needs a mount namespace (without one its "
+        "overlay would be mounted in the runtime's)");
+  }
   if (spec.process.terminal && mode == Mode::kCreate && opts.console_socket.empty())
     throw Error("process.terminal needs --console-socket when the runtime detaches");
   store.create_dir(opts.id);
@@ -313,6 +318,11 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
         throw Error("root.path " + spec.root_path + " is not a directory");
     }
     l.state.rootfs = spec.root_path;
+    if (!spec.has_namespace("mount")) {
+      l.state.shared_root_mount_id = mount_id_of(spec.root_path);
+      if (l.state.shared_root_mount_id == 0)
+        throw_errno("statx (mount id) of root.path " + spec.root_path);
+    }
     // The init waits for `start` reading this fifo through an fd opened here, as root on the
     // host: it may have no right to open the fifo itself (a user namespace, another user).
     // Read-write, so that the init's read blocks until `start` writes instead of seeing EOF.
@@ -458,6 +468,13 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
     if (pid > 0) {
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (l.state.shared_root_mount_id != 0) {
+      try {
+        detach_shared_root(spec.root_path, l.state.shared_root_mount_id);
+      } catch (const Error& e) {
+        log::warn(e.what());
       }
     }
     if (l.cgroup) {
@@ -637,6 +654,13 @@ int run_container(const LaunchOptions& opts) {
     l.cgroup->destroy();
   } catch (const Error& e) {
     log::warn(e.what());
+  }
+  if (l.state.shared_root_mount_id != 0) {
+    try {
+      detach_shared_root(l.state.rootfs, l.state.shared_root_mount_id);
+    } catch (const Error& e) {
+      log::warn(e.what());
+    }
   }
   hs["status"] = "stopped";
   run_hooks_warn(opts.spec.hooks.poststop, hs, "poststop");

@@ -16,6 +16,7 @@
 #include "runtime/cgroups.h"
 #include "runtime/container.h"
 #include "runtime/hooks.h"
+#include "runtime/rootfs.h"
 #include "runtime/state.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -203,6 +204,8 @@ void delete_container(const std::string& state_root, const std::string& id, bool
       }
     }
   }
+  // A container without a mount namespace mounted its root's tree in ours.
+  if (st.shared_root_mount_id != 0) detach_shared_root(st.rootfs, st.shared_root_mount_id);
   json hs = oci_state(st, "stopped");
   run_hooks_warn(saved_hooks(store, id).poststop, hs, "poststop");
   store.remove(id);

@@ -332,10 +332,15 @@ std::vector<std::pair<std::string, std::string>> read_self_cgroups() {
 }
 
 void prepare_rootfs(const Spec& spec, const Overlay* overlay, const RootfsContext& ctx) {
-  unsigned long prop = spec.rootfs_propagation.empty() ? (MS_SLAVE | MS_REC)
-                                                       : propagation_flag(spec.rootfs_propagation);
-  // Nothing the container mounts may propagate back to the host.
-  do_mount("", "/", nullptr, prop, "", "propagation of /");
+  if (ctx.own_mount_namespace) {
+    // Nothing the container mounts may propagate back to the host; "private" also keeps the
+    // host's later mounts out. linux.rootfsPropagation itself is for the container's root once
+    // entered (finish_rootfs): on this tree, "shared" would make pivot_root fail and
+    // "unbindable" the root's bind below.
+    const bool keep_host_out = (propagation_flag(spec.rootfs_propagation) & MS_PRIVATE) != 0;
+    do_mount("", "/", nullptr, MS_REC | (keep_host_out ? MS_PRIVATE : MS_SLAVE), "",
+             "propagation of /");
+  }
   if (overlay) {
     std::string lower;
     for (const auto& l : overlay->lowers) lower += (lower.empty() ? "" : ":") + l;
@@ -343,7 +348,8 @@ void prepare_rootfs(const Spec& spec, const Overlay* overlay, const RootfsContex
         "lowerdir=" + lower + ",upperdir=" + overlay->upper + ",workdir=" + overlay->work;
     do_mount("overlay", spec.root_path, "overlay", 0, data, "overlay on " + spec.root_path);
   }
-  // pivot_root needs the new root to be a mount point.
+  // pivot_root needs the new root to be a mount point; without a mount namespace this bind is
+  // what detach_shared_root takes away, with everything mounted under it.
   do_mount(spec.root_path, spec.root_path, nullptr, MS_BIND | MS_REC, "",
            "rootfs " + spec.root_path);
   UniqueFd root(::open(spec.root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -351,6 +357,8 @@ void prepare_rootfs(const Spec& spec, const Overlay* overlay, const RootfsContex
   for (const auto& m : spec.mounts) mount_one(root.get(), m, ctx);
   create_devices(root.get(), spec, ctx);
 }
+
+namespace {
 
 void pivot_into_root(const std::string& rootfs) {
   UniqueFd newroot(::open(rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
@@ -366,7 +374,41 @@ void pivot_into_root(const std::string& rootfs) {
   if (::chdir("/") < 0) throw_errno("chdir /");
 }
 
+}  // namespace
+
+void enter_root(const std::string& rootfs, const RootfsContext& ctx) {
+  if (ctx.own_mount_namespace) {
+    pivot_into_root(rootfs);
+    return;
+  }
+  if (::chdir(rootfs.c_str()) < 0) throw_errno("chdir rootfs " + rootfs);
+  if (::chroot(".") < 0) throw_errno("chroot " + rootfs);
+  if (::chdir("/") < 0) throw_errno("chdir /");
+}
+
+uint64_t mount_id_of(const std::string& path) {
+  struct statx stx {};
+  if (::statx(AT_FDCWD, path.c_str(), AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) < 0) return 0;
+  return (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
+}
+
+void detach_shared_root(const std::string& rootfs, uint64_t mount_id_before) {
+  // At most the overlay and the root's bind on top of it.
+  for (int layer = 0; layer < 2; ++layer) {
+    const uint64_t now = mount_id_of(rootfs);
+    if (now == 0 || now == mount_id_before) return;
+    if (::umount2(rootfs.c_str(), MNT_DETACH) < 0) {
+      if (errno == EINVAL || errno == ENOENT) return;
+      throw_errno("detach the container's root " + rootfs);
+    }
+  }
+}
+
 void finish_rootfs(const Spec& spec) {
+  if (!spec.rootfs_propagation.empty()) {
+    do_mount("", "/", nullptr, propagation_flag(spec.rootfs_propagation), "",
+             "rootfsPropagation " + spec.rootfs_propagation + " of /");
+  }
   // The old root's detach in pivot_into_root made the whole tree rslave, and a shared mount
   // without peers turns private that way: the propagation a mount asked for is set again.
   UniqueFd root;

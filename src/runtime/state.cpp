@@ -29,7 +29,8 @@ json ContainerState::to_json() const {
           {"cgroup", cgroup},
           {"paused", paused},
           {"remove_on_delete", remove_on_delete},
-          {"has_own_netns", has_own_netns}};
+          {"has_own_netns", has_own_netns},
+          {"shared_root_mount_id", shared_root_mount_id}};
 }
 
 ContainerState ContainerState::from_json(const json& j) {
@@ -46,6 +47,7 @@ ContainerState ContainerState::from_json(const json& j) {
   s.paused = j.value("paused", false);
   s.remove_on_delete = j.value("remove_on_delete", std::vector<std::string>{});
   s.has_own_netns = j.value("has_own_netns", false);
+  s.shared_root_mount_id = j.value("shared_root_mount_id", uint64_t{0});
   return s;
 }
 

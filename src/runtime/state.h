@@ -27,6 +27,9 @@ struct ContainerState {
   bool paused = false;
   std::vector<std::string> remove_on_delete;  // dirs the runtime made for this container
   bool has_own_netns = false;
+  // Without a mount namespace of its own: the id of the mount its root was on before the
+  // container mounted anything there (rootfs.h detach_shared_root); 0 otherwise.
+  uint64_t shared_root_mount_id = 0;
 
   nlohmann::json to_json() const;
   static ContainerState from_json(const nlohmann::json& j);
