@@ -47,7 +47,7 @@ struct ExecPlan {
   UniqueFd slave;
   try {
     ::sigprocmask(SIG_SETMASK, &plan.saved_mask, nullptr);
-    sock.expect(SyncStep::kGo, "runtime");
+    sock.expect_from_runtime(SyncStep::kGo);
     if (plan.user_ns) {
       if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in the user namespace");
       if (::setresuid(0, 0, 0) < 0) throw_errno("setuid 0 in the user namespace");
@@ -67,7 +67,7 @@ struct ExecPlan {
       slave = std::move(pty.slave);
     }
     sock.send(SyncStep::kReady);
-    sock.expect(SyncStep::kStart, "runtime");
+    sock.expect_from_runtime(SyncStep::kStart);
   } catch (const std::exception& e) {
     exit_setup_failed(e, sock);
   }

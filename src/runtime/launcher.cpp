@@ -123,7 +123,7 @@ void wait_for_start_command(int exec_fifo) {
     for (int fd : plan.cgroup_fds) ::close(fd);
     pid_t host_pid = 0;
     auto wait_go = [&] {
-      host_pid = static_cast<pid_t>(sock.expect(SyncStep::kGo, "runtime").value);
+      host_pid = static_cast<pid_t>(sock.expect_from_runtime(SyncStep::kGo).value);
     };
     const bool go_first = plan.go_first || (plan.cloned_into_cgroup && !*plan.cloned_into_cgroup);
     if (go_first) wait_go();
@@ -146,7 +146,7 @@ void wait_for_start_command(int exec_fifo) {
     if (!go_first) wait_go();
     if (plan.runtime_hooks_step) {
       sock.send(SyncStep::kMounted);
-      sock.expect(SyncStep::kHooksDone, "runtime");
+      sock.expect_from_runtime(SyncStep::kHooksDone);
     }
     run_hooks(spec.hooks.create_container, hook_state(*plan.opts, "created", host_pid),
               "createContainer");
@@ -191,7 +191,7 @@ void wait_for_start_command(int exec_fifo) {
     if (plan.mode == Mode::kCreate) {
       wait_for_start_command(plan.exec_fifo_fd);
     } else if (plan.start_step) {
-      sock.expect(SyncStep::kStart, "runtime");
+      sock.expect_from_runtime(SyncStep::kStart);
     }
     run_hooks(spec.hooks.start_container, hook_state(*plan.opts, "running", host_pid),
               "startContainer");

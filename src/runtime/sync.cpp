@@ -99,6 +99,17 @@ SyncMessage SyncSocket::expect(SyncStep want, const std::string& who, UniqueFd* 
   return *m;
 }
 
+SyncMessage SyncSocket::expect_from_runtime(SyncStep want) const {
+  std::optional<SyncMessage> m = recv();
+  if (!m) ::_exit(1);
+  if (m->step != want) {
+    throw Error("unexpected message from runtime: step " +
+                std::to_string(static_cast<int>(m->step)) + " instead of " +
+                std::to_string(static_cast<int>(want)));
+  }
+  return *m;
+}
+
 bool SyncSocket::send_failure(const std::string& why, int exit_status) const noexcept {
   if (!fd_.valid()) return false;
   try {

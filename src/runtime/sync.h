@@ -55,6 +55,10 @@ class SyncSocket {
   // Receives one message and checks it is `want`: kFailed becomes SetupFailed, EOF becomes
   // Error("<who> exited during setup"), any other step is a protocol error.
   SyncMessage expect(SyncStep want, const std::string& who, UniqueFd* fd = nullptr) const;
+  // In a child, for a turn the runtime gives: receives `want` like expect, but when the runtime
+  // closed its end instead it failed and reports why itself, so the child exits 1 without a
+  // second message on the same stderr.
+  SyncMessage expect_from_runtime(SyncStep want) const;
   // Sends kFailed; never throws (used on the way out of a failing child). False when nobody was
   // listening, so the caller can print the error itself.
   bool send_failure(const std::string& why, int exit_status = 1) const noexcept;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace cidrun::runtime {
@@ -53,6 +54,31 @@ TEST(SyncSocket, AnotherStepOrEndOfFileIsAnError) {
     EXPECT_STREQ(e.what(), "container init exited during setup");
   }
   EXPECT_FALSE(b.send_failure("nobody listens"));
+}
+
+// A child whose runtime went away (it failed, and says why itself) exits 1 without a word: one
+// error on the shared stderr, not two.
+TEST(SyncSocket, RuntimeGoneMakesTheChildExitQuietly) {
+  auto [runtime, child] = SyncSocket::pair();
+  int err[2];
+  ASSERT_EQ(::pipe(err), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(err[1], STDERR_FILENO);
+    runtime.close();
+    child.expect_from_runtime(SyncStep::kGo);
+    ::_exit(0);
+  }
+  ::close(err[1]);
+  child.close();
+  runtime.close();
+  int ws = 0;
+  ASSERT_EQ(::waitpid(pid, &ws, 0), pid);
+  EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 1) << ws;
+  char buf[64];
+  EXPECT_EQ(::read(err[0], buf, sizeof buf), 0);
+  ::close(err[0]);
 }
 
 }  // namespace
