@@ -118,7 +118,9 @@ BitswapNode& BitswapNode::client() {
 
 BitswapStats BitswapNode::stats() const {
   std::lock_guard l(mu_);
-  return stats_;
+  BitswapStats s = stats_;
+  s.waiting = waiting_.size();
+  return s;
 }
 
 std::shared_ptr<BitswapNode::Peer> BitswapNode::peer_state(const p2p::PeerId& id) {
@@ -168,8 +170,9 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
     peer->asked.insert(w.key);
     waiting_.emplace(w.key, &w);
   }
-  auto unregister = [&] {
-    std::lock_guard l(mu_);
+  // w lives on this stack frame: it must leave waiting_ before get() returns, whatever ended
+  // the wait (an answer, DONT_HAVE, a dropped peer, a cancel, the deadline).
+  auto unregister_locked = [&] {
     auto [b, e] = waiting_.equal_range(w.key);
     for (auto it = b; it != e; ++it) {
       if (it->second == &w) {
@@ -177,6 +180,10 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
         break;
       }
     }
+  };
+  auto unregister = [&] {
+    std::lock_guard l(mu_);
+    unregister_locked();
   };
   try {
     Bytes msg = bitswap::encode(
@@ -200,8 +207,8 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
     cv_.wait_for(l, std::chrono::milliseconds(100));
   }
   Waiter::State st = w.state;
+  unregister_locked();
   l.unlock();
-  if (st == Waiter::State::kWaiting || st == Waiter::State::kCancelled) unregister();
   switch (st) {
     case Waiter::State::kDone:
       return w.result;

@@ -43,6 +43,7 @@ struct BitswapOptions {
 struct BitswapStats {
   uint64_t blocks_sent = 0, bytes_sent = 0, blocks_received = 0, bytes_received = 0;
   uint64_t peers_dropped = 0;
+  uint64_t waiting = 0;  // get() calls waiting for an answer now
 };
 
 class BitswapNode {

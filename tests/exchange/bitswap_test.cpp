@@ -144,6 +144,8 @@ TEST_F(Bitswap, FetchesEveryBlockVerified) {
   }
   EXPECT_EQ(server_.stats().blocks_sent, fx_.blocks.size());
   EXPECT_EQ(client_.stats().blocks_received, fx_.blocks.size());
+  // Every answered get() left the waiting list (a stale entry would point into a dead frame).
+  EXPECT_EQ(client_.stats().waiting, 0u);
 }
 
 TEST_F(Bitswap, ParallelWantsFromManyThreads) {
@@ -167,6 +169,7 @@ TEST_F(Bitswap, MissingBlockIsDontHave) {
   auto start = Clock::now();
   EXPECT_FALSE(client_.get(addr_, Cid::of(1, kCodecRaw, as_bytes("nobody has this")), scratch));
   EXPECT_LT(Clock::now() - start, 1s);  // an answer, not a timeout
+  EXPECT_EQ(client_.stats().waiting, 0u);
 }
 
 TEST_F(Bitswap, WrongBlocksMarkThePeerALiar) {
@@ -191,6 +194,7 @@ TEST_F(Bitswap, WrongBlocksMarkThePeerALiar) {
     EXPECT_NE(std::string(e.what()).find("do not hash"), std::string::npos) << e.what();
   }
   EXPECT_EQ(client_.stats().peers_dropped, 1u);
+  EXPECT_EQ(client_.stats().waiting, 0u);
 }
 
 TEST_F(Bitswap, OversizedMessageDropsThePeer) {
