@@ -60,6 +60,12 @@ for profile in v0 v1; do
   maddr=$(field "$ready" multiaddrs)
   root=$(field "$ready" root)
   repo=$work/repo-$profile
+  if [ "$profile" = v1 ]; then
+    ours=$("$CIDRUN" --repo-dir "$work/repo-hash" add -r -Q -n --profile unixfs-v1-2025 "$tree")
+    if [ "$ours" = "$root" ]; then ok "Helia's unixfs-v1-2025 root is cidrun's: $root"; else
+      bad "Helia's unixfs-v1-2025 root $root, cidrun add's $ours"
+    fi
+  fi
   if "$CIDRUN" --repo-dir "$repo" pull -q "$root" --from "$maddr" 2>"$work/pull.err" &&
     "$CIDRUN" --repo-dir "$repo" get "$root" -o "$work/out-$profile" >/dev/null &&
     diff -r "$tree" "$work/out-$profile" >/dev/null; then

@@ -26,7 +26,6 @@ import { MemoryBlockstore } from 'blockstore-core'
 import { createHeliaLight } from 'helia'
 import { exporter, recursive } from 'ipfs-unixfs-exporter'
 import { importer } from 'ipfs-unixfs-importer'
-import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -130,9 +129,9 @@ if (mode === 'serve') {
       yield { path: rel, content: fs.createReadStream(abs) }
     }
   }
-  const opts = v1
-    ? { cidVersion: 1, rawLeaves: true, chunker: fixedSize({ chunkSize: 1048576 }), maxChildrenPerNode: 1024 }
-    : { cidVersion: 0, rawLeaves: false }
+  // v1: the importer's own IPIP-499 profile (1 MiB raw leaves, 1024 links per node, CIDv1), so
+  // that its roots equal `cidrun add --profile unixfs-v1-2025`'s.
+  const opts = v1 ? { profile: 'unixfs-v1-2025' } : { cidVersion: 0, rawLeaves: false }
   let root = null
   for await (const e of importer(files(dir, path.basename(dir)), counting, opts)) root = e.cid
   const helia = await startNode(blockstore, true)
