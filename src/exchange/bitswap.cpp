@@ -42,6 +42,9 @@ struct BitswapNode::Peer {
   std::unordered_set<std::string> wanted;  // keys in `wants` (cancels remove from both)
   std::weak_ptr<p2p::Connection> conn;
   bool queued = false;
+  // Client side: when the peer last sent blocks or presences (under mu_). A peer busy sending
+  // what we asked before is not stalled, however long our queue at it is.
+  Clock::time_point last_heard{};
 };
 
 // One inbound bitswap stream: length-prefixed messages, each assembled in a buffer of its exact
@@ -194,10 +197,17 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
     unregister();
     throw SourceError(where + ": " + e.what());
   }
-  auto deadline = Clock::now() + opts_.block_timeout;
+  // A want fails when the peer has sent nothing for block_timeout (a slow link shared by many
+  // wants makes each wait long while blocks keep coming), and in any case after
+  // kMaxWaitTimeouts times that (a peer that answers others but never this one).
+  auto sent = Clock::now();
+  auto hard_deadline = sent + opts_.block_timeout * kMaxWaitTimeouts;
   std::unique_lock l(mu_);
   while (w.state == Waiter::State::kWaiting) {
-    if (Clock::now() >= deadline || conn->closed()) break;
+    auto now = Clock::now();
+    if (now >= std::max(sent, peer->last_heard) + opts_.block_timeout || now >= hard_deadline ||
+        conn->closed())
+      break;
     if (!pending_.empty()) {
       l.unlock();
       take_pending();  // ours or another's: identified here, on a thread that waits anyway
@@ -237,8 +247,9 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
     send_message(*peer, *conn, cancel);
   } catch (const Error&) {
   }
-  throw SourceError(where + ": no answer for " + cid.str() + " within " +
-                    std::to_string(opts_.block_timeout.count() / 1000) + " s");
+  throw SourceError(where + ": no answer for " + cid.str() + " (nothing from the peer for " +
+                    std::to_string(opts_.block_timeout.count() / 1000) + " s, or waited " +
+                    std::to_string(opts_.block_timeout.count() * kMaxWaitTimeouts / 1000) + " s)");
 }
 
 void BitswapNode::cancel(const p2p::PeerId& peer, const Cid& cid) {
@@ -291,6 +302,7 @@ void BitswapNode::on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>
     bool inline_hash = false;
     {
       std::lock_guard l(mu_);
+      if (auto pit = peers_.find(from); pit != peers_.end()) pit->second->last_heard = Clock::now();
       for (const auto& p : m.presences) {
         if (p.type != bitswap::Presence::kDontHave) continue;
         auto [beg, end] = waiting_.equal_range(key_of(p.cid));

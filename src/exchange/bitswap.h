@@ -4,8 +4,9 @@
 // waits for the block, which the peer sends on a stream it opens to us. Blocks carry only a CID
 // prefix: the receiver hashes the bytes to learn which CID they are, so a block handed out is
 // verified by construction. A peer that sends a block nobody asked it for is lying (or broken):
-// it is dropped and its pending wants fail as a lie. A want unanswered for block_timeout fails
-// (SourceError), and so do the wants of a peer whose connection ends.
+// it is dropped and its pending wants fail as a lie. A want fails (SourceError) when the peer
+// has sent nothing for block_timeout, or after kMaxWaitTimeouts times that in any case, and so do
+// the wants of a peer whose connection ends.
 //
 // Server: each peer's wants go into its own bounded wantlist (cancels remove, a full wantlist
 // replaces); worker threads answer the peers in turn from the block store, in messages of about
@@ -83,6 +84,7 @@ class BitswapNode {
     std::weak_ptr<p2p::Connection> conn;
   };
   static constexpr size_t kMaxPendingBytes = 64u << 20;
+  static constexpr int kMaxWaitTimeouts = 8;
   void on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>& frame);
   // Hashes one received block and hands it to its waiters; false when none is pending.
   bool take_pending();

@@ -71,11 +71,13 @@ TEST(BitswapMessage, HostileInputIsRefused) {
 }
 
 // A peer that speaks bitswap but answers each message with what `respond` makes of it (from a
-// thread of its own, as a real peer would).
+// thread of its own, as a real peer would); with a pace, the n-th answer goes out n paces after
+// the start (a slow link that many wants share).
 class HostilePeer {
  public:
   using Respond = std::function<std::optional<Bytes>(const bitswap::Message&)>;
-  explicit HostilePeer(Respond respond) : respond_(std::move(respond)) {
+  explicit HostilePeer(Respond respond, std::chrono::milliseconds pace = {})
+      : respond_(std::move(respond)), pace_(pace), start_(Clock::now()) {
     host_.handle(std::string(bitswap::kProtocol120), [this](p2p::Stream& s) {
       return std::make_unique<Reader>(*this, s.connection().shared_from_this());
     });
@@ -96,7 +98,9 @@ class HostilePeer {
         auto reply = peer.respond_(bitswap::decode(*f));
         if (!reply) continue;
         auto c = conn;
-        peer.threads_.emplace_back([c, r = std::move(*reply)] {
+        auto at = peer.start_ + peer.pace_ * ++peer.answers_;
+        peer.threads_.emplace_back([c, at, r = std::move(*reply)] {
+          std::this_thread::sleep_until(at);
           try {
             auto s = c->open_stream(bitswap::kProtocol120, Clock::now() + 5s);
             s->write(r, Clock::now() + 5s);
@@ -111,6 +115,9 @@ class HostilePeer {
     p2p::FrameReader frames{8u << 20};
   };
   Respond respond_;
+  std::chrono::milliseconds pace_;
+  Clock::time_point start_;
+  int answers_ = 0;  // on the host's reactor thread only
   p2p::Host host_{p2p::Ed25519Key::generate()};
   p2p::Multiaddr addr_;
   std::vector<std::thread> threads_;
@@ -216,6 +223,43 @@ TEST_F(Bitswap, SilentPeerTimesOut) {
   EXPECT_THROW(client_.get(silent.addr(), fx_.blocks[0], scratch), SourceError);
   EXPECT_GE(Clock::now() - start, 2s);
   EXPECT_LT(Clock::now() - start, 5s);
+}
+
+// A peer that keeps sending, slowly: the last of six wants is answered 4.2 s after it was sent,
+// past the client's 2 s block_timeout, but the peer was never silent for 2 s, so none fails.
+TEST_F(Bitswap, SlowPeerThatKeepsSendingIsWaitedFor) {
+  ASSERT_GE(fx_.blocks.size(), 6u);
+  HostilePeer slow(
+      [this](const bitswap::Message& m) -> std::optional<Bytes> {
+        if (m.wants.empty() || m.wants[0].cancel) return std::nullopt;
+        Bytes blk;
+        pb::put_bytes(blk, 1, bitswap::cid_prefix(m.wants[0].cid));
+        pb::put_bytes(blk, 2, fx_.block(m.wants[0].cid));
+        Bytes msg;
+        pb::put_bytes(msg, 3, blk);
+        Bytes framed;
+        p2p::put_frame(framed, msg);
+        return framed;
+      },
+      700ms);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  ts.reserve(6);
+  auto start = Clock::now();
+  for (size_t i = 0; i < 6; ++i) {
+    ts.emplace_back([&, i] {
+      Bytes scratch;
+      try {
+        if (client_.get(slow.addr(), fx_.blocks[i], scratch)) ++ok;
+      } catch (const SourceError& e) {
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok, 6);
+  EXPECT_GE(Clock::now() - start, 3s);
+  EXPECT_EQ(client_.stats().waiting, 0u);
 }
 
 size_t rss_kib() {
