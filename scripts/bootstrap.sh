@@ -10,6 +10,8 @@ case "$target" in run|test|build) ;; *) echo "usage: $0 run|test|build" >&2; exi
 if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages)" >&2; exit 1; fi
 
 # Build tools and libraries; the runtime's peers (runc, crun, podman) for tests and benchmarks;
+# containerd, whose runc shim the containerd tests run cidrun under, and umoci, which packs the
+# OCI archive they import;
 # what `run` networks containers with (the CNI plugins, iptables that their rules go through,
 # nft that shows them, slirp4netns for rootless containers); tools the tests drive (script,
 # python3, tar, diffutils; gzip, pigz and zstd, whose output the stream tests decode and the tar
@@ -21,7 +23,7 @@ packages=(build-essential cmake ninja-build pkg-config ccache git make
   libssl-dev openssl ca-certificates nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libfuse3-dev fuse3 libseccomp-dev libcap-dev
   zlib1g-dev libzstd-dev
-  busybox-static runc crun podman iproute2 util-linux bsdutils procps curl tar gzip pigz zstd diffutils
+  busybox-static runc crun podman containerd umoci iproute2 util-linux bsdutils procps curl tar gzip pigz zstd diffutils
   containernetworking-plugins iptables nftables slirp4netns
   python3 file tinyproxy microsocks stunnel4)
 # Node.js and npm run the interop tests against the JS IPFS implementation. A machine may already
@@ -41,6 +43,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # their own, so that one is not wanted.
   if [[ " ${missing[*]} " == *" tinyproxy "* ]] && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now tinyproxy >/dev/null 2>&1 || true
+  fi
+  # Likewise containerd: its tests start their own, in a private directory and mount namespace.
+  if [[ " ${missing[*]} " == *" containerd "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now containerd >/dev/null 2>&1 || true
   fi
 fi
 
