@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -183,6 +186,57 @@ void point_config_at(json& config, const std::string& netns, const std::string& 
   }
 }
 
+// The host ports that -p publishes, bound (not listened on) by the container's owner for as long
+// as the container runs, as podman's conmon does: the portmap plugin only adds DNAT rules, which
+// neither fail when a port is taken nor stop a later server or container from taking it, so
+// that traffic silently goes to whichever rule or socket comes first. Packets to a published
+// port are rewritten before a socket is looked up, so these never see any. Without SO_REUSEADDR
+// on ours, a server's bind conflicts whether or not it sets it.
+std::vector<UniqueFd> reserve_host_ports(const json& mappings) {
+  std::vector<UniqueFd> held;
+  for (const auto& m : mappings) {
+    const std::string ip = m.value("hostIP", "");
+    const std::string proto = m.value("protocol", "tcp");
+    const int port = m.at("hostPort").get<int>();
+    const bool v6 = ip.find(':') != std::string::npos;
+    const int type = proto == "udp" ? SOCK_DGRAM : SOCK_STREAM;
+    const int protocol = proto == "sctp" ? IPPROTO_SCTP : 0;
+    std::string where = ip.empty() ? std::string("*") : v6 ? "[" + ip + "]" : ip;
+    where.append(":").append(std::to_string(port)).append("/").append(proto);
+    UniqueFd fd(::socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, protocol));
+    if (!fd.valid()) {
+      // No SCTP in this kernel: nothing else can take the port either.
+      if (proto == "sctp" && (errno == EPROTONOSUPPORT || errno == ESOCKTNOSUPPORT)) continue;
+      throw_errno("-p " + where + ": socket");
+    }
+    int rc = 0;
+    if (v6) {
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(static_cast<uint16_t>(port));
+      ::inet_pton(AF_INET6, ip.c_str(), &a.sin6_addr);
+      const int only = 1;
+      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only);
+      rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    } else {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_ANY);
+      if (!ip.empty()) ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+      rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    }
+    if (rc < 0) {
+      if (errno == EADDRINUSE) throw Error("-p " + where + ": the host port is already in use");
+      if (errno == EADDRNOTAVAIL)
+        throw Error("-p " + where + ": the address is not one of this host's");
+      throw_errno("-p " + where + ": bind");
+    }
+    held.push_back(std::move(fd));
+  }
+  return held;
+}
+
 cni::NetworkList load_network(const std::string& name, const std::string& config_dir) {
   // A name is a file name in the configuration directory, never a path.
   if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
@@ -255,8 +309,9 @@ struct NetworkEntry {
   }
 
   // Undoes the entry's record; its lock is held. Throws when a plugin cannot undo its part
-  // (the entry then stays, to be tried again).
-  static void undo(const std::string& dir) {
+  // (the entry then stays, to be tried again). `undone` runs once the plugins have undone
+  // theirs, before the entry (and its lock, which `delete` waits for) goes.
+  static void undo(const std::string& dir, const std::function<void()>& undone = {}) {
     json rec;
     try {
       rec = json::parse(read_text_file(dir + "/network.json"));
@@ -281,6 +336,7 @@ struct NetworkEntry {
       }
     }
     if (!first_error.empty()) throw Error(first_error);
+    if (undone) undone();
     for (const char* helper : {"slirp4netns", "holder"}) {
       if (rec.contains(helper)) {
         slirp::stop(rec[helper].value("pid", 0), rec[helper].value("start_time", uint64_t{0}));
@@ -429,6 +485,8 @@ std::unique_ptr<ContainerNetwork> ContainerNetwork::attach(const NetworkPlan& pl
     throw Error("container \"" + id + "\" already exists");
 
   std::unique_ptr<ContainerNetwork> net(new ContainerNetwork());
+  // Before anything is made: a port in use leaves nothing behind. slirp4netns binds its own.
+  if (plan.kind == NetworkKind::kCni) net->host_ports_ = reserve_host_ports(plan.port_mappings);
   net->lock_ = NetworkEntry::create(state_root, id, net->dir_);
   const std::string& dir = net->dir_;
   try {
@@ -523,7 +581,8 @@ void ContainerNetwork::teardown() {
   // slirp4netns and the namespace holder end once their descriptors close.
   slirp_exit_.reset();
   container_started();
-  NetworkEntry::undo(dir_);
+  // The host ports are free once nothing forwards them, and before `delete` returns.
+  NetworkEntry::undo(dir_, [this] { host_ports_.clear(); });
   dir_.clear();
   lock_.reset();
 }

@@ -95,6 +95,7 @@ class ContainerNetwork {
   UniqueFd lock_;
   UniqueFd slirp_exit_;  // slirp4netns runs until this end closes
   UniqueFd holder_;      // rootless: the process holding the namespaces lives until this closes
+  std::vector<UniqueFd> host_ports_;  // -p's host ports, bound so that nobody else takes them
   pid_t holder_pid_ = 0;
   bool owned_ = true;
   friend struct NetworkEntry;

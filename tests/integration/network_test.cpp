@@ -163,6 +163,10 @@ void make_outside() {
   ASSERT_TRUE(made) << "cannot make the outside namespace";
 }
 
+bool listening(int port) {
+  return !sh("ss -Hltn 'sport = :" + std::to_string(port) + "'").out.empty();
+}
+
 class Network : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -223,6 +227,37 @@ TEST_F(Network, PublishedPortReachesHttpdInADetachedContainer) {
   EXPECT_TRUE(eventually([&] { return leftovers(cni_id, address).empty(); }))
       << leftovers(cni_id, address);
   EXPECT_EQ(sh(cidrun() + " delete web2").code, 0);
+}
+
+TEST_F(Network, PublishedPortInUseIsRefusedAndFreedWhenTheContainerGoes) {
+  Result d = sh(net_cidrun() + "run -d --name web3 -p 127.0.0.1:18082:80" + run_opts() +
+                web_root() + " -- httpd -f -p 80 -h /www");
+  ASSERT_EQ(d.code, 0) << d.err;
+  // A second container, or a server of the host, cannot take the port while web3 has it.
+  Result again = sh(net_cidrun() + "run --rm --name bad -p 18082:80" + run_opts() + busybox_root() +
+                    " -- true");
+  EXPECT_NE(again.code, 0);
+  EXPECT_EQ(again.err, "cidrun: error: -p *:18082/tcp: the host port is already in use\n");
+  EXPECT_EQ(sh("ls -A " + work_dir() + "/state/@network").out, "web3\n");
+  EXPECT_NE(sh(cidrun() + " state bad").code, 0);
+  // (httpd exits 1 when it cannot bind; bound, it would serve until the timeout.)
+  Result host = sh("timeout 2 /bin/busybox httpd -f -p 127.0.0.1:18082 -h " + web_root() + "/www");
+  EXPECT_EQ(host.code, 1);
+  EXPECT_NE(host.err.find("Address already in use"), std::string::npos) << host.err;
+  // A server of the host that has the port first keeps it.
+  pid_t server = spawn_sh("/bin/busybox httpd -f -p 127.0.0.1:18083 -h " + web_root() + "/www",
+                          work_dir() + "/host-httpd.log");
+  EXPECT_TRUE(eventually([] { return listening(18083); }));
+  Result taken = sh(net_cidrun() + "run --rm --name bad -p 127.0.0.1:18083:80/tcp" + run_opts() +
+                    busybox_root() + " -- true");
+  EXPECT_EQ(taken.err, "cidrun: error: -p 127.0.0.1:18083/tcp: the host port is already in use\n");
+  ::kill(server, SIGKILL);
+  wait_exit(server);
+  // The port is free again once web3 is gone.
+  EXPECT_EQ(sh(cidrun() + " delete --force web3").code, 0);
+  EXPECT_EQ(sh("ls -A " + work_dir() + "/state/@network").out, "");
+  Result after = sh("timeout 1 /bin/busybox httpd -f -p 127.0.0.1:18082 -h " + web_root() + "/www");
+  EXPECT_EQ(after.code, 124) << after.err;  // served until the timeout ended it
 }
 
 TEST_F(Network, DetachedWithRmIsDeletedWhenItExits) {
@@ -299,6 +334,8 @@ TEST_F(Network, BadInputIsOneLineAndLeavesNothing) {
        "cidrun: error: -p 8080:80/icmp: protocol \"icmp\" is not tcp, udp or sctp\n"},
       {"-p 999.1.1.1:8080:80", "",
        "cidrun: error: -p 999.1.1.1:8080:80: \"999.1.1.1\" is not an IP address\n"},
+      {"-p 192.0.2.7:8080:80", "",
+       "cidrun: error: -p 192.0.2.7:8080/tcp: the address is not one of this host's\n"},
       {"--dns nameserver", "", "cidrun: error: --dns nameserver: not an IP address\n"},
       {"--network nosuch", "",
        "cidrun: error: --network nosuch: no such network (no nosuch.conflist in " + config_dir() +
