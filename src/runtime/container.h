@@ -45,6 +45,10 @@ void kill_container(const std::string& state_root, const std::string& id, int si
 void delete_container(const std::string& state_root, const std::string& id, bool force);
 void pause_container(const std::string& state_root, const std::string& id);
 void resume_container(const std::string& state_root, const std::string& id);
+// runc update: writes linux.resources (the fields given) to the container's cgroup and records
+// them in its saved config. A container without a cgroup, or stopped, is an error.
+void update_container(const std::string& state_root, const std::string& id,
+                      const nlohmann::json& resources);
 std::vector<pid_t> container_pids(const std::string& state_root, const std::string& id);
 std::vector<nlohmann::json> list_containers(const std::string& state_root);
 

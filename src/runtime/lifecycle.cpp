@@ -235,6 +235,27 @@ void resume_container(const std::string& state_root, const std::string& id) {
   store.save(st);
 }
 
+void update_container(const std::string& state_root, const std::string& id, const json& resources) {
+  if (!resources.is_object()) throw Error("update: the resources must be a JSON object");
+  StateStore store(state_root);
+  ContainerState st = store.load(id);
+  std::string status = container_status(store, st);
+  if (status == "stopped") throw Error("cannot update container " + id + ": it is stopped");
+  auto cg = open_cgroup(st);
+  if (!cg) throw Error("cannot update container " + id + ": it has no cgroup");
+  // The device rules stay those of create, as with runc: containerd sends the whole
+  // linux.resources of the container, its device rules included, to change a cpu or memory limit.
+  json changes = resources;
+  if (changes.erase("devices") != 0) log::debug("update: device rules are kept as created");
+  cg->set_resources(changes);
+  // As runc: the saved config carries the limits now in force, field by field.
+  json config = store.load_config(id);
+  json& saved = config["linux"]["resources"];
+  if (!saved.is_object()) saved = json::object();
+  saved.merge_patch(changes);
+  store.save_config(id, config);
+}
+
 std::vector<pid_t> container_pids(const std::string& state_root, const std::string& id) {
   StateStore store(state_root);
   ContainerState st = store.load(id);
