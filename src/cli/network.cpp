@@ -485,8 +485,11 @@ std::unique_ptr<ContainerNetwork> ContainerNetwork::attach(const NetworkPlan& pl
     throw Error("container \"" + id + "\" already exists");
 
   std::unique_ptr<ContainerNetwork> net(new ContainerNetwork());
-  // Before anything is made: a port in use leaves nothing behind. slirp4netns binds its own.
-  if (plan.kind == NetworkKind::kCni) net->host_ports_ = reserve_host_ports(plan.port_mappings);
+  // Before anything is made: a port in use leaves nothing behind. slirp4netns binds its own
+  // later, so ours only check then (let go before the helpers it forks could inherit them), for
+  // the same one-line error as with a CNI network.
+  net->host_ports_ = reserve_host_ports(plan.port_mappings);
+  if (plan.kind == NetworkKind::kSlirp4netns) net->host_ports_.clear();
   net->lock_ = NetworkEntry::create(state_root, id, net->dir_);
   const std::string& dir = net->dir_;
   try {

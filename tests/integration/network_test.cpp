@@ -397,6 +397,10 @@ TEST_F(Network, RootlessSlirp4netnsReachesTheOutside) {
            "hello from the container\n";
   });
   EXPECT_TRUE(answered);
+  Result taken = sh(as_nobody + "run -d --name rl2 -p 127.0.0.1:18081:80 " + home +
+                    "/root -- httpd -f -p 80 -h /www");
+  EXPECT_EQ(taken.err, "cidrun: error: -p 127.0.0.1:18081/tcp: the host port is already in use\n");
+  EXPECT_EQ(sh("ls -A " + home + "/state/@network").out, "rl\n");
   json rec = json::parse(slurp(home + "/state/@network/rl/network.json"));
   std::string slirp_pid = std::to_string(rec["slirp4netns"]["pid"].get<int>());
   EXPECT_EQ(sh(as_nobody + "delete --force rl").code, 0);
