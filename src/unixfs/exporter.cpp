@@ -19,6 +19,7 @@
 #include "store/flatfs.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/quote.h"
 #include "util/varint.h"
 
 namespace cidrun::unixfs {
@@ -33,22 +34,6 @@ class ExportNotFound : public NotFound {
  public:
   using NotFound::NotFound;
 };
-
-// Shows a hostile name safely on one line: control bytes (NUL, newline...) as \xNN.
-std::string printable(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || c == '\\') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
 
 // openat2 confined to dirfd: no "..", no absolute paths, no symlinks anywhere, no /proc magic
 // links. Names are single components already; this is the second lock on the door. Falls back
@@ -335,9 +320,9 @@ class TreeWriter {
     } catch (const ExportNotFound&) {
       throw;
     } catch (const NotFound& e) {
-      throw ExportNotFound(printable(path) + ": " + e.what());
+      throw ExportNotFound(quote(path) + ": " + e.what());
     } catch (const Error& e) {
-      throw ExportError(printable(path) + ": " + e.what());
+      throw ExportError(quote(path) + ": " + e.what());
     }
   }
 
@@ -346,7 +331,7 @@ class TreeWriter {
     dag_.list(cid, [&](const DirEntryRef& e) {
       std::string child = path + "/" + e.name;
       if (!is_safe_name(e.name)) {
-        throw ExportError(printable(child) + ": refusing unsafe entry name " + printable(e.name) +
+        throw ExportError(quote(child) + ": refusing unsafe entry name " + quote(e.name) +
                           " (empty, '.', '..', or containing '/' or NUL)");
       }
       write_entry(fd, e.name, e.cid, child, depth + 1);
@@ -486,7 +471,7 @@ ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
 
   if (st.kind == NodeKind::kDirectory) {
     if (base.empty() || base == "/" || base == "." || base == "..") {
-      throw Error("output path " + printable(out_path) + " must name a directory to create");
+      throw Error("output path " + quote(out_path) + " must name a directory to create");
     }
     UniqueFd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!pfd.valid()) throw_errno("open " + parent);
@@ -495,12 +480,12 @@ ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
     UniqueFd fd(open_beneath(pfd.get(), base, O_RDONLY | O_DIRECTORY));
     if (!fd.valid()) {
       if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV) {
-        throw Error("output path " + printable(out_path) + " exists and is not a directory");
+        throw Error("output path " + quote(out_path) + " exists and is not a directory");
       }
       throw_errno("open " + out_path);
     }
     if (!created && !dir_entries(fd.get(), out_path).empty()) {
-      throw Error("output directory " + printable(out_path) +
+      throw Error("output directory " + quote(out_path) +
                   " is not empty; refusing to mix a fetched tree with existing files");
     }
     ++writer.stats().directories;
@@ -520,14 +505,14 @@ ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
     entry = name;
   }
   if (!is_safe_name(entry)) {
-    throw Error("output name " + printable(entry) + " is not a plain file name");
+    throw Error("output name " + quote(entry) + " is not a plain file name");
   }
   UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dfd.valid()) throw_errno("open " + dir);
   std::string display = dir == "." ? entry : dir + "/" + entry;
   struct stat existing {};
   if (::fstatat(dfd.get(), entry.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
-    throw Error(printable(display) + " already exists; refusing to overwrite it");
+    throw Error(quote(display) + " already exists; refusing to overwrite it");
   }
   writer.write_entry(dfd.get(), entry, root, display, 0);
   writer.stats().written_path = display;

@@ -7,6 +7,7 @@
 #include "store/reachable.h"
 #include "unixfs/murmur3.h"
 #include "util/error.h"
+#include "util/quote.h"
 
 namespace cidrun::unixfs {
 namespace {
@@ -144,7 +145,7 @@ void Dag::list_hamt(const Decoded& shard, int depth,
   for (const auto& l : shard.node.links) {
     const std::string name = l.name.value_or("");
     if (name.size() < plen || parse_hex(std::string_view(name).substr(0, plen)) < 0) {
-      throw Error("HAMT link with malformed name '" + name + "'");
+      throw Error("HAMT link with malformed name " + quote(name));
     }
     if (name.size() == plen) {
       Bytes b = block(l.hash);
@@ -225,11 +226,10 @@ Cid Dag::resolve(const Cid& root, std::string_view path) {
     if (++depth > kMaxDagDepth) throw Error("path too deep");
     NodeStat s = stat(cur);
     if (s.kind != NodeKind::kDirectory) {
-      throw Error("cannot resolve '" + std::string(comp) + "': " + cur.str() +
-                  " is not a directory");
+      throw Error("cannot resolve " + quote(comp) + ": " + cur.str() + " is not a directory");
     }
     auto next = lookup(cur, comp);
-    if (!next) throw Error("no link named \"" + std::string(comp) + "\" under " + cur.str());
+    if (!next) throw Error("no link named " + quote(comp) + " under " + cur.str());
     cur = *next;
   }
   return cur;

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "util/error.h"
+#include "util/quote.h"
 
 namespace cidrun::log {
 namespace {
@@ -173,13 +174,14 @@ void write(Level l, const std::string& msg) {
   }
   std::string line = "cidrun: ";
   if (l != Level::kInfo) line += std::string(level_name(l)) + ": ";
-  write_all(g_fd, line + msg + "\n");
+  // One record, one line, whatever a message quoted from a stranger holds.
+  write_all(g_fd, line + escape_controls(msg) + "\n");
 }
 
 void fatal(const std::string& msg) {
   if (g_fd != STDERR_FILENO || g_json)
     write_all(g_fd, format_record(Level::kError, msg, g_json, std::time(nullptr)));
-  write_all(STDERR_FILENO, "cidrun: error: " + msg + "\n");
+  write_all(STDERR_FILENO, "cidrun: error: " + escape_controls(msg) + "\n");
 }
 
 }  // namespace cidrun::log

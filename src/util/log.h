@@ -1,4 +1,5 @@
-// The one logger. Messages go to stderr as "cidrun: LEVEL: MSG", or, with runc's --log FILE, to
+// The one logger. Messages go to stderr as "cidrun: LEVEL: MSG" (control characters in MSG
+// escaped: a record is always one line), or, with runc's --log FILE, to
 // that file as runc writes it: --log-format json gives one {"level","msg","time"} object per
 // line, text gives logrus's `time="..." level=... msg="..."` lines.
 #pragma once

@@ -31,6 +31,17 @@ TEST(AddErrors, MissingPathNamesIt) {
   expect_store_consistent(sb);
 }
 
+// Issue 15: a newline or an escape sequence in an argument was echoed raw, so one error could
+// print two lines or drive the terminal.
+TEST(AddErrors, ControlCharactersInArgumentsStayOnOneLine) {
+  Sandbox sb;
+  Result r = sb.run("cat " + shell_quote("foo\nbar\x1b[2J"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err, "cidrun: error: invalid CID 'foo\\x0abar\\x1b[2J': invalid hex digit\n");
+  r = sb.run("add " + shell_quote(sb.path("no\nsuch\x1b[31m")));
+  expect_one_line_error(r, "no\\x0asuch\\x1b[31m");
+}
+
 TEST(AddErrors, DirectoryWithoutRecursive) {
   Sandbox sb;
   fs::create_directories(sb.path("d"));
