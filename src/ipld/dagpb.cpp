@@ -60,24 +60,29 @@ Bytes encode(const Node& node) {
   return out;
 }
 
-Node decode(ByteView block) {
+Node decode_without_data(ByteView block, std::optional<ByteView>& data) {
   pb::Reader r(block);
   Node node;
-  bool seen_data = false;
+  data.reset();
   while (!r.done()) {
     auto [field, wt] = r.tag();
     if (field == 2 && wt == pb::kLen) {
-      if (seen_data) throw Error("dag-pb: Links after Data");
+      if (data) throw Error("dag-pb: Links after Data");
       node.links.push_back(decode_link(r.bytes()));
     } else if (field == 1 && wt == pb::kLen) {
-      if (seen_data) throw Error("dag-pb: duplicate Data");
-      ByteView d = r.bytes();
-      node.data = Bytes(d.begin(), d.end());
-      seen_data = true;
+      if (data) throw Error("dag-pb: duplicate Data");
+      data = r.bytes();
     } else {
       throw Error("dag-pb: unexpected field " + std::to_string(field));
     }
   }
+  return node;
+}
+
+Node decode(ByteView block) {
+  std::optional<ByteView> data;
+  Node node = decode_without_data(block, data);
+  if (data) node.data = Bytes(data->begin(), data->end());
   return node;
 }
 

@@ -32,5 +32,9 @@ size_t link_field_size(const Link& link);
 // Strict decoder per the spec: field order, wire types, no unknown fields, no duplicate Data,
 // Hash required and a valid CID. Throws cidrun::Error for any other byte string.
 Node decode(ByteView block);
+// The same decoder, leaving Node::data unset: the Data field, when there is one, is returned in
+// `data` as a view into block (a reader that copies file data straight from a block file needs
+// to know where the data lies, not the bytes).
+Node decode_without_data(ByteView block, std::optional<ByteView>& data);
 
 }  // namespace cidrun::dagpb

@@ -47,8 +47,16 @@ void encode_split(const Data& d, ByteView chunk, Bytes& head, Bytes& tail) {
 }
 
 Data decode(ByteView bytes) {
+  std::optional<ByteView> data;
+  Data d = decode_without_data(bytes, data);
+  if (data) d.data = Bytes(data->begin(), data->end());
+  return d;
+}
+
+Data decode_without_data(ByteView bytes, std::optional<ByteView>& data) {
   pb::Reader r(bytes);
   Data d;
+  data.reset();
   bool have_type = false;
   while (!r.done()) {
     auto [field, wt] = r.tag();
@@ -63,8 +71,7 @@ Data decode(ByteView bytes) {
       }
       case 2: {
         if (wt != pb::kLen) throw Error("unixfs: bad Data wire type");
-        ByteView v = r.bytes();
-        d.data = Bytes(v.begin(), v.end());
+        data = r.bytes();  // a repeated field: the last one counts (proto2)
         break;
       }
       case 3:

@@ -44,6 +44,9 @@ void encode_split(const Data& d, ByteView chunk, Bytes& head, Bytes& tail);
 // Decodes; throws cidrun::Error on malformed input, an unknown Type, fanout that is not a power
 // of two up to 1024, or nanoseconds out of range.
 Data decode(ByteView bytes);
+// The same decoder, leaving Data::data unset: the Data field is returned in `data` as a view into
+// bytes (the last one when a message repeats it, as protobuf and decode() take it).
+Data decode_without_data(ByteView bytes, std::optional<ByteView>& data);
 
 inline constexpr uint64_t kHashMurmur3 = 0x22;
 

@@ -15,7 +15,8 @@
 #include <optional>
 #include <vector>
 
-#include "ipld/protobuf.h"
+#include "ipld/dagpb.h"
+#include "ipld/unixfs_pb.h"
 #include "store/flatfs.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -71,78 +72,54 @@ std::pair<std::string, std::string> split_parent(std::string p) {
   return {slash == 0 ? "/" : p.substr(0, slash), p.substr(slash + 1)};
 }
 
-// The parts of a file node the copier needs, as views into the block: no copy of the data.
+// The parts of a file node the copier needs; its data is a byte range of the block (no copy).
 struct FileNodeView {
   std::vector<Cid> links;
-  ByteView data;
   std::optional<uint64_t> filesize;
   std::vector<uint64_t> blocksizes;
   uint64_t data_offset = 0;  // where data starts in the block
   uint64_t data_len = 0;
 };
 
-void parse_unixfs(const Cid& cid, ByteView unixfs, FileNodeView& v) {
-  pb::Reader d(unixfs);
-  std::optional<uint64_t> type;
-  while (!d.done()) {
-    auto [field, wt] = d.tag();
-    if (field == 1 && wt == pb::kVarint) {
-      type = d.varint();
-    } else if (field == 2 && wt == pb::kLen) {
-      v.data = d.bytes();
-    } else if (field == 3 && wt == pb::kVarint) {
-      v.filesize = d.varint();
-    } else if (field == 4 && wt == pb::kVarint) {
-      v.blocksizes.push_back(d.varint());
-    } else if (field == 4 && wt == pb::kLen) {
-      // Packed blocksizes (proto2 allows both encodings on read).
-      pb::Reader packed(d.bytes());
-      while (!packed.done()) v.blocksizes.push_back(packed.varint());
-    } else {
-      d.skip(wt);
-    }
+// The UnixFS fields of a file node, decoded by the one decoder every reader uses
+// (unixfs_pb::decode_without_data: a repeated field counts as protobuf says, so `get` and
+// `cat` can never see different bytes for one CID). Returns where its Data field lies in unixfs.
+std::optional<ByteView> file_fields(const Cid& cid, ByteView unixfs, FileNodeView& v) {
+  std::optional<ByteView> data;
+  unixfs_pb::Data d;
+  try {
+    d = unixfs_pb::decode_without_data(unixfs, data);
+  } catch (const Error& e) {
+    throw Error(cid.str() + ": " + e.what());
   }
-  auto t = static_cast<unixfs_pb::Type>(type.value_or(99));
-  if (t != unixfs_pb::Type::kFile && t != unixfs_pb::Type::kRaw) {
+  if (d.type != unixfs_pb::Type::kFile && d.type != unixfs_pb::Type::kRaw) {
     throw Error(cid.str() + ": a file links to a node that is not file data");
   }
-  if (v.blocksizes.size() != v.links.size()) {
+  if (d.blocksizes.size() != v.links.size()) {
     throw Error(cid.str() + ": " + std::to_string(v.links.size()) + " links but " +
-                std::to_string(v.blocksizes.size()) + " blocksizes");
+                std::to_string(d.blocksizes.size()) + " blocksizes");
   }
+  v.filesize = d.filesize;
+  v.blocksizes = std::move(d.blocksizes);
+  return data;
 }
 
 FileNodeView parse_file_node(const Cid& cid, ByteView block) {
   FileNodeView v;
-  ByteView unixfs;
-  bool have_data = false;
-  pb::Reader node(block);
-  while (!node.done()) {
-    auto [field, wt] = node.tag();
-    if (field == 2 && wt == pb::kLen) {
-      pb::Reader link(node.bytes());
-      bool have_hash = false;
-      while (!link.done()) {
-        auto [lf, lwt] = link.tag();
-        if (lf == 1 && lwt == pb::kLen) {
-          v.links.push_back(Cid::from_bytes(link.bytes()));
-          have_hash = true;
-        } else {
-          link.skip(lwt);
-        }
-      }
-      if (!have_hash) throw Error(cid.str() + ": link without a hash");
-    } else if (field == 1 && wt == pb::kLen && !have_data) {
-      unixfs = node.bytes();
-      have_data = true;
-    } else {
-      throw Error(cid.str() + ": not a dag-pb file node");
-    }
+  std::optional<ByteView> unixfs;
+  dagpb::Node node;
+  try {
+    node = dagpb::decode_without_data(block, unixfs);
+  } catch (const Error& e) {
+    throw Error(cid.str() + ": " + e.what());
   }
-  if (!have_data) throw Error(cid.str() + ": dag-pb node without UnixFS data");
-  parse_unixfs(cid, unixfs, v);
-  v.data_offset = v.data.empty() ? 0 : static_cast<uint64_t>(v.data.data() - block.data());
-  v.data_len = v.data.size();
+  if (!unixfs) throw Error(cid.str() + ": dag-pb node without UnixFS data");
+  v.links.reserve(node.links.size());
+  for (auto& l : node.links) v.links.push_back(std::move(l.hash));
+  if (auto data = file_fields(cid, *unixfs, v)) {
+    v.data_offset = static_cast<uint64_t>(data->data() - block.data());
+    v.data_len = data->size();
+  }
   return v;
 }
 
@@ -232,7 +209,9 @@ class FlatfsFileCopier {
                             static_cast<ssize_t>(tail_len)) {
       return false;
     }
-    parse_unixfs(cid, rest, v);
+    // A second Data field after this one is the one protobuf (and so `cat`) takes: such a block
+    // is not in the canonical shape, and the whole-block decoder reads it.
+    if (file_fields(cid, rest, v)) return false;
     v.data_offset = pos;
     v.data_len = *dlen;
     return true;
