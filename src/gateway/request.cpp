@@ -150,11 +150,24 @@ std::optional<ByteRange> parse_entity_bytes(std::string_view text) {
 
 std::optional<std::pair<uint64_t, uint64_t>> resolve_range(const ByteRange& r, uint64_t size) {
   if (size == 0) return std::nullopt;
-  auto s = static_cast<int64_t>(size);
-  int64_t first = r.from < 0 ? std::max<int64_t>(0, s + r.from) : r.from;
-  int64_t last = !r.to ? s - 1 : (*r.to < 0 ? s + *r.to : std::min(*r.to, s - 1));
-  if (first >= s || last < 0 || last < first) return std::nullopt;
-  return std::pair<uint64_t, uint64_t>(static_cast<uint64_t>(first), static_cast<uint64_t>(last));
+  // Unsigned arithmetic throughout: a node may claim any size up to 2^64-1 and a position may be
+  // INT64_MIN, where signed sums overflow. back(v) is how far a negative v counts from the end.
+  auto back = [](int64_t v) { return static_cast<uint64_t>(-(v + 1)) + 1; };
+  uint64_t first = 0;
+  if (r.from >= 0) {
+    first = static_cast<uint64_t>(r.from);
+  } else if (back(r.from) < size) {
+    first = size - back(r.from);
+  }
+  uint64_t last = size - 1;
+  if (r.to && *r.to >= 0) {
+    last = std::min(static_cast<uint64_t>(*r.to), size - 1);
+  } else if (r.to) {
+    if (back(*r.to) > size) return std::nullopt;  // ends before the entity starts
+    last = size - back(*r.to);
+  }
+  if (first >= size || last < first) return std::nullopt;
+  return std::pair<uint64_t, uint64_t>(first, last);
 }
 
 std::variant<TrustlessRequest, Rejection> parse_request(std::string_view url_path,

@@ -91,9 +91,27 @@ TEST(gatewayRequest, EntityBytesRangesResolveLikeTheSpecSays) {
   EXPECT_EQ(r("-10:*", 100), std::make_pair(uint64_t{90}, uint64_t{99}));
   EXPECT_EQ(r("10:-10", 100), std::make_pair(uint64_t{10}, uint64_t{90}));
   EXPECT_EQ(r("50:500", 100), std::make_pair(uint64_t{50}, uint64_t{99}));
-  EXPECT_FALSE(r("200:*", 100));  // fully outside: the root block alone
+  EXPECT_FALSE(r("200:*", 100));   // fully outside: the root block alone
+  EXPECT_FALSE(r("0:-101", 100));  // ends before the start
+  EXPECT_EQ(r("0:-100", 100), std::make_pair(uint64_t{0}, uint64_t{0}));
+  EXPECT_EQ(r("-1000:*", 100), std::make_pair(uint64_t{0}, uint64_t{99}));
   EXPECT_FALSE(parse_entity_bytes("a:b"));
   EXPECT_FALSE(parse_entity_bytes("5"));
+}
+
+// A node may claim any filesize, and positions go down to INT64_MIN: no signed overflow (UBSan
+// found one here) and the sizes above 2^63 still resolve.
+TEST(gatewayRequest, EntityBytesAtTheLimitsOfTheIntegers) {
+  auto r = [](const char* t, uint64_t size) { return resolve_range(*parse_entity_bytes(t), size); };
+  constexpr uint64_t kMax = UINT64_MAX;
+  EXPECT_EQ(r("-9223372036854775808:*", kMax),
+            std::make_pair(kMax - (uint64_t{1} << 63), kMax - 1));
+  EXPECT_EQ(r("0:*", kMax), std::make_pair(uint64_t{0}, kMax - 1));
+  EXPECT_EQ(r("0:-9223372036854775808", kMax),
+            std::make_pair(uint64_t{0}, kMax - (uint64_t{1} << 63)));
+  EXPECT_EQ(r("9223372036854775807:*", kMax), std::make_pair(uint64_t{INT64_MAX}, kMax - 1));
+  EXPECT_FALSE(r("-9223372036854775808:-9223372036854775808", 100));
+  EXPECT_EQ(r("-9223372036854775808:*", 100), std::make_pair(uint64_t{0}, uint64_t{99}));
 }
 
 TEST(gatewayRequest, AcceptWeightsAndCarParameters) {
