@@ -65,15 +65,23 @@ class Emitter {
 
   // The whole DAG below cid, cid included, depth-first in link order. A raw block has no links:
   // it is never read here, only sent (from its file when the sink and the store allow it).
+  // With dups=n a node is expanded once: a DAG that links to one child many times (a "diamond",
+  // 2^40 paths through 41 blocks) costs a walk of its distinct blocks, never of its paths. The
+  // children of an identity node are walked although the node itself is never sent.
   void subtree(const Cid& root) {
     std::vector<Cid> stack{root};
     while (!stack.empty()) {
       Cid cid = std::move(stack.back());
       stack.pop_back();
-      if (!wanted(cid)) continue;
-      if (cid.codec() == kCodecRaw && send_file(cid)) continue;
+      if (!dups_ && !expanded_.insert(cid.bytes()).second) continue;
+      bool send = wanted(cid);
+      if (cid.codec() == kCodecRaw && !cid.is_identity()) {
+        if (send && !send_file(cid)) section(cid, block(cid));
+        continue;
+      }
+      if (!send && cid.codec() != kCodecDagPb) continue;
       Bytes b = block(cid);
-      section(cid, b);
+      if (send) section(cid, b);
       if (cid.codec() != kCodecDagPb) continue;
       dagpb::Node n;
       try {
@@ -106,7 +114,7 @@ class Emitter {
       case unixfs_pb::Type::kRaw:
         if (!range) return subtree(cid);
         if (auto r = resolve_range(*range, data.filesize.value_or(0))) {
-          file_range(cid, b, 0, r->first, r->second, 0);
+          file_range(cid, b, {.offset = 0, .size = data.filesize.value_or(0)}, *r, 0);
         } else {
           emit(cid, b);  // nothing selected: the root alone lets the client see the size
         }
@@ -159,23 +167,38 @@ class Emitter {
     return true;
   }
 
-  // The blocks of a file that cover [first, last], found through the blocksizes of each node.
-  void file_range(const Cid& cid, const Bytes& b, uint64_t offset, uint64_t first, uint64_t last,
-                  int depth) {
+  // Where a node's bytes lie in the file, by its parent's claim (the root's by its filesize).
+  struct Extent {
+    uint64_t offset = 0;
+    uint64_t size = 0;
+  };
+
+  // The blocks of a file that cover the bytes [range.first, range.second], found through the
+  // blocksizes of each node. A node whose bytes all lie in the range is sent whole (subtree,
+  // which with dups=n expands each node once); only the nodes that hold an end of the range are
+  // walked link by link, at most two per level, so a diamond DAG costs no more than its blocks.
+  void file_range(const Cid& cid, const Bytes& b, Extent at,
+                  const std::pair<uint64_t, uint64_t>& range, int depth) {
     if (depth > unixfs::kMaxDagDepth) throw Error(cid.str() + ": file DAG too deep");
+    auto [first, last] = range;
+    if (at.size > 0 && at.offset >= first && at.offset <= last && at.size - 1 <= last - at.offset) {
+      return subtree(cid);
+    }
     emit(cid, b);
     if (cid.codec() != kCodecDagPb) return;
     dagpb::Node node = dagpb::decode(b);
     unixfs_pb::Data data = unixfs_pb::decode(node.data ? *node.data : Bytes());
-    uint64_t pos = offset + (data.data ? data.data->size() : 0);
+    uint64_t pos = at.offset + (data.data ? data.data->size() : 0);
     if (data.blocksizes.size() != node.links.size()) {
       throw Error(cid.str() + ": blocksizes do not match the links");
     }
     for (size_t i = 0; i < node.links.size() && pos <= last; ++i) {
-      uint64_t end = pos + data.blocksizes[i];  // exclusive
-      if (end > first && data.blocksizes[i] > 0) {
+      uint64_t size = data.blocksizes[i];
+      uint64_t end = 0;  // exclusive
+      if (__builtin_add_overflow(pos, size, &end)) throw Error(cid.str() + ": blocksizes overflow");
+      if (end > first && size > 0) {
         const Cid& child = node.links[i].hash;
-        file_range(child, block(child), pos, first, last, depth + 1);
+        file_range(child, block(child), {.offset = pos, .size = size}, range, depth + 1);
       }
       pos = end;
     }
@@ -183,8 +206,10 @@ class Emitter {
 
   // A HAMT directory: the shard and every sub-shard (link names that are only the slot prefix),
   // which is what a client needs to list it; the entries themselves are not part of the entity.
+  // With dups=n each shard is expanded once, however many links lead to it.
   void shards(const Cid& cid, const Bytes& b, int depth) {
     if (depth > unixfs::kMaxDagDepth) throw Error(cid.str() + ": HAMT too deep");
+    if (!dups_ && !expanded_shards_.insert(cid.bytes()).second) return;
     emit(cid, b);
     dagpb::Node node = dagpb::decode(b);
     unixfs_pb::Data data = unixfs_pb::decode(node.data ? *node.data : Bytes());
@@ -206,6 +231,10 @@ class Emitter {
   Bytes out_;
   Bytes big_;
   std::unordered_set<Bytes, BytesHash> sent_;
+  // dups=n: nodes whose whole DAG is out (or on its way: the walk is depth-first), and HAMT
+  // shards walked already. A node sent by a partial walk (a path, a byte range) is in sent_ only.
+  std::unordered_set<Bytes, BytesHash> expanded_;
+  std::unordered_set<Bytes, BytesHash> expanded_shards_;
 };
 
 }  // namespace

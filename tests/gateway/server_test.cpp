@@ -12,6 +12,8 @@
 #include "exchange/fetcher.h"
 #include "exchange/fixtures.h"
 #include "exchange/source_set.h"
+#include "ipld/dagpb.h"
+#include "ipld/unixfs_pb.h"
 #include "net/http_client.h"
 #include "net/raw_http.h"
 #include "store/flatfs.h"
@@ -132,6 +134,93 @@ TEST(gatewayServer, CarPathScopes) {
       get(s.url() + "/ipfs/" + fx.root.str() + "/big.bin?format=car&entity-bytes=-100:*"));
   EXPECT_EQ(tail.size(), 3u);
   EXPECT_EQ(tail[1], big);
+}
+
+// Stores a dag-pb node with `data` and two links to `child` (a "diamond" level).
+Cid put_diamond_level(BlockStore& store, const Cid& child, const unixfs_pb::Data& data,
+                      std::optional<std::string> name_a, std::optional<std::string> name_b) {
+  dagpb::Node n;
+  n.links = {{child, std::move(name_a), 1}, {child, std::move(name_b), 1}};
+  n.data = unixfs_pb::encode(data);
+  Bytes b = dagpb::encode(n);
+  Cid c = Cid::of(1, kCodecDagPb, b);
+  store.put(c, b);
+  return c;
+}
+
+// A file of 2^levels bytes in levels+1 blocks: every node links twice to the one below, so the
+// DAG has 2^levels paths to its one leaf.
+Cid put_diamond_file(BlockStore& store, int levels) {
+  Cid node = Cid::of(1, kCodecRaw, as_bytes("x"));
+  store.put(node, as_bytes("x"));
+  uint64_t size = 1;
+  for (int i = 0; i < levels; ++i) {
+    unixfs_pb::Data d;
+    d.type = unixfs_pb::Type::kFile;
+    d.filesize = 2 * size;
+    d.blocksizes = {size, size};
+    node = put_diamond_level(store, node, d, "", "");
+    size *= 2;
+  }
+  return node;
+}
+
+// A HAMT whose every shard links twice (slots 00 and 01) to the same sub-shard.
+Cid put_diamond_hamt(BlockStore& store, int levels) {
+  unixfs_pb::Data leaf;
+  leaf.type = unixfs_pb::Type::kDirectory;
+  Bytes empty_dir = dagpb::encode({.links = {}, .data = unixfs_pb::encode(leaf)});
+  Cid entry = Cid::of(1, kCodecDagPb, empty_dir);
+  store.put(entry, empty_dir);
+  unixfs_pb::Data shard;
+  shard.type = unixfs_pb::Type::kHamtShard;
+  shard.hash_type = unixfs_pb::kHashMurmur3;
+  shard.fanout = 256;
+  shard.data = Bytes{0x03};  // bitfield: slots 0 and 1
+  Cid node = put_diamond_level(store, entry, shard, "00a", "01b");
+  for (int i = 1; i < levels; ++i) node = put_diamond_level(store, node, shard, "00", "01");
+  return node;
+}
+
+// Issue 15: a diamond DAG once made the worker walk every path (2^40), write nothing and so never
+// notice its client leave; two such requests stopped a two-thread server. Each block is now
+// sent once and walked once.
+TEST(gatewayServer, DiamondDagsCostTheirBlocksNotTheirPaths) {
+  MemoryStore store;
+  Cid file = put_diamond_file(store, 40);
+  Cid hamt = put_diamond_hamt(store, 40);
+  RunningServer s(store);
+  auto blocks = [&](const Cid& root, const std::string& query) {
+    http::Request q;
+    q.url = s.url() + "/ipfs/" + root.str() + "?format=car" + query;
+    q.total_timeout_ms = 20'000;  // before the fix: no answer at all
+    auto r = http::Client::shared().perform(q);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.describe();
+    return r.ok() ? car_blocks(r) : std::vector<Cid>{};
+  };
+  EXPECT_EQ(blocks(file, "").size(), 41u);
+  EXPECT_EQ(blocks(file, "&entity-bytes=0:*").size(), 41u);
+  EXPECT_EQ(blocks(file, "&entity-bytes=1:-2").size(), 41u);
+  EXPECT_EQ(blocks(file, "&entity-bytes=-3:*").size(), 41u);
+  EXPECT_EQ(blocks(file, "&entity-bytes=0:0").size(), 41u);
+  // The shards of the entity, not the entry below them.
+  EXPECT_EQ(blocks(hamt, "&dag-scope=entity").size(), 40u);
+}
+
+// A file range selects the same blocks whether a node is reached whole or by its edges: a
+// partial walk that sent a node (dups=n) must not stop a later whole walk from sending its
+// children.
+TEST(gatewayServer, EntityBytesSendEveryBlockOfTheRangeOnce) {
+  MemoryStore store;
+  Cid file = put_diamond_file(store, 3);  // 8 bytes; N3 -> N2 -> N1 -> leaf
+  RunningServer s(store);
+  for (const char* range : {"0:*", "1:*", "0:6", "3:4", "7:7", "-1:*", "2:-2"}) {
+    auto r = get(s.url() + "/ipfs/" + file.str() + "?format=car&entity-bytes=" + range);
+    ASSERT_EQ(r.status, 200) << range;
+    auto got = car_blocks(r);
+    EXPECT_EQ(got.size(), 4u) << range;
+    EXPECT_EQ(std::set<Cid>(got.begin(), got.end()).size(), got.size()) << range;
+  }
 }
 
 TEST(gatewayServer, PathsResolveThroughHamtShards) {
