@@ -36,6 +36,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long a worker waits for a client to take an error answer before closing anyway.
+constexpr std::chrono::milliseconds kWorkerSendWait{1000};
+
 // The Date field (RFC 9110 6.6.1), formatted once per second per thread.
 const std::string& http_date() {
   thread_local time_t cached_at = 0;
@@ -452,6 +455,10 @@ struct HttpServer::Impl {
     std::string in;                                 // bytes read and not yet consumed
     std::optional<Clock::time_point> head_started;  // first byte of the request being read
     Clock::time_point deadline;                     // while idle in the reactor
+    // Answered with an error and half-closed: the reactor drains what the client still sends
+    // until it closes or the deadline passes (see linger).
+    bool lingering = false;
+    size_t drained = 0;
   };
 
   HttpHandler handler;
@@ -509,8 +516,10 @@ struct HttpServer::Impl {
       lock.unlock();
       return destroy(c);
     }
-    c->deadline =
-        c->head_started ? *c->head_started + opts.head_timeout : Clock::now() + opts.idle_timeout;
+    if (!c->lingering) {
+      c->deadline =
+          c->head_started ? *c->head_started + opts.head_timeout : Clock::now() + opts.idle_timeout;
+    }
     idle.insert(c);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
@@ -576,38 +585,52 @@ struct HttpServer::Impl {
   }
 
   // An error response for a request that could not be parsed: the connection is closed after it,
-  // since where the next request starts is unknown.
-  void reject(Conn* c, int status, const std::string& message) {
+  // since where the next request starts is unknown. send_wait bounds the wait for the socket to
+  // take the answer: zero on the reactor thread, which never waits for one client.
+  void reject(Conn* c, int status, const std::string& message,
+              std::chrono::milliseconds send_wait) {
     if (c->ssl && !c->handshaken) return destroy(c);  // no session to answer in
     std::string body = message + "\n";
     std::string resp = "HTTP/1.1 " + std::to_string(status) + " " +
                        std::string(status_text(status)) + "\r\nDate: " + http_date() +
                        "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
                        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-    send_to(c, resp, std::chrono::milliseconds(1000));
-    linger_close(c);
+    send_to(c, resp, send_wait);
+    linger(c);
   }
 
   // Closing with unread input makes the kernel send a RST, which can destroy the response
-  // before the client reads it: half-close, drain briefly, then close.
-  void linger_close(Conn* c) {
+  // before the client reads it: half-close, then let the reactor drain what still comes for a
+  // moment before closing. Nobody waits for that: a worker is free at once, and the reactor
+  // reads the connection only when it is readable (many clients timed out at once once cost
+  // 200 ms each, one after another, on the reactor thread).
+  void linger(Conn* c) {
     if (c->ssl && c->handshaken) {
       SSL_shutdown(c->ssl);
       c->handshaken = false;  // close_notify is out: not again when c is destroyed
     }
     ::shutdown(c->fd.get(), SHUT_WR);
-    char buf[4096];
-    auto until = Clock::now() + std::chrono::milliseconds(200);
-    size_t drained = 0;
-    while (Clock::now() < until && drained < (1 << 20)) {
-      pollfd p{c->fd.get(), POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) continue;
-      ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, 0);
-      if (n <= 0) break;
-      drained += static_cast<size_t>(n);
-    }
-    destroy(c);
+    c->lingering = true;
+    c->deadline = Clock::now() + kLinger;
+    park(c);
   }
+
+  // On the reactor: reads and drops what a lingering connection sent; closes it at its end, or
+  // once it has sent too much.
+  void drain(Conn* c) {
+    char buf[16 * 1024];
+    for (;;) {
+      ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return park(c);
+      if (n <= 0) return destroy(c);
+      c->drained += static_cast<size_t>(n);
+      if (c->drained > kMaxDrained) return destroy(c);
+    }
+  }
+
+  static constexpr std::chrono::milliseconds kLinger{200};
+  static constexpr size_t kMaxDrained = 1 << 20;
 
   // Serves requests on c while it has them; then parks or closes it.
   void serve(Conn* c) {
@@ -615,7 +638,7 @@ struct HttpServer::Impl {
     for (;;) {
       if (stopping) return destroy(c);
       if (c->head_started && Clock::now() > *c->head_started + opts.head_timeout) {
-        return reject(c, 408, "request not received in time");
+        return reject(c, 408, "request not received in time", kWorkerSendWait);
       }
       if (c->ssl && !c->handshaken) {
         Handshake h = handshake(c);
@@ -624,7 +647,9 @@ struct HttpServer::Impl {
       }
       if (!c->in.empty()) {
         auto parsed = parse_request_head(c->in, opts.limits);
-        if (auto* e = std::get_if<HttpParseError>(&parsed)) return reject(c, e->status, e->message);
+        if (auto* e = std::get_if<HttpParseError>(&parsed)) {
+          return reject(c, e->status, e->message, kWorkerSendWait);
+        }
         if (auto* p = std::get_if<HttpParsed>(&parsed)) {
           size_t total = p->head_bytes + p->request.content_length;
           if (c->in.size() >= total) {
@@ -760,10 +785,11 @@ struct HttpServer::Impl {
       }
       for (Conn* c : expired) idle.erase(c);
     }
-    // A connection mid-head gets a 408; an idle keep-alive one is just closed (RFC 9112 9.5).
+    // A connection mid-head gets a 408; an idle keep-alive one is just closed (RFC 9112 9.5),
+    // and so is one whose lingering is over.
     for (Conn* c : expired) {
-      if (!stopping && c->head_started) {
-        reject(c, 408, "request not received in time");
+      if (!stopping && c->head_started && !c->lingering) {
+        reject(c, 408, "request not received in time", std::chrono::milliseconds(0));
       } else {
         destroy(c);
       }
@@ -787,11 +813,15 @@ struct HttpServer::Impl {
           [[maybe_unused]] auto r = ::read(wake_fd.get(), &v, sizeof v);
         } else {
           auto* c = static_cast<Conn*>(p);
-          std::lock_guard lock(mu);
-          if (idle.erase(c)) {
-            queue.push_back(c);
-            work_cv.notify_one();
+          std::unique_lock lock(mu);
+          if (!idle.erase(c)) continue;
+          if (c->lingering) {
+            lock.unlock();
+            drain(c);
+            continue;
           }
+          queue.push_back(c);
+          work_cv.notify_one();
         }
       }
       auto now = Clock::now();

@@ -191,6 +191,38 @@ TEST(httpServer, SlowHeadsAreCutOff) {
   EXPECT_TRUE(rs.at_eof());
 }
 
+// Issue 15: every expiring half-sent head was answered and lingered over (200 ms) one after
+// another on the reactor thread, so 100 of them kept a valid request waiting ~20 s. Lingering is
+// the reactor's to watch, not to wait for.
+TEST(httpServer, ManySlowHeadsExpiringAtOnceDoNotDelayOthers) {
+  HttpServerOptions o;
+  o.head_timeout = 300ms;
+  o.threads = 2;
+  RunningServer s(echo, o);
+  std::vector<UniqueFd> slow;
+  for (int i = 0; i < 100; ++i) {
+    slow.push_back(connect_to(s.port()));
+    send_text(slow.back().get(), "GET /half HTTP/1.1\r\nHost: t\r\n");  // never finished
+  }
+  std::this_thread::sleep_for(350ms);  // all of them expire now
+  auto t0 = std::chrono::steady_clock::now();
+  auto fd = connect_to(s.port());
+  send_text(fd.get(), get("/valid"));
+  Reader rd(fd.get());
+  auto r = rd.next();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  // And each slow client got its 408 and then the end of the connection.
+  for (auto& c : slow) {
+    Reader sr(c.get());
+    auto x = sr.next();
+    ASSERT_TRUE(x);
+    EXPECT_EQ(x->status, 408);
+    EXPECT_TRUE(sr.at_eof());
+  }
+}
+
 TEST(httpServer, IdleKeepAliveConnectionsAreClosed) {
   HttpServerOptions o;
   o.idle_timeout = 300ms;
