@@ -79,7 +79,9 @@ uint64_t push_to_kubo(BlockStore& store, const Cid& root, const std::string& bas
   http::Request req;
   req.method = "POST";
   req.url = base + "/api/v0/dag/import?pin-roots=true";
-  req.stall_secs = 120;  // kubo may pause while it pins (and it never answers before the end)
+  // kubo answers only once it has imported and pinned everything, and may pause while it pins.
+  req.stall_secs = 120;
+  req.head_timeout_ms = 30 * 60'000;
   req.upload = [&](uint8_t* buf, size_t len) { return read_full(rd.get(), buf, len, "CAR pipe"); };
   http::Response r = http::Client::shared().perform(req);
   rd.reset();  // unblocks the producer if the upload stopped early

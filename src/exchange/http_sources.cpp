@@ -16,6 +16,7 @@ namespace {
 // both, for slow links (larger) and for tests of hanging peers (smaller).
 constexpr long kBlockTimeoutMs = 60'000;
 constexpr long kStallSecs = 15;
+constexpr long kMinStreamBytesPerWindow = 16 * 1024;  // ~1 KiB/s over a stall window
 
 long stall_secs() {
   if (const char* e = std::getenv("CIDRUN_STALL_TIMEOUT"); e && *e) {
@@ -72,6 +73,8 @@ class HttpSource : public BlockSource {
     }
     req.total_timeout_ms = block_timeout_ms();
     req.stall_secs = stall_secs();
+    // A block's answer starts at once from any gateway that has it.
+    req.head_timeout_ms = stall_secs() * 1000;
     // One byte over the limit is enough to know the answer is too big.
     req.max_body = kMaxBlockSize + 1;
     req.body_buffer = &scratch;
@@ -94,6 +97,11 @@ class HttpSource : public BlockSource {
       req.headers.emplace_back("Accept: application/vnd.ipld.car; version=1; order=dfs; dups=n");
     }
     req.stall_secs = stall_secs();
+    // A gateway may have to find the root before it answers; the head still has a deadline. The
+    // body must keep a rate a useful source has: a peer that drips a byte now and then would
+    // otherwise hold the stream (and the pull) open for as long as it likes.
+    req.head_timeout_ms = 2 * stall_secs() * 1000;
+    req.stall_bytes = kMinStreamBytesPerWindow;
     // Blocks are verified (big leaves on the thread pool) as the stream is read. A bad block
     // (SourceError) or the handler's own exception (a local disk error, the caller stopping) is
     // rethrown as it was; a malformed stream is the source's fault: a SourceError.

@@ -21,6 +21,15 @@ bool is_lie(const SourceError& e) {
          m.find("larger than") != std::string_view::npos;
 }
 
+// A source that took a whole deadline to say nothing: asking it again for the same block would
+// cost another one (issue 15: a source that accepted and never answered cost 46 s in retries).
+bool is_hang(const SourceError& e) {
+  std::string_view m = e.what();
+  return m.find("no response within") != std::string_view::npos ||
+         m.find("stalled") != std::string_view::npos ||
+         m.find("timed out") != std::string_view::npos;
+}
+
 std::chrono::milliseconds backoff(int failures, bool lied) {
   if (lied) return std::chrono::minutes(5);
   int shift = std::min(failures, 8);
@@ -190,12 +199,13 @@ void SourceSet::launch(const std::shared_ptr<Request>& r, size_t i) {
     auto t0 = Clock::now();
     std::optional<ByteView> got;
     std::string error;
-    bool lie = false, failed = false;
+    bool lie = false, hang = false, failed = false;
     try {
       got = entries_[i].source->get_into(r->cid, buf);
     } catch (const SourceError& e) {
       failed = true;
       lie = is_lie(e);
+      hang = is_hang(e);
       error = e.what();
     } catch (const std::exception& e) {
       failed = true;
@@ -243,7 +253,8 @@ void SourceSet::launch(const std::shared_ptr<Request>& r, size_t i) {
         if (i != r->first_source) ++e.hedges_won;
       } else if (!got) {
         r->reasons += "; " + (failed ? error : entries_[i].source->url() + ": not found");
-        r->transient |= failed && !lie;
+        // Asking a liar, or a source that hung, again for the same block cannot help.
+        r->transient |= failed && !lie && !hang;
         if (!failed) r->lacked_at[i] = Clock::now();
       }
       r->cv.notify_all();
@@ -413,7 +424,8 @@ ByteView SourceSet::get_into(const Cid& cid, Bytes& scratch) {
         bool lie = is_lie(e);
         record(i, false, lie, e.what());
         reasons += "; " + std::string(e.what());
-        transient |= !lie;  // asking a liar again for the same block cannot help
+        // Asking a liar, or a source that hung, again for the same block cannot help.
+        transient |= !lie && !is_hang(e);
       }
     }
     if (!transient) break;  // every source honestly said "don't have it": retrying won't help

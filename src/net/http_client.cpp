@@ -26,7 +26,8 @@ using net::Conn;
 constexpr size_t kErrorBodyCap = 64 * 1024;  // non-200 bodies are only kept for messages
 constexpr size_t kMaxHead = 64 * 1024;       // status line and headers together
 constexpr size_t kMaxHeaders = 256;
-constexpr size_t kMaxLine = 4096;  // a chunk-size or trailer line
+constexpr int kMaxInterimResponses = 16;  // 1xx heads before the final one
+constexpr size_t kMaxLine = 4096;         // a chunk-size or trailer line
 constexpr size_t kReadBuffer = 256 * 1024;
 // The head is read in small pieces: what follows it in the same read is copied out of the buffer,
 // while the rest of a collected body is read straight into place.
@@ -152,7 +153,15 @@ class Pace {
         window_start_(Clock::now()) {}
 
   Clock::time_point deadline() const { return deadline_; }
-  Clock::time_point next() const { return std::min(deadline_, window_start_ + window_); }
+  Clock::time_point next() const {
+    return std::min({deadline_, head_deadline_, window_start_ + window_});
+  }
+  // The request is sent: its answer's head must now arrive within the head timeout.
+  void await_head(long timeout_ms) {
+    head_ms_ = std::max(1L, timeout_ms);
+    head_deadline_ = Clock::now() + std::chrono::milliseconds(head_ms_);
+  }
+  void head_received() { head_deadline_ = Clock::time_point::max(); }
 
   void moved(size_t n) {
     window_bytes_ += n;
@@ -162,6 +171,9 @@ class Pace {
   void expired() {
     auto now = Clock::now();
     if (now >= deadline_) throw Error("timed out after " + std::to_string(total_ms_) + " ms");
+    if (now >= head_deadline_) {
+      throw Error("no response within " + std::to_string(head_ms_) + " ms of the request");
+    }
     roll(now);
   }
 
@@ -179,6 +191,8 @@ class Pace {
   }
 
   Clock::time_point deadline_;
+  Clock::time_point head_deadline_ = Clock::time_point::max();
+  long head_ms_ = 0;
   Clock::duration window_;
   long min_bytes_;
   long total_ms_;
@@ -642,11 +656,18 @@ bool exchange(Conn& c, const Url& u, const Request& q, Response& r, bool reused)
   }
   Reader rd(c, pace, reused && !q.upload);
   Head h;
+  pace.await_head(q.head_timeout_ms);
   try {
+    int interim = 0;
     do {
       h = parse_head(rd.head());
       if (h.status == 101) throw Error("unexpected protocol switch (101)");
+      if (h.status < 200 && ++interim > kMaxInterimResponses) {
+        throw Error("more than " + std::to_string(kMaxInterimResponses) +
+                    " interim (1xx) responses");
+      }
     } while (h.status < 200);
+    pace.head_received();
   } catch (const Error&) {
     if (upload_failed) throw *upload_failed;
     throw;

@@ -31,6 +31,10 @@ struct Request {
   // the end, or throws to abort). Sent with chunked encoding: the size need not be known.
   std::function<size_t(uint8_t* buf, size_t len)> upload;
   long connect_timeout_ms = 5000;
+  // The final response head (after any 1xx) must arrive within this once the request is sent: a
+  // peer that accepts and never answers, or answers one header line at a time, or with endless
+  // interim responses, moves bytes and so never trips the stall limit.
+  long head_timeout_ms = 30'000;
   long total_timeout_ms = 0;  // 0 = no limit (streams rely on the stall limit instead)
   // A transfer that moves fewer than stall_bytes in stall_secs (either way) is aborted: catches
   // hanging and dripping peers.

@@ -217,6 +217,52 @@ TEST(netHttpClient, HangingAndDrippingServersAreCut) {
   EXPECT_TRUE(contains(r.error, "too slow")) << r.error;
 }
 
+// Issue 15: peers that keep bytes moving without ever answering held `pull` open forever: endless
+// 100 Continue heads, or a head dripped one line at a time. The final head has a deadline.
+TEST(netHttpClient, AnswersThatNeverArriveHitTheHeadDeadline) {
+  FakeHttp continues([&](const HttpHead&, int fd) {
+    for (int i = 0; i < 1000 && !continues.stopping(); ++i) {
+      if (!send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n")) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  Request q;
+  q.stall_secs = 1;
+  auto t0 = std::chrono::steady_clock::now();
+  Response r = get(continues.url(), q);
+  EXPECT_TRUE(contains(r.error, "interim (1xx) responses")) << r.error;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+
+  FakeHttp dripping([&](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < 100 && !dripping.stopping(); ++i) {
+      if (!send_all(fd, "X-Drip: " + std::to_string(i) + "\r\n")) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  Request d;
+  d.stall_secs = 1;
+  d.head_timeout_ms = 800;
+  t0 = std::chrono::steady_clock::now();
+  r = get(dripping.url(), d);
+  EXPECT_TRUE(contains(r.error, "no response within 800 ms")) << r.error;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+
+  // The deadline is for the head only: a body may take longer.
+  FakeHttp slow_body([&](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!send_all(fd, "x")) return;
+    }
+  });
+  Request b;
+  b.head_timeout_ms = 300;
+  r = get(slow_body.url(), b);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(as_string(r.body), "xxxxxxxxxx");
+}
+
 TEST(netHttpClient, ConnectionResetAndRefusedAreErrors) {
   FakeHttp s([](const HttpHead&, int fd) {
     send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
