@@ -27,8 +27,8 @@ void exec(ExecFlags& f, const Command& sub, Globals& g) {
   runtime::ensure_running_from_sealed_copy();
   runtime::ExecOptions eo;
   if (!f.process_file.empty()) {
-    eo.process = runtime::parse_process(nlohmann::json::parse(read_text_file(f.process_file)),
-                                        f.process_file);
+    eo.process = runtime::parse_process(
+        runtime::parse_json(read_text_file(f.process_file), f.process_file), f.process_file);
   } else {
     nlohmann::json process = runtime::exec_process_defaults(g.state_root, f.id);
     f.o.args = command_of(f.p, sub);

@@ -18,6 +18,7 @@
 #include "unixfs/reader.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/json_depth.h"
 
 namespace cidrun::cli {
 namespace {
@@ -97,7 +98,7 @@ uint64_t push_to_kubo(BlockStore& store, const Cid& root, const std::string& bas
     std::string_view line =
         body.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     pos = nl == std::string_view::npos ? body.size() : nl + 1;
-    if (line.empty()) continue;
+    if (line.empty() || json_nesting(line) > kMaxJsonNesting) continue;
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.contains("Root")) continue;
     std::string cid = j["Root"]["Cid"].value("/", "");

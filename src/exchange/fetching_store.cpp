@@ -7,6 +7,7 @@
 
 #include "ipld/dagpb.h"
 #include "util/fd.h"
+#include "util/json_depth.h"
 
 namespace cidrun::exchange {
 namespace {
@@ -139,8 +140,10 @@ std::vector<std::string> configured_sources(const Repo& repo,
   struct stat st {};
   if (::stat(config.c_str(), &st) == 0) {
     nlohmann::json j;
+    std::string text = read_text_file(config);
+    if (json_nesting(text) > kMaxJsonNesting) throw Error(config + ": JSON nested too deeply");
     try {
-      j = nlohmann::json::parse(read_text_file(config));
+      j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
       throw Error(config + ": " + e.what());
     }

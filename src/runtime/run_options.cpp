@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "runtime/seccomp.h"
+#include "runtime/spec.h"
 #include "runtime/user_lookup.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -187,11 +188,7 @@ void apply_run_overrides(json& config, const RunOverrides& o) {
   if (o.seccomp == "unconfined") {
     lx.erase("seccomp");
   } else if (!o.seccomp.empty()) {
-    try {
-      lx["seccomp"] = json::parse(read_text_file(o.seccomp));
-    } catch (const json::parse_error& e) {
-      throw Error("--seccomp " + o.seccomp + ": invalid JSON: " + e.what());
-    }
+    lx["seccomp"] = parse_json(read_text_file(o.seccomp), "--seccomp " + o.seccomp);
   } else if (!lx.contains("seccomp")) {
     lx["seccomp"] = default_seccomp_profile(process.value("capabilities", json()));
   }

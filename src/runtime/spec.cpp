@@ -8,6 +8,7 @@
 #include "runtime/rlimits.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/json_depth.h"
 
 namespace cidrun::runtime {
 namespace {
@@ -79,6 +80,21 @@ class Reader {
     auto v = integer(key, 0, std::numeric_limits<uint32_t>::max());
     return v ? static_cast<uint32_t>(*v) : def;
   }
+  // A uid or gid: 4294967295 is (uid_t)-1, which setresuid(2), setgroups(2) and chown(2) take
+  // as "leave unchanged", so a process asked to run as it would stay root.
+  uint32_t id(const std::string& key) const {
+    return static_cast<uint32_t>(integer(key, 0, kMaxId).value_or(0));
+  }
+  // An element of an array of integers, in [lo, hi].
+  int64_t element(const std::string& key, size_t i, const json& v, int64_t lo, int64_t hi) const {
+    std::string k = key + "[" + std::to_string(i) + "]";
+    if (!v.is_number_integer()) fail(k, std::string("must be an integer, not ") + type_name(v));
+    bool in = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi)
+                                     : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+    if (!in) fail(k, "out of range (" + std::to_string(lo) + ".." + std::to_string(hi) + ")");
+    return v.get<int64_t>();
+  }
+  static constexpr int64_t kMaxId = std::numeric_limits<uint32_t>::max() - 1;
   const json* object(const std::string& key) const {
     return typed(key, json::value_t::object, "an object");
   }
@@ -120,9 +136,15 @@ std::vector<IdMapping> parse_mappings(const Reader& linux, const std::string& ke
     IdMapping map;
     if (!m.get("containerID") || !m.get("hostID") || !m.get("size"))
       m.fail("", "containerID, hostID and size are required");
-    map.container_id = m.u32("containerID");
-    map.host_id = m.u32("hostID");
+    map.container_id = m.id("containerID");
+    map.host_id = m.id("hostID");
     map.size = m.u32("size");
+    // The kernel refuses a range past the last id only when the map is written, after the
+    // container's namespaces exist: say so while the config is read.
+    if (map.size == 0) m.fail("size", "must be at least 1");
+    uint64_t ids = uint64_t{Reader::kMaxId} + 1;
+    if (map.container_id + uint64_t{map.size} > ids || map.host_id + uint64_t{map.size} > ids)
+      m.fail("size", "the range goes past the last id (4294967294)");
     out.push_back(map);
   }
   return out;
@@ -170,19 +192,19 @@ ProcessSpec parse_process(const json& process, const std::string& where, bool ar
   out.terminal = p.boolean("terminal");
   if (const json* cs = p.object("consoleSize")) {
     Reader c = p.sub(*cs, "consoleSize");
-    out.console_rows = c.u32("height");
-    out.console_cols = c.u32("width");
+    // struct winsize holds unsigned shorts.
+    out.console_rows = static_cast<unsigned>(c.integer("height", 0, 65535).value_or(0));
+    out.console_cols = static_cast<unsigned>(c.integer("width", 0, 65535).value_or(0));
   }
   if (const json* u = p.object("user")) {
     Reader ur = p.sub(*u, "user");
-    out.uid = ur.u32("uid");
-    out.gid = ur.u32("gid");
+    out.uid = ur.id("uid");
+    out.gid = ur.id("gid");
     if (ur.get("umask")) out.umask = static_cast<uint32_t>(*ur.integer("umask", 0, 0777));
     if (const json* g = ur.array("additionalGids")) {
       for (size_t i = 0; i < g->size(); ++i) {
-        if (!(*g)[i].is_number_unsigned())
-          ur.fail("additionalGids[" + std::to_string(i) + "]", "must be a non-negative integer");
-        out.additional_gids.push_back((*g)[i].get<uint32_t>());
+        out.additional_gids.push_back(
+            static_cast<uint32_t>(ur.element("additionalGids", i, (*g)[i], 0, Reader::kMaxId)));
       }
     }
     if (ur.get("username")) ur.str("username");  // accepted (Windows only in the spec)
@@ -328,11 +350,13 @@ Spec parse_spec(const json& config, const std::string& where) {
       dev.type = t[0] == 'u' ? 'c' : t[0];
       if (dev.type != 'p' && (!d.get("major") || !d.get("minor")))
         d.fail("", "major and minor are required for type " + t);
-      dev.major = d.integer("major", 0, 0xfffff).value_or(0);
+      // mknod(2) takes the kernel's 32-bit device number: 12 bits of major, 20 of minor. A
+      // larger major fails there (EINVAL), after the namespaces exist: say so while reading.
+      dev.major = d.integer("major", 0, 0xfff).value_or(0);
       dev.minor = d.integer("minor", 0, 0xfffff).value_or(0);
       dev.file_mode = d.integer("fileMode", 0, 07777).value_or(0666);
-      dev.uid = d.u32("uid");
-      dev.gid = d.u32("gid");
+      dev.uid = d.id("uid");
+      dev.gid = d.id("gid");
       s.devices.push_back(dev);
     }
   }
@@ -358,17 +382,23 @@ Spec parse_spec(const json& config, const std::string& where) {
   return s;
 }
 
-Spec parse_spec_text(const std::string& text, const std::string& where) {
-  json j;
+json parse_json(const std::string& text, const std::string& where) {
+  if (json_nesting(text) > kMaxJsonNesting) {
+    throw Error(where + ": invalid JSON: nested deeper than " + std::to_string(kMaxJsonNesting) +
+                " levels");
+  }
   try {
-    j = json::parse(text);
+    return json::parse(text);
   } catch (const json::parse_error& e) {
     // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line 1..."
     std::string msg = e.what();
     if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
     throw Error(where + ": invalid JSON: " + msg);
   }
-  return parse_spec(j, where);
+}
+
+Spec parse_spec_text(const std::string& text, const std::string& where) {
+  return parse_spec(parse_json(text, where), where);
 }
 
 Spec load_bundle_spec(const std::string& bundle_dir) {

@@ -92,6 +92,10 @@ struct Spec {
   bool has_namespace(const std::string& type) const { return find_namespace(type) != nullptr; }
 };
 
+// Reads text as JSON: bad JSON, or JSON nested deeper than kMaxJsonNesting (util/json_depth.h),
+// is a one-line Error that starts with `where`.
+nlohmann::json parse_json(const std::string& text, const std::string& where);
+
 // Parses and validates. `where` prefixes every error ("config.json: process.args: required").
 Spec parse_spec(const nlohmann::json& config, const std::string& where = "config.json");
 // Reads text as JSON first (bad JSON is its own clear error), then parse_spec.

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "runtime/spec.h"
 #include "util/error.h"
 #include "util/fd.h"
 
@@ -99,7 +100,7 @@ ContainerState StateStore::load(const std::string& id) const {
     throw Error("container \"" + id + "\" does not exist");
   }
   try {
-    return ContainerState::from_json(json::parse(text));
+    return ContainerState::from_json(parse_json(text, "state of container \"" + id + "\""));
   } catch (const json::exception& e) {
     throw Error("state of container \"" + id + "\" is corrupt: " + e.what());
   }
@@ -120,7 +121,8 @@ void StateStore::save_config(const std::string& id, const json& config) const {
 }
 
 json StateStore::load_config(const std::string& id) const {
-  return json::parse(read_text_file(dir(id) + "/config.json"));
+  std::string path = dir(id) + "/config.json";
+  return parse_json(read_text_file(path), path);
 }
 
 std::vector<std::string> StateStore::list() const {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "runtime/default_spec.h"
 #include "util/error.h"
 
@@ -169,6 +171,86 @@ TEST(Spec, NoNamespaceAtAllIsValid) {
   j["linux"]["namespaces"] = json::array();
   Spec s = parse_spec(j);
   EXPECT_FALSE(s.has_namespace("mount"));
+}
+
+// Issue 15: a value nested 50,000 deep overflowed the stack when the spec was copied and dumped
+// (the release build died with SIGSEGV). Nesting is bounded before the JSON is parsed.
+TEST(Spec, DeeplyNestedJsonIsRefusedBeforeItIsParsed) {
+  std::string deep = R"({"ociVersion":"1.1.0","annotations":{"x":"y"},"v":)" +
+                     std::string(50000, '[') + std::string(50000, ']') + "}";
+  try {
+    parse_spec_text(deep, "cfg.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "cfg.json: invalid JSON: nested deeper than 128 levels");
+  }
+  // Brackets inside strings are text, not nesting; real configs are far from the limit.
+  std::string text = minimal().dump();
+  text.insert(1, R"("note":")" + std::string(1000, '[') + R"(\"{{",)");
+  EXPECT_NO_THROW(parse_spec_text(text, "cfg.json"));
+  EXPECT_NO_THROW(parse_spec_text(default_spec({}).dump(), "cfg.json"));
+}
+
+// Issue 15: additionalGids 4294967296 was taken and truncated to 0, giving the process the root
+// group. Every number is checked against the range of the field it fills.
+TEST(Spec, NumbersOutOfTheirFieldsRangeAreRefused) {
+  auto with = [](const std::function<void(json&)>& change) {
+    json j = minimal();
+    change(j);
+    return error_of(j);
+  };
+  EXPECT_EQ(with([](json& j) {
+              j["process"]["user"] = {{"uid", 0}, {"gid", 0}, {"additionalGids", {4294967296}}};
+            }),
+            "config.json.process.user.additionalGids[0]: out of range (0..4294967294)");
+  EXPECT_EQ(with([](json& j) {
+              j["process"]["user"] = {{"uid", 0}, {"gid", 0}, {"additionalGids", {-1}}};
+            }),
+            "config.json.process.user.additionalGids[0]: out of range (0..4294967294)");
+  EXPECT_EQ(with([](json& j) {
+              j["process"]["user"] = {{"uid", 0}, {"gid", 0}, {"additionalGids", {"5"}}};
+            }),
+            "config.json.process.user.additionalGids[0]: must be an integer, not a string");
+  // (uid_t)-1 means "leave unchanged" to setresuid: the process would stay root.
+  EXPECT_EQ(with([](json& j) {
+              j["process"]["user"] = {{"uid", 4294967295u}, {"gid", 0}};
+            }),
+            "config.json.process.user.uid: out of range (0..4294967294)");
+  EXPECT_EQ(with([](json& j) {
+              j["process"]["user"] = {{"uid", 0}, {"gid", -1}};
+            }),
+            "config.json.process.user.gid: out of range (0..4294967294)");
+  EXPECT_EQ(with([](json& j) {
+              j["process"]["consoleSize"] = {{"height", 65536}, {"width", 80}};
+            }),
+            "config.json.process.consoleSize.height: out of range (0..65535)");
+  // The kernel's device number has 12 bits of major: mknod(2) would refuse 4097 only later.
+  EXPECT_EQ(with([](json& j) {
+              j["linux"]["devices"] = {
+                  {{"path", "/dev/x"}, {"type", "c"}, {"major", 4097}, {"minor", 1}}};
+            }),
+            "config.json.linux.devices[0].major: out of range (0..4095)");
+  EXPECT_EQ(
+      with([](json& j) {
+        j["linux"]["namespaces"].push_back({{"type", "user"}});
+        j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 4294967000u}, {"size", 1000}}};
+        j["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 0}, {"size", 1}}};
+      }),
+      "config.json.linux.uidMappings[0].size: the range goes past the last id (4294967294)");
+  EXPECT_EQ(with([](json& j) {
+              j["linux"]["namespaces"].push_back({{"type", "user"}});
+              j["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 0}, {"size", 0}}};
+              j["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 0}, {"size", 1}}};
+            }),
+            "config.json.linux.uidMappings[0].size: must be at least 1");
+  // The largest valid values still pass.
+  EXPECT_EQ(with([](json& j) {
+              j["process"]["user"] = {
+                  {"uid", 4294967294u}, {"gid", 4294967294u}, {"additionalGids", {4294967294u}}};
+              j["linux"]["devices"] = {
+                  {{"path", "/dev/x"}, {"type", "b"}, {"major", 4095}, {"minor", 1048575}}};
+            }),
+            "");
 }
 
 TEST(Spec, ProcessForExec) {
