@@ -23,8 +23,9 @@ const Registrar reg("delete", [](Command& app, Globals& g) {
   sub.callback([f, &g] {
     runtime::StateStore store(g.state_root);
     // runc: deleting a container that does not exist is fine with --force (podman relies on it).
+    // A directory a killed create left without a state is removed.
     if (f->force && !store.exists(f->id)) {
-      runtime::validate_container_id(f->id);
+      store.remove_if_abandoned(f->id);  // validates the id too
       release_network(g.state_root, f->id);
       g.exit_code = 0;
       return;

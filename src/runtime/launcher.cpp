@@ -278,6 +278,7 @@ struct Launched {
   std::unique_ptr<CgroupManager> cgroup;
   SyncSocket sock;
   UniqueFd pty_master;
+  UniqueFd state_lock;  // held until the state is saved (StateStore::create_dir says why)
 };
 
 // Everything up to "ready". On failure nothing is left behind: the init is killed and reaped, its
@@ -293,9 +294,9 @@ Launched launch(const LaunchOptions& opts_in, Mode mode, const sigset_t& saved_m
   }
   if (spec.process.terminal && mode == Mode::kCreate && opts.console_socket.empty())
     throw Error("process.terminal needs --console-socket when the runtime detaches");
-  store.create_dir(opts.id);
-  std::string sdir = store.dir(opts.id);
   Launched l;
+  l.state_lock = store.create_dir(opts.id);
+  std::string sdir = store.dir(opts.id);
   l.state.id = opts.id;
   l.state.bundle = opts.bundle;
   l.state.created = rfc3339_now();
@@ -636,6 +637,7 @@ int run_container(const LaunchOptions& opts) {
       log::fatal(m->text);
     l.sock.close();
     store.save(l.state);
+    l.state_lock.reset();
     run_hooks_warn(opts.spec.hooks.poststart, hs, "poststart");
     code = wait_forwarding(l.pid, sigfd.get(), l.pty_master.get(), tty || opts.interactive);
   } catch (...) {

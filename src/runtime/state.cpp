@@ -1,6 +1,8 @@
 #include "runtime/state.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,7 +67,7 @@ bool StateStore::exists(const std::string& id) const {
   return ::stat((dir(id) + "/state.json").c_str(), &st) == 0;
 }
 
-void StateStore::create_dir(const std::string& id) const {
+UniqueFd StateStore::create_dir(const std::string& id) const {
   validate_container_id(id);
   if (::geteuid() != 0) {
     // A rootless state root may sit in a shared place (/tmp): one another user made first could
@@ -79,16 +81,53 @@ void StateStore::create_dir(const std::string& id) const {
                   ", not to this user");
     }
   }
-  // The state root usually exists: make it only when the container's mkdir says it is missing.
-  int rc = ::mkdir(dir(id).c_str(), 0711);
-  if (rc < 0 && errno == ENOENT) {
+  // The state root usually exists: make it only when opening it says it is missing.
+  UniqueFd root = lock_root();
+  if (!root.valid()) {
     make_dirs(root_, 0711);
-    rc = ::mkdir(dir(id).c_str(), 0711);
+    root = lock_root();
+    if (!root.valid()) throw_errno("open state root " + root_);
   }
+  int rc = ::mkdir(dir(id).c_str(), 0711);
+  int err = rc < 0 ? errno : 0;
+  if (err == EEXIST && remove_if_abandoned_locked(id)) {
+    rc = ::mkdir(dir(id).c_str(), 0711);
+    err = rc < 0 ? errno : 0;
+  }
+  if (err == EEXIST) throw Error("container \"" + id + "\" already exists");
   if (rc < 0) {
-    if (errno == EEXIST) throw Error("container \"" + id + "\" already exists");
+    errno = err;
     throw_errno("create state directory " + dir(id));
   }
+  UniqueFd held(::open(dir(id).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!held.valid() || ::flock(held.get(), LOCK_EX | LOCK_NB) != 0) {
+    throw_errno("lock state directory " + dir(id));
+  }
+  return held;
+}
+
+// The root's lock is held from a create's mkdir to its lock of the new directory, and while a
+// directory is judged abandoned: another process never sees a directory just made, not yet
+// locked, and takes it for one a killed create left.
+UniqueFd StateStore::lock_root() const {
+  UniqueFd root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.valid() && ::flock(root.get(), LOCK_EX) != 0) throw_errno("lock state root " + root_);
+  return root;
+}
+
+bool StateStore::remove_if_abandoned(const std::string& id) const {
+  validate_container_id(id);
+  UniqueFd root = lock_root();
+  return root.valid() && remove_if_abandoned_locked(id);
+}
+
+bool StateStore::remove_if_abandoned_locked(const std::string& id) const {
+  UniqueFd d(::open(dir(id).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+  if (!d.valid() || ::flock(d.get(), LOCK_EX | LOCK_NB) != 0) return false;
+  struct stat st {};
+  if (::fstatat(d.get(), "state.json", &st, AT_SYMLINK_NOFOLLOW) == 0) return false;
+  remove(id);
+  return true;
 }
 
 ContainerState StateStore::load(const std::string& id) const {

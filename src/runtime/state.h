@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "util/fd.h"
 #include "util/proc.h"  // process_start_time, which tells our pid from a reused one
 
 namespace cidrun::runtime {
@@ -45,8 +46,14 @@ class StateStore {
   std::string dir(const std::string& id) const { return root_ + "/" + id; }
   std::string fifo_path(const std::string& id) const { return dir(id) + "/exec.fifo"; }
   bool exists(const std::string& id) const;
-  // Creates the container's directory; fails if the id is taken.
-  void create_dir(const std::string& id) const;
+  // Creates the container's directory; fails if the id is taken. Returns the directory open and
+  // locked (flock) for as long as the creation runs: the kernel drops the lock when the process
+  // dies, so a directory without state.json whose lock is free was abandoned by a create that
+  // was killed before it saved anything. create_dir reuses such a name.
+  UniqueFd create_dir(const std::string& id) const;
+  // Removes the directory of id if it was abandoned that way (delete --force uses it); false when
+  // there is none or a create still holds it.
+  bool remove_if_abandoned(const std::string& id) const;
   ContainerState load(const std::string& id) const;  // Error "container X does not exist"
   void save(const ContainerState& st) const;
   void save_config(const std::string& id, const nlohmann::json& config) const;
@@ -55,6 +62,9 @@ class StateStore {
   void remove(const std::string& id) const;
 
  private:
+  UniqueFd lock_root() const;  // not valid when the root does not exist
+  bool remove_if_abandoned_locked(const std::string& id) const;
+
   std::string root_;
 };
 

@@ -109,7 +109,7 @@ using StateStoreTest = TempDir;
 
 TEST_F(StateStoreTest, SaveLoadListRemove) {
   StateStore store(dir_ + "/state");
-  store.create_dir("abc");
+  UniqueFd creating = store.create_dir("abc");
   EXPECT_THROW(store.create_dir("abc"), Error);
   ContainerState st;
   st.id = "abc";
@@ -130,6 +130,42 @@ TEST_F(StateStoreTest, SaveLoadListRemove) {
   EXPECT_EQ(store.list(), std::vector<std::string>{"abc"});
   store.remove("abc");
   EXPECT_THROW(store.load("abc"), Error);
+}
+
+// Issue 15: a create killed between making the directory and saving state.json left a directory
+// that `list` hid, `delete -f` ignored and that blocked the name for ever.
+TEST_F(StateStoreTest, DirectoryOfACreateThatDiedIsReclaimed) {
+  StateStore store(dir_ + "/state");
+  {
+    UniqueFd creating = store.create_dir("c1");
+    // While its create runs, the directory is nobody else's.
+    EXPECT_FALSE(store.remove_if_abandoned("c1"));
+    EXPECT_THROW(store.create_dir("c1"), Error);
+  }  // the create "died": its lock is gone, no state.json was written
+  EXPECT_FALSE(store.exists("c1"));
+  UniqueFd again = store.create_dir("c1");  // the name is usable again
+  again.reset();
+  EXPECT_TRUE(store.remove_if_abandoned("c1"));  // delete --force cleans it up too
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/state/c1"));
+  EXPECT_FALSE(store.remove_if_abandoned("c1"));
+}
+
+TEST_F(StateStoreTest, ASavedContainerIsNeverTakenForAbandoned) {
+  StateStore store(dir_ + "/state");
+  UniqueFd lock = store.create_dir("c2");
+  ContainerState st;
+  st.id = "c2";
+  st.pid = 1;
+  store.save(st);
+  lock.reset();
+  EXPECT_FALSE(store.remove_if_abandoned("c2"));
+  try {
+    store.create_dir("c2");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "container \"c2\" already exists");
+  }
+  EXPECT_TRUE(store.exists("c2"));
 }
 
 TEST(StateIds, Validated) {
