@@ -121,7 +121,9 @@ int dag_import(const DagFlags& f, const Globals& g) {
       break;
     }
   }
-  int status = 0;
+  // kubo's lines on stdout (a failed pin included), and the error, like every error, on stderr.
+  std::string pin_failure;
+  size_t pins_failed = 0;
   if (f.pin_roots) {
     for (const auto& root : roots) {
       std::string result = "success";
@@ -129,7 +131,7 @@ int dag_import(const DagFlags& f, const Globals& g) {
         pin_checked(*repo, root, PinType::kRecursive);
       } catch (const Error& e) {
         result = std::string("FAILED: ") + e.what();
-        status = 1;
+        if (pins_failed++ == 0) pin_failure = "cannot pin root " + root.str() + ": " + e.what();
       }
       if (!f.silent) std::printf("Pinned root\t%s\t%s\n", root.str().c_str(), result.c_str());
     }
@@ -139,8 +141,14 @@ int dag_import(const DagFlags& f, const Globals& g) {
                 static_cast<unsigned long long>(totals.blocks),
                 static_cast<unsigned long long>(totals.bytes));
   }
-  if (!failure.empty()) throw Error(failure);
-  return status;
+  if (pins_failed > 1) {
+    pin_failure += " (and " + std::to_string(pins_failed - 1) + " more roots not pinned)";
+  }
+  if (!failure.empty()) {
+    throw Error(pin_failure.empty() ? failure : failure + "; also " + pin_failure);
+  }
+  if (!pin_failure.empty()) throw Error(pin_failure);
+  return 0;
 }
 
 const Registrar reg("dag", [](Command& app, Globals& g) {

@@ -92,6 +92,40 @@ TEST(ContentRoundTrip, CarExportImportGetIsIdentical) {
   EXPECT_NE(s.ok("repo verify", other).find("all"), std::string::npos);
 }
 
+// The first `parts` varint-framed parts of a CAR (the header, then sections).
+std::string car_prefix(const std::string& car, int parts) {
+  size_t pos = 0;
+  for (int i = 0; i < parts; ++i) {
+    uint64_t len = 0;
+    int shift = 0;
+    while (static_cast<unsigned char>(car.at(pos)) & 0x80) {
+      len |= uint64_t{static_cast<unsigned char>(car[pos++]) & 0x7fu} << shift;
+      shift += 7;
+    }
+    len |= uint64_t{static_cast<unsigned char>(car[pos++])} << shift;
+    pos += len;
+  }
+  return car.substr(0, pos);
+}
+
+// Issue 15: a root that cannot be pinned after `dag import` (its DAG is incomplete) was reported on
+// stdout only, with exit status 1. kubo's line stays on stdout; the error is one line on stderr.
+TEST(ContentRoundTrip, ImportWhoseRootCannotBePinnedSaysSoOnStderr) {
+  Sandbox s;
+  sh("head -c 700000 /dev/urandom > " + shell_quote(s.path("f")));
+  std::string root = s.ok("add -Q " + shell_quote(s.path("f")));
+  s.ok("dag export " + root + " -o " + shell_quote(s.path("x.car")));
+  // The header and the root block alone: its leaves are missing.
+  std::ofstream(s.path("root-only.car"), std::ios::binary) << car_prefix(slurp(s.path("x.car")), 2);
+  std::string other = s.path("repo2");
+  Result r = s.run("dag import " + shell_quote(s.path("root-only.car")), other);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("Pinned root\t" + root + "\tFAILED: "), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("cidrun: error: cannot pin root " + root), std::string::npos) << r.err;
+  EXPECT_EQ(s.ok("pin ls", other), "");
+}
+
 TEST(ContentRoundTrip, ImportOfACorruptCarChangesNothing) {
   Sandbox s;
   sh("printf 'some content here' > " + shell_quote(s.path("f")));
