@@ -152,6 +152,8 @@ TEST(RuntimeLifecycle, FailingHookAbortsCreate) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("prestart hook /bin/false exited with status 1"), std::string::npos)
       << r.err;
+  // One error line (issue 15: the failure was reported two or three times).
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(status_of("h2").find("does not exist"), std::string::npos);
 }
 
