@@ -124,6 +124,14 @@ void FetchingStore::prefetch_loop() {
   }
 }
 
+std::optional<BlockFile> FetchingStore::open_block_file(const Cid& cid) {
+  if (sources_->empty() || cid.is_identity()) return local_.open_block_file(cid);
+  // A node goes through get() even when present, so that its missing children are read ahead
+  // as they would be for any reader; a missing block is fetched, verified and stored by it.
+  if (cid.codec() == kCodecDagPb || !local_.has(cid)) get(cid);
+  return local_.open_block_file(cid);
+}
+
 std::optional<uint64_t> FetchingStore::size(const Cid& cid) {
   if (auto s = local_.size(cid)) return s;
   if (sources_->empty()) return std::nullopt;

@@ -53,6 +53,8 @@ class FetchingStore : public BlockStore {
     local_.put_parts(cid, parts);
   }
   bool remove(const Cid& cid) override { return local_.remove(cid); }
+  // The local store's file for the block, fetched first when missing.
+  std::optional<BlockFile> open_block_file(const Cid& cid) override;
   void for_each(const std::function<void(ByteView multihash)>& fn) override { local_.for_each(fn); }
   void sync() override { local_.sync(); }
 

@@ -8,8 +8,17 @@
 
 #include "multiformats/cid.h"
 #include "util/bytes.h"
+#include "util/fd.h"
 
 namespace cidrun {
+
+// A block's bytes as a byte range of an open file, for zero-copy reads (copy_file_range into a
+// checkout, sendfile to a client).
+struct BlockFile {
+  UniqueFd fd;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
 
 class BlockStore {
  public:
@@ -30,6 +39,14 @@ class BlockStore {
   // Verifies data against cid, then stores it; throws cidrun::Error on a mismatch.
   void put_verified(const Cid& cid, ByteView data);
   virtual bool remove(const Cid& cid) = 0;
+  // An optional ability (asked for, never found by casting to a concrete store): the block as a
+  // range of a file. Stores that keep blocks in files answer; wrappers forward to what they wrap
+  // (a fetching one fetches a missing block first); nullopt when absent or not file-backed, and
+  // the caller then uses get().
+  virtual std::optional<BlockFile> open_block_file(const Cid& cid) {
+    (void)cid;
+    return std::nullopt;
+  }
   // Calls fn with the multihash of every stored block (order unspecified).
   virtual void for_each(const std::function<void(ByteView multihash)>& fn) = 0;
   // Makes every completed put durable (one syncfs for a whole command instead of one fsync per

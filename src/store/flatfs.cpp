@@ -104,6 +104,14 @@ std::optional<UniqueFd> FlatfsStore::open_block(const Cid& cid) {
   return open_rel(rel_path(cid));
 }
 
+std::optional<BlockFile> FlatfsStore::open_block_file(const Cid& cid) {
+  auto fd = open_block(cid);
+  if (!fd) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + cid.str());
+  return BlockFile{std::move(*fd), 0, static_cast<uint64_t>(st.st_size)};
+}
+
 std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
   if (cid.is_identity()) return identity_bytes(cid);
   std::string rel = rel_path(cid);

@@ -36,6 +36,15 @@ GcResult collect_garbage(Repo& repo, const std::function<void(const Cid&)>& on_r
                   " is missing); nothing removed. Re-fetch it or unpin it first");
     });
   }
+  // Image names keep their images as recursive pins do.
+  for (const auto& named : repo.names()) {
+    const Cid& root = named.second;
+    const std::string& name = named.first;
+    walk_reachable(store, root, seen, IfMissing::kThrow, mark, [&](const Cid& missing) {
+      throw Error("image " + name + " (" + root.str() + ") is incomplete (block " + missing.str() +
+                  " is missing); nothing removed. Re-fetch it or remove the name");
+    });
+  }
   result.stale_leases_removed = Lease::remove_stale(repo);
   for (const auto& lease : Lease::list(repo)) {
     if (!lease.live) continue;

@@ -2,10 +2,13 @@
 //   <repo>/blocks/   flatfs block store (kubo layout)
 //   <repo>/pins/     pins: recursive/<cid> and direct/<cid>, one empty file each
 //   <repo>/images/   image cache (checked-out root filesystems)
+//   <repo>/names/    local image names: one file per name holding "<cid>\n"
 //   <repo>/tmp/      scratch space on the same filesystem (for atomic renames)
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,17 @@ class Repo {
   void pin(const Cid& cid, PinType type);
   bool unpin(const Cid& cid, PinType type);
   std::vector<std::pair<Cid, PinType>> pins() const;
+
+  // Local names of images ("debian:12", "example/app:v2"): like tags, each names one CID and
+  // keeps it (and everything below it) from `repo gc` as a recursive pin would. A name is 1-255
+  // characters of [A-Za-z0-9._/:@+-], starting with a letter or digit, and never parses as a
+  // CID. set_name replaces an existing name atomically.
+  void set_name(const std::string& name, const Cid& cid);
+  bool remove_name(const std::string& name);
+  std::optional<Cid> lookup_name(const std::string& name) const;
+  std::map<std::string, Cid> names() const;
+  // Throws Error saying why name is not a valid image name.
+  static void check_name(const std::string& name);
 
  private:
   explicit Repo(std::string path);

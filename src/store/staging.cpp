@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "store/reachable.h"
 #include "store/repo.h"
 #include "util/error.h"
 #include "util/fd.h"
@@ -54,18 +55,38 @@ StagingArea::~StagingArea() {
 }
 
 uint64_t StagingArea::commit() {
+  std::vector<Bytes> keys;
+  store_->for_each([&](ByteView mh) { keys.emplace_back(mh.begin(), mh.end()); });
+  return move_in(keys);
+}
+
+uint64_t StagingArea::commit_reachable(const Cid& root) {
+  std::vector<Bytes> keys;
+  KeySet seen;
+  walk_reachable(*store_, root, seen, IfMissing::kSkip, [&](const Cid& cid, ByteView) {
+    auto mh = cid.multihash();
+    keys.emplace_back(mh.begin(), mh.end());
+    return true;
+  });
+  return move_in(keys);
+}
+
+uint64_t StagingArea::move_in(const std::vector<Bytes>& keys) {
   FlatfsStore& dest = repo_.blocks();
   uint64_t n = 0;
-  store_->for_each([&](ByteView mh) {
+  for (const auto& mh : keys) {
     std::string from = store_->path_of(mh);
     std::string to = dest.path_of(mh);
     std::string shard = to.substr(0, to.rfind('/'));
     if (::mkdir(shard.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + shard);
     // The staged bytes were verified; renaming over an existing copy of the same block is
     // harmless and atomic, so no existence check is needed.
-    if (::rename(from.c_str(), to.c_str()) != 0) throw_errno("move block into " + to);
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      if (errno == ENOENT) continue;  // identity or a key reached twice
+      throw_errno("move block into " + to);
+    }
     ++n;
-  });
+  }
   dest.sync();
   return n;
 }

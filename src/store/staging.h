@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "store/flatfs.h"
 
@@ -23,11 +24,16 @@ class StagingArea {
   BlockStore& store() { return *store_; }
   // Moves every staged block into the repo's store and makes them durable; returns the count.
   uint64_t commit();
+  // The same for the blocks reachable from root only; the rest (content an import wrote and a
+  // later layer deleted) is dropped with the area.
+  uint64_t commit_reachable(const Cid& root);
 
   // Removes staging areas whose owning process is gone; returns how many.
   static size_t remove_stale(const Repo& repo);
 
  private:
+  uint64_t move_in(const std::vector<Bytes>& keys);
+
   Repo& repo_;
   std::string dir_;
   std::unique_ptr<FlatfsStore> store_;

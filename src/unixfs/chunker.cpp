@@ -85,7 +85,16 @@ class FixedChunker : public Chunker {
 }  // namespace
 
 size_t ByteSource::read(uint8_t* buf, size_t len) {
-  size_t got = read_full(fd_, buf, len, name_);
+  size_t got = 0;
+  if (reader_) {
+    while (got < len) {
+      size_t n = reader_(buf + got, len - got);
+      if (n == 0) break;
+      got += n;
+    }
+  } else {
+    got = read_full(fd_, buf, len, name_);
+  }
   consumed_ += got;
   return got;
 }

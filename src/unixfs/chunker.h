@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,11 @@ class ByteSource {
   // changes size meanwhile is caught by the importer's fstat after reading.
   ByteSource(int fd, std::string name, std::optional<uint64_t> expected_size = std::nullopt)
       : fd_(fd), name_(std::move(name)), expected_(expected_size) {}
+  // Any other stream (a tar entry's content): `reader` returns up to len bytes, 0 at the end,
+  // and throws cidrun::Error on failure.
+  using Reader = std::function<size_t(uint8_t* buf, size_t len)>;
+  ByteSource(Reader reader, std::string name, std::optional<uint64_t> expected_size = std::nullopt)
+      : reader_(std::move(reader)), name_(std::move(name)), expected_(expected_size) {}
   // Reads up to len bytes; returns fewer only at EOF.
   size_t read(uint8_t* buf, size_t len);
   // How many bytes a read of up to len should ask for: len, or less when the expected size says
@@ -33,7 +39,8 @@ class ByteSource {
   const std::string& name() const { return name_; }
 
  private:
-  int fd_;
+  int fd_ = -1;
+  Reader reader_;
   std::string name_;
   std::optional<uint64_t> expected_;
   uint64_t consumed_ = 0;

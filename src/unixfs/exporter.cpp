@@ -17,7 +17,6 @@
 
 #include "ipld/dagpb.h"
 #include "ipld/unixfs_pb.h"
-#include "store/flatfs.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/quote.h"
@@ -123,14 +122,15 @@ FileNodeView parse_file_node(const Cid& cid, ByteView block) {
   return v;
 }
 
-// Copies a file's bytes from a flatfs store into out_fd with copy_file_range, straight from the
-// block files: the data of a leaf is a byte range of its block file (all of it for a raw leaf),
-// so the kernel copies page cache to page cache as `cp` does, and the file's bytes never pass
-// through our memory. Every size claim is checked as FileReader checks it: each child must yield
-// exactly its blocksize, each node exactly its filesize.
-class FlatfsFileCopier {
+// Copies a file's bytes into out_fd with copy_file_range, straight from the block files of a
+// store that keeps blocks in files (BlockStore::open_block_file): the data of a leaf is a byte
+// range of its block file (all of it for a raw leaf), so the kernel copies page cache to page cache
+// as `cp` does, and the file's bytes never pass through our memory. Every size claim is checked as
+// FileReader checks it: each child must yield exactly its blocksize, each node exactly its
+// filesize.
+class BlockFileCopier {
  public:
-  FlatfsFileCopier(FlatfsStore& store, int out_fd) : store_(store), out_(out_fd) {}
+  BlockFileCopier(BlockStore& store, int out_fd) : store_(store), out_(out_fd) {}
 
   uint64_t copy(const Cid& root) { return copy_node(root, std::nullopt, 0); }
 
@@ -140,25 +140,22 @@ class FlatfsFileCopier {
     if (cid.is_identity() || (cid.codec() != kCodecRaw && cid.codec() != kCodecDagPb)) {
       throw Error(cid.str() + ": unsupported block in a file");
     }
-    std::string path = store_.path_of(cid.multihash());
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-      if (errno == ENOENT) throw NotFound("block " + cid.str() + " not found");
-      throw_errno("open block " + path);
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) throw_errno("stat block " + path);
-    auto size = static_cast<uint64_t>(st.st_size);
+    std::string path = "block " + cid.str();
+    auto file = store_.open_block_file(cid);
+    if (!file) throw NotFound("block " + cid.str() + " not found");
+    UniqueFd fd = std::move(file->fd);
+    uint64_t size = file->size;
+    uint64_t base = file->offset;
     if (cid.codec() == kCodecRaw) {
       check(cid, size, expected);
-      copy_range(fd.get(), 0, size, path);
+      copy_range(fd.get(), base, size, path);
       return size;
     }
     if (size > kMaxBlock) throw Error(cid.str() + ": block of " + std::to_string(size) + " bytes");
     FileNodeView v;
-    if (!read_leaf_around_data(fd.get(), size, cid, v)) {
+    if (base != 0 || !read_leaf_around_data(fd.get(), size, cid, v)) {
       buf_.resize(size);
-      if (read_full(fd.get(), buf_.data(), size, path) != size) throw Error(path + ": short read");
+      if (pread_full(fd.get(), buf_.data(), size, base) != size) throw Error(path + ": short read");
       v = parse_file_node(cid, buf_);
     }
     uint64_t total = v.data_len;
@@ -171,7 +168,7 @@ class FlatfsFileCopier {
                   std::to_string(total) + " bytes of data and blocksizes");
     }
     check(cid, total, expected);
-    if (v.data_len > 0) copy_range(fd.get(), v.data_offset, v.data_len, path);
+    if (v.data_len > 0) copy_range(fd.get(), base + v.data_offset, v.data_len, path);
     fd.reset();
     // buf_ is reused below: keep what we still need from this node.
     std::vector<Cid> links = std::move(v.links);
@@ -252,8 +249,20 @@ class FlatfsFileCopier {
     }
   }
 
+  static size_t pread_full(int fd, uint8_t* buf, size_t len, uint64_t offset) {
+    size_t got = 0;
+    while (got < len) {
+      ssize_t n = ::pread(fd, buf + got, len - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno("read block");
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    return got;
+  }
+
   static constexpr uint64_t kMaxBlock = 8u << 20;
-  FlatfsStore& store_;
+  BlockStore& store_;
   int out_;
   Bytes buf_;
   bool use_cfr_ = true;
@@ -368,17 +377,7 @@ class TreeWriter {
     // 0600 until the content is in; the exact mode comes after (writing clears setuid/setgid).
     UniqueFd fd(open_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, 0600));
     if (!fd.valid()) create_failed("file");
-    uint64_t written = 0;
-    if (auto* flatfs = dynamic_cast<FlatfsStore*>(&dag_.store())) {
-      written = FlatfsFileCopier(*flatfs, fd.get()).copy(st.cid);
-      if (opts_.on_bytes) opts_.on_bytes(written);
-    } else {
-      reader.stream([&](ByteView chunk) {
-        write_full(fd.get(), chunk.data(), chunk.size(), "file");
-        written += chunk.size();
-        if (opts_.on_bytes) opts_.on_bytes(chunk.size());
-      });
-    }
+    uint64_t written = write_file_content(dag_, st.cid, fd.get(), opts_.on_bytes);
     if (written != size) {
       throw Error("file content is " + std::to_string(written) + " bytes but its node claims " +
                   std::to_string(size));
@@ -425,6 +424,26 @@ class TreeWriter {
 };
 
 }  // namespace
+
+uint64_t write_file_content(Dag& dag, const Cid& file, int fd,
+                            const std::function<void(uint64_t)>& on_bytes) {
+  // The block-file path needs the root's file; a store without files (or a block no store has
+  // as a file) streams through memory instead.
+  if (auto probe = dag.store().open_block_file(file)) {
+    probe->fd.reset();
+    uint64_t written = BlockFileCopier(dag.store(), fd).copy(file);
+    if (on_bytes) on_bytes(written);
+    return written;
+  }
+  FileReader reader(dag, file);
+  uint64_t written = 0;
+  reader.stream([&](ByteView chunk) {
+    write_full(fd, chunk.data(), chunk.size(), "file");
+    written += chunk.size();
+    if (on_bytes) on_bytes(chunk.size());
+  });
+  return written;
+}
 
 std::string file_link_key(const Cid& file, mode_t mode, uid_t uid, gid_t gid,
                           const std::optional<unixfs_pb::UnixTime>& mtime) {

@@ -76,6 +76,13 @@ struct ExportStats {
 ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
                         const std::string& name, const ExportOptions& opts = {});
 
+// Writes the bytes of the UnixFS file `file` to fd (at its current offset) and returns how many.
+// Blocks kept in files (BlockStore::open_block_file) are copied file to file with
+// copy_file_range, never passing through memory; others are streamed. Every size claim of the
+// DAG is checked as FileReader checks it.
+uint64_t write_file_content(Dag& dag, const Cid& file, int fd,
+                            const std::function<void(uint64_t)>& on_bytes = nullptr);
+
 // The FileLinker key of a file node written with these final attributes.
 std::string file_link_key(const Cid& file, mode_t mode, uid_t uid, gid_t gid,
                           const std::optional<unixfs_pb::UnixTime>& mtime);
