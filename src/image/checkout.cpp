@@ -7,6 +7,8 @@
 #include <cerrno>
 
 #include "image/file_cache.h"
+#include "image/reader.h"
+#include "image/unpack.h"
 #include "store/staging.h"
 #include "unixfs/exporter.h"
 #include "util/error.h"
@@ -39,7 +41,37 @@ void remove_dir(const std::string& path) {
   UniqueFd parent(::open((path + "/..").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!parent.valid()) return;
   auto slash = path.rfind('/');
-  remove_tree(parent.get(), path.substr(slash + 1));
+  remove_tree(parent.get(), path.substr(slash + 1), /*make_writable=*/true);
+}
+
+// An image: unpacked with everything it holds (image/unpack.h), its files shared through the
+// per-file cache like those of a tree. Without root, owners are the caller's (a rootless
+// container maps them to its root) and device nodes are left out.
+Checkout checkout_image(const std::string& images, const std::string& target, ImageReader& image) {
+  std::string staging =
+      images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(random_u64());
+  make_dirs(staging, 0700);
+  try {
+    FileCache files(images + "/files");
+    UnpackOptions opts;
+    opts.linker = &files;
+    opts.ownership = ::geteuid() == 0 ? Ownership::kKeep : Ownership::kAsCaller;
+    UnpackStats stats = unpack_image(image, staging + "/tree", opts);
+    log::debug("checkout of image " + image.cid().str() + ": " + std::to_string(stats.files) +
+               " files, " + std::to_string(stats.files_linked) + " linked from the file cache");
+    if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
+      if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);
+      log::debug("checkout of " + image.cid().str() + " raced another one; using the first");
+    }
+  } catch (...) {
+    remove_dir(staging);
+    throw;
+  }
+  remove_dir(staging);
+  Checkout c = describe(target, true);
+  c.is_bundle = false;
+  c.image_config = image.config();
+  return c;
 }
 
 }  // namespace
@@ -52,7 +84,17 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
   std::string images = repo.dir("images");
   make_dirs(images, 0700);
   std::string target = images + "/" + cache_name(root);
-  if (is_dir(target)) return describe(target, false);
+  std::optional<ImageReader> image;
+  if (load_image_root(dag, root)) image.emplace(dag, root);
+  if (is_dir(target)) {
+    Checkout c = describe(target, false);
+    if (image) {
+      c.is_bundle = false;
+      c.image_config = image->config();
+    }
+    return c;
+  }
+  if (image) return checkout_image(images, target, *image);
 
   unixfs::NodeStat st = dag.stat(root);
   if (st.kind != unixfs::NodeKind::kDirectory) {

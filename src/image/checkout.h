@@ -4,7 +4,10 @@
 // allows, so images that share files share their inodes.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "store/repo.h"
 #include "unixfs/reader.h"
@@ -15,12 +18,15 @@ struct Checkout {
   std::string dir;         // the checked-out tree
   bool is_bundle = false;  // dir holds {rootfs/, config.json} rather than a bare root filesystem
   bool fresh = false;      // this call wrote it (false: it was in the cache)
+  // The root was an image (docs/IMAGE-FORMAT.md): its OCI config, and dir is its root
+  // filesystem with owners, xattrs, devices and hard links as the image says.
+  std::optional<nlohmann::json> image_config;
 };
 
-// Returns the checkout of root, writing it first when absent. The tree is written into a
-// private staging directory and renamed into place whole, so a crash or a hostile DAG never
-// leaves a half-written image under the real name, and concurrent callers (racing runs of one
-// CID) both end up with one complete copy.
+// Returns the checkout of root (a UnixFS tree or an image), writing it first when absent. The tree
+// is written into a private staging directory and renamed into place whole, so a crash or a hostile
+// DAG never leaves a half-written image under the real name, and concurrent callers (racing runs of
+// one CID) both end up with one complete copy.
 Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root);
 
 // The cache directory name of a CID: its CIDv1 text, so Qm... and bafy... of one DAG share it.
