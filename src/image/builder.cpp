@@ -109,7 +109,8 @@ class Builder {
 
   void find_groups(const Inode& dir, const std::string& path) {
     for (const auto& [name, child] : dir.children) {
-      std::string p = path.empty() ? name : path + "/" + name;
+      std::string p = path.empty() ? name : path + "/";
+      if (!path.empty()) p += name;
       if (child.inode->kind == Kind::kDirectory) {
         find_groups(*child.inode, p);
         continue;
@@ -128,7 +129,8 @@ class Builder {
     items.reserve(dir.children.size());
     for (const auto& [name, child] : dir.children) {
       if (name.size() > kMaxNameLen) throw Error("name " + quote(name) + " is over 255 bytes");
-      std::string p = path.empty() ? name : path + "/" + name;
+      std::string p = path.empty() ? name : path + "/";
+      if (!path.empty()) p += name;
       const Inode& n = *child.inode;
       Item it;
       it.name = name;

@@ -57,7 +57,9 @@ DirView ImageReader::read_dir(const Cid& meta, const Cid& unixfs_dir, const std:
   std::vector<MetaEntry> entries = std::move(top.meta.entries);
   std::vector<std::pair<std::string, Cid>> subdirs = std::move(top.subdirs);
   for (size_t i = 0; i < top.pages.size(); ++i) {
-    const auto& [first, page_cid] = top.pages[i];
+    // (Named references, not a structured binding: the lambda below captures first.)
+    const std::string& first = top.pages[i].first;
+    const Cid& page_cid = top.pages[i].second;
     MetaNode page = parse_meta_node(page_cid, dag_.block(page_cid), MetaNodeKind::kPage);
     const std::string* next = i + 1 < top.pages.size() ? &top.pages[i + 1].first : nullptr;
     auto in_range = [&](const std::string& n) { return n >= first && (!next || n < *next); };

@@ -29,7 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-InodePtr file_with(BlockStore& store, const std::string& content, Attr a = Attr{.mode = 0644}) {
+InodePtr file_with(BlockStore& store, const std::string& content,
+                   const Attr& a = Attr{.mode = 0644}) {
   InodePtr n = make_inode(Kind::kFile, a);
   size_t pos = 0;
   unixfs::ByteSource src(
