@@ -1,8 +1,10 @@
 #include "runtime/run_options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
+#include "runtime/capabilities.h"
 #include "runtime/seccomp.h"
 #include "runtime/spec.h"
 #include "runtime/user_lookup.h"
@@ -140,6 +142,53 @@ void apply_process_overrides(json& process, const ProcessOverrides& o,
   if (!env.empty() || process.contains("env")) process["env"] = env;
 }
 
+json podman_default_capabilities() {
+  json names = {"CAP_CHOWN",   "CAP_DAC_OVERRIDE",     "CAP_FOWNER",    "CAP_FSETID",
+                "CAP_KILL",    "CAP_NET_BIND_SERVICE", "CAP_SETFCAP",   "CAP_SETGID",
+                "CAP_SETPCAP", "CAP_SETUID",           "CAP_SYS_CHROOT"};
+  return {{"bounding", names}, {"effective", names}, {"permitted", names}};
+}
+
+namespace {
+
+std::string cap_name(std::string n) {
+  for (auto& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (n != "ALL" && n.rfind("CAP_", 0) != 0) n = "CAP_" + n;
+  if (n != "ALL" && capability_from_name(n) < 0) throw Error("unknown capability " + n);
+  return n;
+}
+
+void apply_cap_flags(json& process, const RunOverrides& o) {
+  if (o.cap_add.empty() && o.cap_drop.empty()) return;
+  json& caps = process["capabilities"];
+  if (!caps.is_object()) caps = json::object();
+  for (const char* set : {"bounding", "effective", "permitted"}) {
+    std::vector<std::string> have;
+    if (caps.contains(set) && caps[set].is_array()) {
+      for (const auto& c : caps[set]) have.push_back(c.get<std::string>());
+    }
+    for (const auto& d : o.cap_drop) {
+      std::string n = cap_name(d);
+      if (n == "ALL") {
+        have.clear();
+      } else {
+        std::erase(have, n);
+      }
+    }
+    for (const auto& a : o.cap_add) {
+      std::string n = cap_name(a);
+      if (n == "ALL") {
+        have = all_capability_names();
+      } else if (std::find(have.begin(), have.end(), n) == have.end()) {
+        have.push_back(n);
+      }
+    }
+    caps[set] = have;
+  }
+}
+
+}  // namespace
+
 void apply_run_overrides(json& config, const RunOverrides& o) {
   if (!config.is_object()) throw Error("config must be a JSON object");
   if (!config.contains("process") || !config["process"].is_object())
@@ -150,6 +199,7 @@ void apply_run_overrides(json& config, const RunOverrides& o) {
   if (config.contains("root") && config["root"].is_object())
     root = config["root"].value("path", "");
   apply_process_overrides(process, o, root);
+  apply_cap_flags(process, o);
   if (!o.hostname.empty()) config["hostname"] = o.hostname;
   if (o.read_only) config["root"]["readonly"] = true;
   json& lx = config["linux"];

@@ -34,7 +34,15 @@ struct RunOverrides : ProcessOverrides {
   int64_t pids_limit = 0;
   std::string cpus;     // "0.5"
   std::string seccomp;  // "" (config's or the default), "unconfined", or a file
+  // podman's --cap-add / --cap-drop: names with or without CAP_, any case, or ALL; applied to
+  // the bounding, effective and permitted sets (drops first, then adds).
+  std::vector<std::string> cap_add;
+  std::vector<std::string> cap_drop;
 };
+
+// The capabilities podman gives a container by default (containers.conf), which `run` of an
+// image uses: images expect to run as root with these (apt-get needs CHOWN, SETUID, SETGID...).
+nlohmann::json podman_default_capabilities();
 
 // Names in o.user are looked up under the config's root.path.
 void apply_run_overrides(nlohmann::json& config, const RunOverrides& o);
