@@ -17,7 +17,9 @@ if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages
 # python3, tar, diffutils; gzip, pigz and zstd, whose output the stream tests decode and the tar
 # tests cross-read; tinyproxy and microsocks, the real HTTP and SOCKS5 proxies the proxy tests
 # pull through, and stunnel4, whose TLS in front of tinyproxy makes a real HTTPS proxy, all
-# started by the tests themselves on loopback ports).
+# started by the tests themselves on loopback ports; skopeo, the converter the image tests
+# compare with, beside umoci, the reference unpacker; attr and libcap2-bin, whose setfattr and
+# setcap give test roots xattrs and file capabilities).
 packages=(build-essential cmake ninja-build pkg-config ccache git make
   clang-format clang-tidy
   libssl-dev openssl ca-certificates nlohmann-json3-dev libcli11-dev
@@ -25,7 +27,8 @@ packages=(build-essential cmake ninja-build pkg-config ccache git make
   zlib1g-dev libzstd-dev
   busybox-static runc crun podman containerd umoci iproute2 util-linux bsdutils procps curl tar gzip pigz zstd diffutils
   containernetworking-plugins iptables nftables slirp4netns
-  python3 file tinyproxy microsocks stunnel4)
+  python3 file tinyproxy microsocks stunnel4
+  skopeo attr libcap2-bin)
 # Node.js and npm run the interop tests against the JS IPFS implementation. A machine may already
 # have a newer Node.js with its own npm (Debian's npm package conflicts with it): install them
 # from Debian only when the commands are missing.

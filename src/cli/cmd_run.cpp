@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/detach.h"
+#include "cli/image_config.h"
 #include "cli/image_root.h"
 #include "cli/network.h"
 #include "cli/process_flags.h"
@@ -36,6 +37,8 @@ struct RunFlags {
   std::string config_file;
   std::string root;
   BundleRunFlags runc_form;
+  std::string entrypoint;
+  Option entrypoint_opt;
 };
 
 bool is_dir(const std::string& p) {
@@ -51,6 +54,24 @@ std::string random_id() {
   return id;
 }
 
+// podman's --entrypoint: a JSON list of words, or one program.
+std::vector<std::string> parse_entrypoint(const std::string& text) {
+  if (!text.empty() && text[0] == '[') {
+    auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    std::vector<std::string> words;
+    if (j.is_array()) {
+      for (const auto& w : j) {
+        if (!w.is_string()) break;
+        words.push_back(w.get<std::string>());
+      }
+      if (words.size() == j.size()) return words;
+    }
+    throw Error("--entrypoint: not a JSON list of strings");
+  }
+  if (text.empty()) return {};
+  return {text};
+}
+
 void run(RunFlags& f, const Command& sub, Globals& g) {
   // "ROOT -- CMD..." fills the command positional; "ROOT CMD..." stops option parsing at CMD.
   f.o.args = command_of(f.p, sub);
@@ -63,11 +84,12 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
   runtime::LaunchOptions lo;
   std::string dir = f.root;
   bool bundle = false;
+  std::optional<nlohmann::json> image_config;
   if (is_dir(f.root)) {
     dir = std::filesystem::absolute(f.root).lexically_normal().string();
     bundle = ::access((dir + "/config.json").c_str(), F_OK) == 0;
   } else {
-    dir = resolve_image_root(g, f.root, bundle);
+    dir = resolve_image_root(g, f.root, bundle, image_config);
     lo.lower_dirs = {bundle ? dir + "/rootfs" : dir};
   }
   std::string rootfs = bundle ? dir + "/rootfs" : dir;
@@ -98,6 +120,11 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
     config["root"]["path"] = rootfs;
     // A directory given to run is the container's own, as with nsinit/runc: writable unless asked.
     config["root"]["readonly"] = false;
+    if (image_config) {
+      std::optional<std::vector<std::string>> entrypoint;
+      if (f.entrypoint_opt.count() > 0) entrypoint = parse_entrypoint(f.entrypoint);
+      apply_image_config(config, *image_config, f.o, entrypoint);
+    }
   }
   NetworkPlan net_plan = plan_network(f.net, bundle || !f.config_file.empty(), f.o);
   if (f.detach && (f.o.tty || f.interactive))
@@ -152,6 +179,13 @@ const Registrar reg("run", [](Command& app, Globals& g) {
   sub.add_option("--config", f->config_file, "Use this config.json instead of the default");
   sub.add_option("--seccomp", f->o.seccomp, "unconfined, or a seccomp profile JSON file");
   sub.add_flag("--no-cgroup", f->no_cgroup, "Do not create a cgroup");
+  sub.add_option("--cap-add", f->o.cap_add, "Add a capability (NAME, CAP_NAME or ALL)")
+      .one_value_each();
+  sub.add_option("--cap-drop", f->o.cap_drop, "Drop a capability (NAME, CAP_NAME or ALL)")
+      .one_value_each();
+  f->entrypoint_opt = sub.add_option(
+      "--entrypoint", f->entrypoint,
+      "Run this (a program, or a JSON list) instead of the image's Entrypoint and Cmd");
   sub.add_option("root", f->root, "Bundle dir, rootfs dir or CID; then [--] CMD...").required();
   add_command_positional(sub, f->p);
   sub.callback([f, sub, &g] { run(*f, sub, g); });

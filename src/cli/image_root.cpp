@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/content_store.h"
+#include "cli/roots.h"
 #include "image/checkout.h"
 #include "store/lease.h"
 #include "store/repo.h"
@@ -27,15 +28,16 @@ std::unique_ptr<exchange::FetchingStore> fetching;
 
 }  // namespace
 
-std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle) {
+std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle,
+                               std::optional<nlohmann::json>& image_config) {
+  repo = Repo::open(repo_path(g));
   Cid cid;
   std::string path;
   try {
-    std::tie(cid, path) = unixfs::Dag::split_path(root);
+    std::tie(cid, path) = split_root(*repo, root);
   } catch (const Error&) {
-    throw Error("ROOT '" + root + "' is neither a directory nor a CID");
+    throw Error("ROOT '" + root + "' is neither a directory, an image name nor a CID");
   }
-  repo = Repo::open(repo_path(g));
   unixfs::Dag dag(content_store(*repo, fetching));
   if (!path.empty()) cid = dag.resolve(cid, path);
   // Shared with other runs, exclusive with `repo gc`: gc either finishes before the lease exists
@@ -45,6 +47,7 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
   leased_root = cid;
   image::Checkout c = image::checkout(*repo, dag, cid);
   is_bundle = c.is_bundle;
+  image_config = c.image_config;
   return c.dir;
 }
 

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cli/command.h"
@@ -12,8 +14,11 @@
 namespace cidrun::cli {
 
 // Returns the directory holding the root: a bundle ({rootfs/, config.json}; is_bundle = true) or
-// a bare root filesystem (is_bundle = false). Throws cidrun::Error when ROOT cannot be resolved.
-std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle);
+// a bare root filesystem (is_bundle = false). ROOT is an image name or a CID (with a path); for
+// an image, image_config receives its OCI config. Throws cidrun::Error when ROOT cannot be
+// resolved.
+std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle,
+                               std::optional<nlohmann::json>& image_config);
 
 // Drops the lease resolve_image_root took (before this process re-executes itself: its
 // destructor would not run, and the new image of the process takes its own).

@@ -5,6 +5,11 @@ mtime, size and SHA-256 of files, symlink target, device numbers, xattrs (every 
 caller can read), and the same hard-link groups (which names share an inode).
 
     compare-trees.py EXPECTED ACTUAL [--ignore-root-mtime] [--ignore PATH]...
+                     [--ignore-mtime-since EPOCH]
+
+--ignore-mtime-since: directories whose mtime in EXPECTED is at or after EPOCH (seconds) were
+stamped by the unpacker itself (umoci gives a directory no layer names the time of the unpack;
+cidrun gives it 0, so that an import is deterministic): their mtimes are not compared.
 
 Prints every difference (at most 50) and exits 1 if there is any, 0 when the trees agree.
 """
@@ -75,6 +80,7 @@ def main():
     ap.add_argument("actual")
     ap.add_argument("--ignore-root-mtime", action="store_true")
     ap.add_argument("--ignore", action="append", default=[])
+    ap.add_argument("--ignore-mtime-since", type=float)
     a = ap.parse_args()
     ignore = set(a.ignore)
     exp, exp_groups = walk(a.expected, ignore)
@@ -82,6 +88,12 @@ def main():
     if a.ignore_root_mtime:
         exp[""].pop("mtime_ns", None)
         act[""].pop("mtime_ns", None)
+    if a.ignore_mtime_since is not None:
+        for rel, e in exp.items():
+            if (e["type"] == stat.S_IFDIR and rel in act
+                    and e.get("mtime_ns", 0) >= a.ignore_mtime_since * 1e9):
+                e.pop("mtime_ns")
+                act[rel].pop("mtime_ns", None)
     diffs = []
     for rel in sorted(set(exp) | set(act)):
         name = rel or "."
