@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <map>
-#include <tuple>
 #include <memory>
+#include <tuple>
 
 #include "image/builder.h"
 #include "util/error.h"

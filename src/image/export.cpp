@@ -304,7 +304,8 @@ ExportResult write_oci_archive(ImageReader& r, const ExportDest& dest, const Exp
     if (!bd.valid()) throw_errno("open " + layout);
     auto names = dir_entries(bd.get(), layout);
     std::sort(names.begin(), names.end());
-    for (const auto& n : names) a.file("blobs/sha256/" + n, layout + "/blobs/sha256/" + n);
+    const std::string blob_dir = layout + "/blobs/sha256/";
+    for (const auto& n : names) a.file("blobs/sha256/" + n, blob_dir + n);
     a.finish();
     tmp.keep_as(dest.path);
   } catch (...) {

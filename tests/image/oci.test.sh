@@ -23,6 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT
 export CIDRUN_PATH="$work/repo"
+# Containers get no network (run's default, a bridge on the host, is for users).
+export CIDRUN_NETWORK=none
 C() { "$CIDRUN" "$@"; }
 fail() { echo "oci.test: FAIL: $*" >&2; exit 1; }
 src=$CIDRUN_SOURCE_DIR/tests/image
