@@ -12,7 +12,7 @@
 # tmpfs there, as /run is on a systemd host (this machine's /run is on its disk, where creating
 # and removing a state directory costs each runtime about 0.3 ms per container).
 # Prints min and median (ms) and ratios.
-# Not a test: the machine is shared and noisy, compare minimums (../shared/BENCH.md).
+# Not a test: the machine is shared and noisy, compare minimums.
 #   sudo bench/start.sh [path/to/cidrun]     RUNS=50 by default
 #   BASE=path/to/other/cidrun adds that build's rows (e.g. main's) to compare in the same window.
 #   STATE_ON_DISK=1 keeps the state directories on this machine's disk (under /tmp) instead.
@@ -38,7 +38,7 @@ cat >"$work/net/bridge.conflist" <<EOF
   {"type": "portmap", "capabilities": {"portMappings": true}},
   {"type": "firewall"}]}
 EOF
-# podman as BENCH.md runs it (root lacks CAP_SYS_RESOURCE here, so its default rlimits are
+# podman (root lacks CAP_SYS_RESOURCE here, so its default rlimits are
 # lowered), with its own storage and state.
 PODMAN="podman --root $work/podman/root --runroot $work/state/podman --tmpdir $work/podman/tmp"
 PODMAN+=" --events-backend file run --rm --ulimit nofile=20000:20000 --ulimit nproc=32768:32768"

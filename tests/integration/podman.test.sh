@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # podman with cidrun as its OCI runtime (the drop-in check): run --rm, an exit code, -d + exec +
-# stop, and a terminal through --console-socket. Recipe: ../shared/BENCH.md.
+# stop, and a terminal through --console-socket. (root here lacks CAP_SYS_RESOURCE: the rlimits asked for are no higher than ours).
 set -euo pipefail
 : "${CIDRUN:?set CIDRUN to the cidrun binary}"
 : "${CIDRUN_SOURCE_DIR:?}"

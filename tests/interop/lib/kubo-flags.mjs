@@ -1,6 +1,6 @@
 // `ipfs add` flags (kubo's spelling, as `cidrun add` takes them) -> the import parameters kubo
 // would use. Profiles and the raw-leaves rules follow kubo core/commands/add.go and IPIP-499
-// (see ../shared/unixfs-facts.md sections 3-6).
+// (see the UnixFS spec and kubo's add options).
 
 const KiB = 1024
 

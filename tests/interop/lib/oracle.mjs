@@ -1,5 +1,5 @@
 // The JS reference: `ipfs add` computed with ipfs-unixfs-importer, configured as kubo would be
-// for the given flags (see lib/kubo-flags.mjs and ../shared/unixfs-facts.md sections 3-7).
+// for the given flags (see lib/kubo-flags.mjs and the UnixFS spec).
 //
 // Walk (kubo's rules): lstat, never follow symlinks; directory entries in bytewise name order;
 // names starting with "." skipped unless --hidden; empty directories kept; symlinks become UnixFS
