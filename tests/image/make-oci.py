@@ -168,6 +168,9 @@ HOSTILE = {
     "truncated-gzip": lambda: hostile_truncated("gzip"),
     "truncated-zstd": lambda: hostile_truncated("zstd"),
     "digest-mismatch": lambda: one(lambda l: l.file("f", "x\n")),
+    # Not refused: dropped with a warning (an overlay must never see an image's trusted.overlay.*).
+    "trusted-xattr": lambda: one(lambda l: l.dir("d", xattrs={"trusted.overlay.opaque": "y",
+                                                             "user.kept": "yes"})),
 }
 
 

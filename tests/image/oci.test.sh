@@ -131,3 +131,16 @@ for k in absolute symlink-write-through symlink-dotdot-through; do
 done
 [ ! -e /escape ] && [ ! -e /tmp/escape ] && [ ! -e /etc/escape ] || fail "a file escaped the root"
 echo "ok: hostile layers refused in one line; escapes through symlinks stay inside the root"
+
+# trusted.* xattrs (trusted.overlay.* would steer an overlay that uses the root as a lower
+# layer) are dropped with a warning, as containerd does; the rest of the entry is kept.
+rm -rf "$work/bad" "$work/trusted"
+python3 "$src/make-oci.py" "$work/bad" trusted-xattr
+C image import -q --tag trusted oci:"$work/bad":latest >/dev/null 2>"$work/err"
+grep -q "trusted.overlay.opaque" "$work/err" || fail "no warning for a trusted.* xattr: $(cat "$work/err")"
+C image unpack trusted "$work/trusted"
+[ "$(getfattr --only-values -n user.kept "$work/trusted/d" 2>/dev/null)" = yes ] || fail "user.kept lost"
+if getfattr -m '^trusted\.' -d "$work/trusted/d" 2>/dev/null | grep -q trusted; then
+  fail "a trusted.* xattr reached the unpacked root"
+fi
+echo "ok: trusted.* xattrs dropped with a warning"
