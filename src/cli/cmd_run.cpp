@@ -39,6 +39,8 @@ struct RunFlags {
   BundleRunFlags runc_form;
   std::string entrypoint;
   Option entrypoint_opt;
+  bool lazy = false;
+  bool no_fill = false;
 };
 
 bool is_dir(const std::string& p) {
@@ -89,7 +91,11 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
     dir = std::filesystem::absolute(f.root).lexically_normal().string();
     bundle = ::access((dir + "/config.json").c_str(), F_OK) == 0;
   } else {
-    dir = resolve_image_root(g, f.root, bundle, image_config);
+    // The lazy mount's users are processes the holder watches; a detached container outlives run.
+    if (f.lazy && f.detach)
+      throw Error("--lazy with -d is not supported yet: mount --lazy, then run the mountpoint");
+    if (f.lazy) dir = resolve_lazy_root(g, f.root, !f.no_fill, image_config);
+    if (!f.lazy || dir.empty()) dir = resolve_image_root(g, f.root, bundle, image_config);
     lo.lower_dirs = {bundle ? dir + "/rootfs" : dir};
   }
   std::string rootfs = bundle ? dir + "/rootfs" : dir;
@@ -158,6 +164,7 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
   }
   g.exit_code = runtime::run_container(lo);
   if (net) net->teardown();
+  release_lazy_root();
 }
 
 const Registrar reg("run", [](Command& app, Globals& g) {
@@ -183,6 +190,9 @@ const Registrar reg("run", [](Command& app, Globals& g) {
       .one_value_each();
   sub.add_option("--cap-drop", f->o.cap_drop, "Drop a capability (NAME, CAP_NAME or ALL)")
       .one_value_each();
+  sub.add_flag("--lazy", f->lazy,
+               "Start before ROOT is downloaded: a FUSE mount fetches blocks as they are read");
+  sub.add_flag("--no-fill", f->no_fill, "With --lazy: do not fetch the rest in the background");
   f->entrypoint_opt = sub.add_option(
       "--entrypoint", f->entrypoint,
       "Run this (a program, or a JSON list) instead of the image's Entrypoint and Cmd");

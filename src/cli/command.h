@@ -70,6 +70,9 @@ class Command {
   explicit Command(CLI::App* app) : app_(app) {}
 
   Command add_subcommand(const char* name, const char* help);
+  // Left out of --help: the internal commands cidrun starts itself (the lazy mount's holder and
+  // server).
+  Command& hidden();
   // Exactly one subcommand must follow.
   Command& require_subcommand();
   // Every word after the first positional is positional (options go before it).

@@ -8,9 +8,13 @@
 #include <memory>
 
 #include "cli/content_store.h"
+#include "cli/lazy.h"
 #include "cli/roots.h"
+#include "fuse/holder.h"
 #include "image/checkout.h"
+#include "image/reader.h"
 #include "store/lease.h"
+#include "store/reachable.h"
 #include "store/repo.h"
 #include "store/repo_lock.h"
 #include "unixfs/reader.h"
@@ -25,8 +29,41 @@ std::unique_ptr<Lease> lease;
 Cid leased_root;
 // Blocks missing locally come from the configured sources (kubo daemon, gateways, peers).
 std::unique_ptr<exchange::FetchingStore> fetching;
+std::string lazy_state;  // the lazy mount this process uses
+std::string lazy_ref;
 
 }  // namespace
+
+std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fill,
+                              std::optional<nlohmann::json>& image_config) {
+  repo = Repo::open(repo_path(g));
+  Cid cid;
+  std::string path;
+  try {
+    std::tie(cid, path) = split_root(*repo, root);
+  } catch (const Error&) {
+    throw Error("ROOT '" + root + "' is neither a directory, an image name nor a CID");
+  }
+  if (!path.empty()) throw Error("--lazy takes a root, not a path below one");
+  if (!first_missing(repo->blocks(), cid)) return "";
+  lease = std::make_unique<Lease>(*repo, cid, ::getpid());
+  LazyMountRequest req;
+  req.root = cid;
+  req.fill = fill;
+  req.ref = "run-" + std::to_string(::getpid());
+  req.ref_pid = ::getpid();
+  LazyMount m = ensure_lazy_mount(g, req);
+  lazy_state = m.state_dir;
+  lazy_ref = req.ref;
+  unixfs::Dag dag(content_store(*repo, fetching));
+  if (image::load_image_root(dag, cid)) image_config = image::ImageReader(dag, cid).config();
+  return m.mountpoint;
+}
+
+void release_lazy_root() {
+  if (!lazy_state.empty()) fuse::drop_ref(lazy_state, lazy_ref);
+  lazy_state.clear();
+}
 
 std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle,
                                std::optional<nlohmann::json>& image_config) {

@@ -20,6 +20,14 @@ namespace cidrun::cli {
 std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle,
                                std::optional<nlohmann::json>& image_config);
 
+// `run --lazy`: when blocks of ROOT are missing, a lazy mount of it (shared by every container
+// of the root) with this process registered as a user; returns its mountpoint, or "" when the
+// root is complete here (then resolve_image_root's checkout is better). image_config as above.
+std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fill,
+                              std::optional<nlohmann::json>& image_config);
+// Unregisters this process from the lazy mount (after its container ended).
+void release_lazy_root();
+
 // Drops the lease resolve_image_root took (before this process re-executes itself: its
 // destructor would not run, and the new image of the process takes its own).
 void release_image_root();

@@ -64,6 +64,11 @@ Command Command::add_subcommand(const char* name, const char* help) {
   return Command(app_->add_subcommand(name, help));
 }
 
+Command& Command::hidden() {
+  app_->group("");
+  return *this;
+}
+
 Command& Command::require_subcommand() {
   app_->require_subcommand(1);
   return *this;

@@ -8,7 +8,7 @@
 #   tests/style/clang-tidy.test.sh [LAYER...]
 set -euo pipefail
 cd "${CIDRUN_SOURCE_DIR:?}"
-layers=(util multiformats ipld p2p store unixfs net exchange gateway image runtime cli integration)
+layers=(util multiformats ipld p2p store unixfs net exchange gateway image fuse runtime cli integration)
 if [ $# -gt 0 ]; then layers=("$@"); fi
 paths=()
 for l in "${layers[@]}"; do

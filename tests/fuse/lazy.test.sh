@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Lazy start: a repository that holds nothing of an image mounts it at once over FUSE and runs a
+# container from it, blocks coming from a gateway (`cidrun serve` of another repository) as the
+# container reads them; owners, modes and file capabilities show through the mount; `--no-fill`
+# fetches only what was read; the server process can be killed and a successor takes over the
+# mount while it is in use; `umount` leaves nothing behind.
+set -euo pipefail
+: "${CIDRUN:?set CIDRUN to the cidrun binary}"
+: "${CIDRUN_SOURCE_DIR:?}"
+[ "$(id -u)" -eq 0 ] || { echo "lazy.test: needs root (FUSE mounts, containers)" >&2; exit 1; }
+[ -e /dev/fuse ] || { echo "lazy.test: /dev/fuse is missing" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/cidrun-lazy.XXXXXX)
+serve_pid=
+cleanup() {
+  [ -z "$serve_pid" ] || kill "$serve_pid" 2>/dev/null || true
+  for m in $(awk -v w="$work" '$2 ~ "^"w { print $2 }' /proc/mounts | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+  rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT
+fail() { echo "lazy.test: FAIL: $*" >&2; exit 1; }
+export CIDRUN_NETWORK=none
+
+# The origin: a busybox image with owners and a file capability, served over HTTP.
+root=$work/rootfs
+"$CIDRUN_SOURCE_DIR/scripts/make-busybox-root.sh" "$root" >/dev/null
+chown 0:42 "$root/etc/hostname"
+chmod 0640 "$root/etc/hostname"
+head -c 3000000 /dev/urandom >"$root/big.bin"
+want=$(sha256sum <"$root/big.bin")
+id=$("$CIDRUN" --repo-dir "$work/origin" image import -q rootfs:"$root")
+"$CIDRUN" --repo-dir "$work/origin" serve --listen 127.0.0.1:0 -q >"$work/serve.out" 2>&1 &
+serve_pid=$!
+for _ in $(seq 100); do grep -q gateway "$work/serve.out" && break; sleep 0.1; done
+gw=$(sed -n 's/.*"gateway":"\([^"]*\)".*/\1/p' "$work/serve.out")
+[ -n "$gw" ] || fail "serve did not start: $(cat "$work/serve.out")"
+export CIDRUN_SOURCES=$gw
+
+# 1. run --lazy from an empty repository.
+LC=("$CIDRUN" --repo-dir "$work/lazy")
+out=$(timeout 120 "${LC[@]}" run --rm --lazy --no-fill "$id" /bin/sh -c 'stat -c "%u:%g %a" /etc/hostname; cat /etc/hostname')
+[ "$out" = "$(printf '0:42 640\ncidrun')" ] || fail "run --lazy printed '$out'"
+have=$(du -sb "$work/lazy/blocks" | cut -f1)
+# The run read busybox (2 MB) and a few small files: big.bin (3 MB) must not have come.
+[ "$have" -lt 3000000 ] || fail "--no-fill fetched $have bytes, big.bin included"
+echo "ok: run --lazy starts from an empty repository; --no-fill fetched only $have bytes"
+
+# 2. mount --lazy: what the mount shows is the image; a read of a big file is verified content.
+mkdir "$work/mnt"
+timeout 60 "${LC[@]}" mount --lazy --no-fill "$id" "$work/mnt" >/dev/null
+[ "$(stat -c '%u:%g %a' "$work/mnt/etc/hostname")" = "0:42 640" ] || fail "owner/mode through the mount"
+[ "$(sha256sum <"$work/mnt/big.bin")" = "$want" ] || fail "big.bin read through the mount differs"
+[ "$(readlink "$work/mnt/bin/sh")" = busybox ] || fail "symlink through the mount"
+if (echo x >"$work/mnt/new") 2>/dev/null; then fail "the mount is writable"; fi
+echo "ok: mount --lazy shows owners, modes, symlinks and content"
+
+# 3. The server dies with the mount in use: its successor answers, nothing fails.
+exec 7<"$work/mnt/etc/passwd"
+server=$(pgrep -f "fuse-server .*--repo $work/lazy" | head -1 || true)
+[ -n "$server" ] || fail "no fuse-server process"
+kill -9 "$server"
+# Nothing may come from the page cache: every read below reaches the successor.
+sync
+echo 3 >/proc/sys/vm/drop_caches
+ok=
+for _ in $(seq 100); do
+  if [ "$(cat "$work/mnt/etc/group" 2>/dev/null)" = "$(cat "$root/etc/group")" ] &&
+    [ "$(cat <&7)" = "$(cat "$root/etc/passwd")" ]; then ok=1; break; fi
+  sleep 0.1
+done
+exec 7<&-
+[ -n "$ok" ] || fail "the mount did not survive its server's death"
+successor=$(pgrep -f "fuse-server .*--repo $work/lazy" | head -1 || true)
+[ -n "$successor" ] && [ "$successor" != "$server" ] || fail "no successor server"
+[ "$(sha256sum <"$work/mnt/big.bin")" = "$want" ] || fail "big.bin after the restart"
+echo "ok: a killed server is replaced while the mount is in use"
+
+# 4. umount: nothing left.
+"${LC[@]}" umount "$work/mnt"
+for _ in $(seq 100); do grep -q " $work/mnt " /proc/mounts || break; sleep 0.1; done
+if grep -q " $work/mnt " /proc/mounts; then fail "still mounted after umount"; fi
+for _ in $(seq 100); do pgrep -f "fuse-(server|holder) .*$work" >/dev/null || break; sleep 0.1; done
+if pgrep -f "fuse-(server|holder) .*$work" >/dev/null; then fail "processes left after umount"; fi
+echo "ok: umount leaves no mount and no process"
+
+# 5. Bad input: one line, non-zero.
+set +e
+"${LC[@]}" mount --lazy bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku "$work/mnt" 2>"$work/err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && [ "$(wc -l <"$work/err")" -eq 1 ] || fail "mount of an unknown CID: rc $rc, $(cat "$work/err")"
+echo "ok: a root no source has is one error line"
