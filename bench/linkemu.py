@@ -49,19 +49,35 @@ class Bucket:
 
 
 async def pipe(reader, writer, bucket, delay, counter, key):
+    """Paced by the bucket as bytes enter the link; each chunk leaves `delay` after it entered.
+    The delay is latency, not a pause per chunk: chunks in flight overlap, as on a real link
+    (sleeping per chunk would cap one connection at chunk/delay, 655 KB/s at 25 ms)."""
+    queue = asyncio.Queue()
+
+    async def deliver():
+        while True:
+            due, data = await queue.get()
+            if data is None:
+                return
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            writer.write(data)
+            counter[key] += len(data)
+            await writer.drain()
+
+    out = asyncio.create_task(deliver())
     try:
         while True:
             data = await reader.read(16384)
             if not data:
                 break
             await bucket.take(len(data))
-            if delay > 0:
-                await asyncio.sleep(delay)
-            writer.write(data)
-            counter[key] += len(data)
-            await writer.drain()
+            await queue.put((time.monotonic() + delay, data))
+        await queue.put((0, None))
+        await out
     except (ConnectionError, asyncio.CancelledError):
-        pass
+        out.cancel()
     finally:
         try:
             writer.close()
