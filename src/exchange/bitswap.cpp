@@ -7,6 +7,7 @@
 #include "p2p/frame.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/thread_pool.h"
 
 namespace cidrun::exchange {
 namespace {
@@ -100,7 +101,7 @@ BitswapNode::BitswapNode(p2p::Host& host, BlockStore* serve_from, BitswapOptions
                  [this](p2p::Stream&) { return std::make_unique<Handler>(*this); });
   }
   size_t n = std::max<size_t>(1, opts_.server_threads);
-  for (size_t i = 0; i < n; ++i) workers_.emplace_back([this] { serve_loop(); });
+  for (size_t i = 0; i < n; ++i) workers_.push_back(signal_free_thread([this] { serve_loop(); }));
 }
 
 BitswapNode::~BitswapNode() {

@@ -12,6 +12,7 @@
 #include "ipld/dagpb.h"
 #include "store/reachable.h"
 #include "util/log.h"
+#include "util/thread_pool.h"
 
 namespace cidrun::exchange {
 namespace {
@@ -87,7 +88,8 @@ class Fetcher::Walk {
     }
     std::vector<std::thread> threads;
     threads.reserve(f_.opts_.parallel);
-    for (size_t i = 0; i < f_.opts_.parallel; ++i) threads.emplace_back([this] { work(); });
+    for (size_t i = 0; i < f_.opts_.parallel; ++i)
+      threads.push_back(signal_free_thread([this] { work(); }));
     for (auto& t : threads) t.join();
     if (failure_) std::rethrow_exception(failure_);
     FetchResult r;

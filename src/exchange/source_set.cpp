@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "util/log.h"
+#include "util/thread_pool.h"
 
 namespace cidrun::exchange {
 namespace {
@@ -50,7 +51,7 @@ class AttemptPool {
     std::unique_lock l(mu_);
     tasks_.push_back(std::move(task));
     if (idle_ == 0) {
-      std::thread([this] { work(); }).detach();
+      signal_free_thread([this] { work(); }).detach();
     } else {
       cv_.notify_one();
     }

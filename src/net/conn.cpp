@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace cidrun::net {
 namespace {
@@ -224,7 +225,7 @@ AddrInfo resolve(const std::string& host, uint16_t port, Clock::time_point deadl
   hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
   auto lookup = std::make_shared<Lookup>();
   auto started = Clock::now();
-  std::thread([lookup, host, service, hints] {
+  signal_free_thread([lookup, host, service, hints] {
     addrinfo* found = nullptr;
     int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
     int err = errno;

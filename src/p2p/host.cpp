@@ -19,6 +19,7 @@
 #include "p2p/identify.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/thread_pool.h"
 #include "util/varint.h"
 
 namespace cidrun::p2p {
@@ -923,7 +924,7 @@ Host::Host(Ed25519Key identity, HostOptions opts)
   handle(std::string(kIdentifyPushProtocol),
          [](Stream&) { return std::make_unique<PushHandler>(); });
   handle(std::string(kPingProtocol), [](Stream&) { return std::make_unique<PingHandler>(); });
-  reactor_ = std::thread([this] { reactor_loop(); });
+  reactor_ = signal_free_thread([this] { reactor_loop(); });
   reactor_id_ = reactor_.get_id();
 }
 
@@ -1187,7 +1188,7 @@ void Host::accept_ready(int lfd) {
     ++handshakes_;
     handshake_fds_.push_back(fd);
     Multiaddr remote = sockaddr_to_multiaddr(ss);
-    std::thread([this, f = std::move(owned), remote]() mutable {
+    signal_free_thread([this, f = std::move(owned), remote]() mutable {
       handshake_thread(std::move(f), remote);
     }).detach();
   }

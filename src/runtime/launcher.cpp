@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -527,6 +528,16 @@ int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin) {
   bool master_open = pty_master >= 0;
   int status = -1;
   char buf[16384];
+  // SIGCHLD goes to any thread that has it unblocked: a command whose helper threads (a block
+  // fetcher's) started before the mask was set would lose it, and the wait would never end. The
+  // init's pidfd says it exited whatever thread the signal met.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  auto reap = [&] {
+    int st;
+    pid_t r;
+    while ((r = ::waitpid(-1, &st, WNOHANG)) > 0)
+      if (r == pid) status = st;
+  };
   auto drain_master = [&] {
     while (master_open) {
       ssize_t n = ::read(pty_master, buf, sizeof buf);
@@ -544,9 +555,14 @@ int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin) {
     }
   };
   while (status < 0) {
-    pollfd fds[3];
+    pollfd fds[4];
     int nfds = 0;
     fds[nfds++] = {sigfd, POLLIN, 0};
+    int pidfd_idx = -1;
+    if (pidfd.valid()) {
+      pidfd_idx = nfds;
+      fds[nfds++] = {pidfd.get(), POLLIN, 0};
+    }
     int master_idx = -1, stdin_idx = -1;
     if (master_open) {
       master_idx = nfds;
@@ -556,19 +572,18 @@ int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin) {
       stdin_idx = nfds;
       fds[nfds++] = {STDIN_FILENO, POLLIN, 0};
     }
-    if (::poll(fds, static_cast<nfds_t>(nfds), -1) < 0) {
+    // Without a pidfd (before Linux 5.3), look for the exit now and then all the same.
+    if (::poll(fds, static_cast<nfds_t>(nfds), pidfd.valid() ? -1 : 1000) < 0) {
       if (errno == EINTR) continue;
       throw_errno("poll");
     }
+    if (!pidfd.valid()) reap();
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si;
       while (::read(sigfd, &si, sizeof si) == sizeof si) {
         int sig = static_cast<int>(si.ssi_signo);
         if (sig == SIGCHLD) {
-          int st;
-          pid_t r;
-          while ((r = ::waitpid(-1, &st, WNOHANG)) > 0)
-            if (r == pid) status = st;
+          reap();
         } else if (sig == SIGWINCH) {
           if (pty_master >= 0) copy_window_size(STDIN_FILENO, pty_master);
         } else if (sig != SIGPIPE) {
@@ -576,6 +591,7 @@ int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin) {
         }
       }
     }
+    if (pidfd_idx >= 0 && fds[pidfd_idx].revents) reap();
     if (master_idx >= 0 && fds[master_idx].revents) drain_master();
     if (stdin_idx >= 0 && fds[stdin_idx].revents) {
       ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace cidrun {
 namespace {
@@ -15,7 +16,7 @@ ReadAheadSource::ReadAheadSource(std::unique_ptr<ByteSource> inner, size_t buffe
     : inner_(std::move(inner)), ring_(kBuffers) {
   if (!inner_) throw Error("read-ahead: no source");
   for (Buffer& b : ring_) b.data.resize(std::max(buffer_bytes / kBuffers, kMinBufferBytes));
-  thread_ = std::thread([this] { produce(); });
+  thread_ = signal_free_thread([this] { produce(); });
 }
 
 ReadAheadSource::~ReadAheadSource() {

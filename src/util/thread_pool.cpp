@@ -4,9 +4,19 @@
 
 namespace cidrun {
 
+AllSignalsBlocked::AllSignalsBlocked() {
+  sigset_t all;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved_);
+}
+
+AllSignalsBlocked::~AllSignalsBlocked() {
+  ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+}
+
 ThreadPool::ThreadPool(unsigned threads) {
   if (threads == 0) threads = 1;
-  for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  for (unsigned i = 0; i < threads; ++i) workers_.push_back(signal_free_thread([this] { work(); }));
 }
 
 ThreadPool::~ThreadPool() {

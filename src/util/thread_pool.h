@@ -2,6 +2,8 @@
 // values through std::future; exceptions travel with them.
 #pragma once
 
+#include <signal.h>
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -11,6 +13,26 @@
 #include <vector>
 
 namespace cidrun {
+
+// A thread that takes no signals (it starts with all of them blocked): helper threads must not
+// take a signal meant for the command, such as the SIGCHLD of the container it waits for (lost:
+// the wait never ends) or a SIGTERM it forwards (acted on: the command dies instead). The
+// library layers (util, net, exchange, p2p) start their threads through this.
+class AllSignalsBlocked {  // in this thread, for the guard's lifetime
+ public:
+  AllSignalsBlocked();
+  ~AllSignalsBlocked();
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_{};
+};
+template <typename F>
+std::thread signal_free_thread(F&& fn) {
+  AllSignalsBlocked blocked;  // the new thread inherits the mask
+  return std::thread(std::forward<F>(fn));
+}
 
 class ThreadPool {
  public:
