@@ -16,6 +16,7 @@
 #include "net/conn.h"
 #include "net/socks.h"
 #include "util/error.h"
+#include "util/stream_compression.h"
 
 namespace cidrun::http {
 namespace {
@@ -319,6 +320,7 @@ struct Head {
   bool chunked = false;
   bool close = false;
   std::string content_type;
+  std::string content_encoding;
   std::string location;
 };
 
@@ -377,6 +379,8 @@ Head parse_head(const std::string& text) {
       h.content_type = std::string(value);
     } else if (iequals(name, "location")) {
       h.location = std::string(value);
+    } else if (iequals(name, "content-encoding")) {
+      h.content_encoding = std::string(value);
     }
   }
   // A message with both is a smuggling vector: chunked decides, and the connection is not reused.
@@ -396,12 +400,31 @@ class Sink {
     cap_ = ok_ ? q.max_body : kErrorBodyCap;
   }
   bool streaming() const { return ok_ && q_.on_body; }
+  bool decoding() const { return decoder_ != nullptr; }
+  // A 200 body in this coding is decoded before anything else sees it; the caps apply to the
+  // decoded bytes.
+  void decode(Compression c) {
+    plain_ = std::make_unique<PlainOut>(*this);
+    decoder_ = std::make_unique<DecompressingSink>(*plain_, c);
+  }
+  // The body ended: a coded one must end where its last frame does.
+  void finish() {
+    if (decoder_) decoder_->finish();
+  }
   bool capped_quietly() const { return !ok_; }
   uint64_t cap() const { return cap_; }
   uint64_t delivered() const { return delivered_; }
 
   // Takes bytes; false when the sink is full and the rest can be dropped (error bodies only).
   bool put(ByteView b) {
+    if (decoder_) {
+      decoder_->write(b);
+      return true;
+    }
+    return put_plain(b);
+  }
+
+  bool put_plain(ByteView b) {
     if (streaming()) {
       bool go;
       try {
@@ -452,11 +475,18 @@ class Sink {
   Bytes* into_;
   uint64_t cap_ = 0;
   uint64_t delivered_ = 0;
+  struct PlainOut : ByteSink {
+    explicit PlainOut(Sink& s) : sink(s) {}
+    void write(ByteView data) override { sink.put_plain(data); }
+    Sink& sink;
+  };
+  std::unique_ptr<PlainOut> plain_;
+  std::unique_ptr<DecompressingSink> decoder_;
 };
 
 // Reads a body of known length. Returns false when the rest was left unread (connection dirty).
 bool read_sized(Reader& rd, Sink& sink, uint64_t length) {
-  if (!sink.streaming() && !sink.capped_quietly()) {
+  if (!sink.streaming() && !sink.capped_quietly() && !sink.decoding()) {
     if (sink.cap() && length > sink.cap())
       throw Error("response larger than " + std::to_string(sink.cap()) + " bytes");
     // Collected bodies are read straight into place: no copy through the buffer.
@@ -675,9 +705,20 @@ bool exchange(Conn& c, const Url& u, const Request& q, Response& r, bool reused)
   r.status = h.status;
   r.content_type = h.content_type;
   r.location = h.location;
+  r.content_encoding = h.content_encoding;
+  if (iequals(r.content_encoding, "identity")) r.content_encoding.clear();
   bool clean = true;
   if (q.method != "HEAD" && h.status != 204 && h.status != 304) {
     Sink sink(q, r);
+    if (h.status == 200 && !r.content_encoding.empty()) {
+      if (iequals(r.content_encoding, "zstd")) {
+        sink.decode(Compression::zstd);
+      } else if (iequals(r.content_encoding, "gzip") || iequals(r.content_encoding, "x-gzip")) {
+        sink.decode(Compression::gzip);
+      } else {
+        throw Error("unsupported Content-Encoding: " + r.content_encoding.substr(0, 40));
+      }
+    }
     if (h.chunked) {
       clean = read_chunked(rd, sink);
     } else if (h.content_length) {
@@ -686,6 +727,7 @@ bool exchange(Conn& c, const Url& u, const Request& q, Response& r, bool reused)
       read_until_close(rd, sink);
       clean = false;
     }
+    sink.finish();
   }
   if (upload_failed && r.status == 200) throw *upload_failed;
   return clean && !h.close && !upload_failed && rd.available() == 0;

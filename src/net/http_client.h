@@ -54,7 +54,10 @@ struct Request {
 struct Response {
   long status = 0;
   std::string content_type;
-  std::string location;    // of a redirect, which is reported, never followed
+  std::string location;  // of a redirect, which is reported, never followed
+  // The coding the body came in (Content-Encoding: zstd or gzip, when the request's
+  // Accept-Encoding allowed one); the body is always delivered decoded.
+  std::string content_encoding;
   Bytes body;              // the body (capped at 64 KiB for non-200 answers)
   uint64_t body_size = 0;  // a collected 200 body's size (in body or Request::body_buffer)
   std::string error;       // transport-level failure ("" when an HTTP answer arrived in full)

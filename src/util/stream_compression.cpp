@@ -5,6 +5,7 @@
 #include <zstd_errors.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstring>
 #include <deque>
@@ -497,6 +498,129 @@ void fuzz_decompressors(ByteView input) {
   run([](ByteSource& s) { return std::make_unique<GzipSource>(s); });
   run([](ByteSource& s) { return std::make_unique<ZstdSource>(s); });
   run([](ByteSource& s) { return open_decompressed(s).source; });
+}
+
+// ---- decoding pushed bytes ----------------------------------------------------------------
+
+struct DecompressingSink::State {
+  State(ByteSink& o, Compression c, uint64_t max) : out(o), compression(c), max_output(max) {}
+  ~State() {
+    if (dctx) ZSTD_freeDCtx(dctx);
+    if (z_open) inflateEnd(&z);
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ByteSink& out;
+  Compression compression;
+  uint64_t max_output;
+  uint64_t produced = 0;
+  uint64_t consumed = 0;
+  ZSTD_DCtx* dctx = nullptr;
+  z_stream z{};
+  bool z_open = false;
+  bool between = true;  // at the start or after a complete frame/member
+  bool any_input = false;
+  std::array<uint8_t, 64 * 1024> buf{};
+
+  void emit(size_t n) {
+    if (n == 0) return;
+    produced += n;
+    if (max_output && produced > max_output) {
+      throw Error(std::string(compression_name(compression)) + ": the data expands past " +
+                  std::to_string(max_output) + " bytes");
+    }
+    out.write(ByteView(buf.data(), n));
+  }
+};
+
+DecompressingSink::DecompressingSink(ByteSink& out, Compression compression, uint64_t max_output)
+    : s_(std::make_unique<State>(out, compression, max_output)) {
+  if (compression == Compression::zstd) {
+    s_->dctx = ZSTD_createDCtx();
+    if (!s_->dctx) throw Error("zstd: out of memory");
+    size_t rc = ZSTD_DCtx_setParameter(s_->dctx, ZSTD_d_windowLogMax, kZstdMaxWindowLog);
+    if (ZSTD_isError(rc)) throw Error(std::string("zstd: ") + ZSTD_getErrorName(rc));
+  } else if (compression == Compression::gzip) {
+    if (inflateInit2(&s_->z, 16 + MAX_WBITS) != Z_OK) throw Error("gzip: out of memory");
+    s_->z_open = true;
+  }
+}
+
+DecompressingSink::~DecompressingSink() = default;
+
+uint64_t DecompressingSink::input_bytes() const {
+  return s_->consumed;
+}
+
+void DecompressingSink::write(ByteView data) {
+  State& s = *s_;
+  s.consumed += data.size();
+  if (data.empty()) return;
+  s.any_input = true;
+  if (s.compression == Compression::none) {
+    s.produced += data.size();
+    if (s.max_output && s.produced > s.max_output) {
+      throw Error("the data is longer than " + std::to_string(s.max_output) + " bytes");
+    }
+    s.out.write(data);
+    return;
+  }
+  if (s.compression == Compression::zstd) {
+    ZSTD_inBuffer in{data.data(), data.size(), 0};
+    // Until the input is used up and the decoder has nothing more to give (a full output
+    // buffer means it may hold more).
+    for (;;) {
+      ZSTD_outBuffer o{s.buf.data(), s.buf.size(), 0};
+      size_t before = in.pos;
+      size_t rc = ZSTD_decompressStream(s.dctx, &o, &in);
+      if (ZSTD_isError(rc)) {
+        if (ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge) {
+          throw Error("zstd: a frame asks for a window larger than 128 MiB; refused");
+        }
+        throw Error(std::string("zstd: corrupt data (") + ZSTD_getErrorName(rc) + ")");
+      }
+      // A call that moved nothing (asked again after a full output buffer, at the end of a
+      // frame) says how much the next frame would need: not a sign of an unfinished frame.
+      if (in.pos > before || o.pos > 0) s.between = rc == 0;
+      s.emit(o.pos);
+      if (in.pos == in.size && o.pos < o.size) return;
+    }
+  }
+  // gzip: members one after the other are one stream.
+  s.z.next_in = const_cast<Bytef*>(data.data());  // zlib's API is not const-correct
+  s.z.avail_in = static_cast<uInt>(data.size());
+  s.between = false;
+  for (;;) {
+    s.z.next_out = s.buf.data();
+    s.z.avail_out = static_cast<uInt>(s.buf.size());
+    int rc = inflate(&s.z, Z_NO_FLUSH);
+    size_t got = s.buf.size() - s.z.avail_out;
+    if (rc == Z_STREAM_END) {
+      s.emit(got);
+      if (s.z.avail_in == 0) {
+        s.between = true;
+        return;
+      }
+      if (inflateReset(&s.z) != Z_OK) throw Error("gzip: cannot start the next member");
+      continue;
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      throw Error(std::string("gzip: corrupt data") +
+                  (s.z.msg ? std::string(" (") + s.z.msg + ")" : std::string()));
+    }
+    s.emit(got);
+    // Done when the input is used up and the output had room (nothing held back), or when no
+    // progress is possible without more input.
+    if ((s.z.avail_in == 0 && s.z.avail_out > 0) || (rc == Z_BUF_ERROR && got == 0)) return;
+  }
+}
+
+void DecompressingSink::finish() {
+  State& s = *s_;
+  if (s.compression == Compression::none) return;
+  if (!s.any_input) throw Error(std::string(compression_name(s.compression)) + ": no data");
+  if (!s.between)
+    throw Error(std::string(compression_name(s.compression)) + ": the stream is truncated");
 }
 
 }  // namespace cidrun

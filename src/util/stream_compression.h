@@ -113,6 +113,26 @@ class ZstdSink : public ByteSink {
   std::unique_ptr<State> s_;
 };
 
+// Decoding pushed bytes (an HTTP body as it arrives): the compressed stream is written in, the
+// plain bytes come out into `out` as soon as they can be decoded. The same checks as the sources
+// above (bounded window, truncation at finish(), trailing garbage), and at most max_output plain
+// bytes (0: no limit) so that a small body cannot expand without bound.
+class DecompressingSink : public ByteSink {
+ public:
+  DecompressingSink(ByteSink& out, Compression compression, uint64_t max_output = 0);
+  ~DecompressingSink() override;
+  DecompressingSink(const DecompressingSink&) = delete;
+  DecompressingSink& operator=(const DecompressingSink&) = delete;
+  void write(ByteView data) override;
+  // Checks that the stream ended where a frame or member ends; does not finish `out`.
+  void finish() override;
+  uint64_t input_bytes() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
 // libFuzzer entry: decodes `input` as gzip, as zstd and through open_decompressed. A
 // cidrun::Error is the expected outcome of bad input; a crash, a hang or any other exception is a
 // bug.

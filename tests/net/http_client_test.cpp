@@ -22,6 +22,8 @@
 #include "net/stunnel.h"
 #include "net/tinyproxy.h"
 #include "util/error.h"
+#include "util/stream.h"
+#include "util/stream_compression.h"
 
 namespace cidrun::http {
 namespace {
@@ -1213,6 +1215,82 @@ TEST(netHttpClient, HostileSocksProxiesGiveOneLineNamingTheProxy) {
     EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << c.error;
   }
+}
+
+Bytes coded(ByteView data, Compression c) {
+  MemorySink out;
+  std::unique_ptr<ByteSink> z;
+  if (c == Compression::zstd) {
+    z = std::make_unique<ZstdSink>(out);
+  } else {
+    z = std::make_unique<GzipSink>(out);
+  }
+  z->write(data);
+  z->finish();
+  return out.data();
+}
+
+// Content-Encoding: the body is decoded before anyone sees it (collected, into a reused buffer,
+// streamed), whatever the framing; the limits count decoded bytes; a truncated or unknown coding
+// is an error, never a short body.
+TEST(netHttpClient, CodedBodiesAreDecoded) {
+  std::string text;
+  for (int i = 0; text.size() < 200000; ++i) text += "row " + std::to_string(i % 13) + "\n";
+  Bytes z = coded(as_bytes(text), Compression::zstd);
+  Bytes g = coded(as_bytes(text), Compression::gzip);
+  FakeHttp sized([&](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\nContent-Length: " +
+                     std::to_string(z.size()) + "\r\n\r\n" + std::string(as_string(z)));
+  });
+  Response r = get(sized.url());
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.content_encoding, "zstd");
+  EXPECT_EQ(as_string(r.body), text);
+  Bytes buffer;
+  Request into;
+  into.body_buffer = &buffer;
+  r = get(sized.url(), into);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(std::string(as_string(ByteView(buffer.data(), r.body_size))), text);
+
+  FakeHttp chunked([&](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (size_t at = 0; at < g.size(); at += 1000) {
+      size_t n = std::min<size_t>(1000, g.size() - at);
+      char len[32];
+      std::snprintf(len, sizeof len, "%zx\r\n", n);
+      send_all(fd, len + std::string(as_string(ByteView(g.data() + at, n))) + "\r\n");
+    }
+    send_all(fd, "0\r\n\r\n");
+  });
+  std::string streamed;
+  Request q;
+  q.on_body = [&](ByteView b) {
+    streamed += as_string(b);
+    return true;
+  };
+  r = get(chunked.url(), q);
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(streamed, text);
+
+  Request capped;
+  capped.max_body = 100000;
+  r = get(sized.url(), capped);
+  EXPECT_TRUE(contains(r.error, "larger than 100000 bytes")) << r.error;
+
+  FakeHttp truncated([&](const HttpHead&, int fd) {
+    std::string half(as_string(ByteView(z.data(), z.size() / 2)));
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\nContent-Length: " +
+                     std::to_string(half.size()) + "\r\n\r\n" + half);
+  });
+  r = get(truncated.url());
+  EXPECT_TRUE(contains(r.error, "truncated")) << r.error;
+
+  FakeHttp unknown([&](const HttpHead&, int fd) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc");
+  });
+  r = get(unknown.url());
+  EXPECT_TRUE(contains(r.error, "unsupported Content-Encoding: br")) << r.error;
 }
 
 }  // namespace

@@ -360,5 +360,74 @@ TEST(Fuzz, EntryPointSurvivesHostileInputs) {
   fuzz_decompressors(Bytes{});
 }
 
+// Pushed bytes decode as pulled ones do, whatever the piece sizes (including output that ends
+// exactly at the decoder's buffer size, which once looked like an unfinished frame).
+TEST(DecompressingSink, DecodesPushedPiecesOfAnySize) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{65536}, size_t{262144}, size_t{300001}}) {
+    Bytes data = compressible_data(n, 3);
+    for (Compression c : {Compression::zstd, Compression::gzip, Compression::none}) {
+      Bytes packed = c == Compression::zstd   ? zstd_bytes(data)
+                     : c == Compression::gzip ? gzip_bytes(data)
+                                              : data;
+      for (size_t piece : {size_t{1}, size_t{7}, size_t{4096}, size_t{1} << 20}) {
+        if (piece == 1 && n > 70000) continue;  // slow and adds nothing
+        MemorySink out;
+        DecompressingSink d(out, c);
+        for (size_t at = 0; at < packed.size(); at += piece) {
+          d.write(ByteView(packed).subspan(at, std::min(piece, packed.size() - at)));
+        }
+        if (n == 0 && c == Compression::none) continue;
+        d.finish();
+        EXPECT_EQ(out.data(), data) << compression_name(c) << " " << n << " " << piece;
+      }
+    }
+  }
+}
+
+TEST(DecompressingSink, RefusesTruncationGarbageAndExpansionPastTheLimit) {
+  Bytes data = compressible_data(100000, 5);
+  for (Compression c : {Compression::zstd, Compression::gzip}) {
+    Bytes packed = c == Compression::zstd ? zstd_bytes(data) : gzip_bytes(data);
+    {
+      MemorySink out;
+      DecompressingSink d(out, c);
+      d.write(ByteView(packed).first(packed.size() - 3));
+      EXPECT_THROW(d.finish(), Error) << compression_name(c);
+    }
+    {
+      MemorySink out;
+      DecompressingSink d(out, c);
+      Bytes bad = packed;
+      bad.insert(bad.end(), {'j', 'u', 'n', 'k', 0, 0, 0, 0, 0, 0, 0, 0});
+      EXPECT_THROW(
+          {
+            d.write(bad);
+            d.finish();
+          },
+          Error)
+          << compression_name(c);
+    }
+    {
+      MemorySink out;
+      DecompressingSink d(out, c, 50000);
+      EXPECT_THROW(d.write(packed), Error) << compression_name(c);
+    }
+    {
+      MemorySink out;
+      DecompressingSink d(out, c);
+      EXPECT_THROW(d.finish(), Error);  // nothing at all
+    }
+  }
+  // Two gzip members are one stream.
+  Bytes two = gzip_bytes(as_bytes("abc"));
+  Bytes second = gzip_bytes(as_bytes("def"));
+  two.insert(two.end(), second.begin(), second.end());
+  MemorySink out;
+  DecompressingSink d(out, Compression::gzip);
+  d.write(two);
+  d.finish();
+  EXPECT_EQ(as_string(out.data()), "abcdef");
+}
+
 }  // namespace
 }  // namespace cidrun
