@@ -21,6 +21,7 @@
 #include "image/image.h"
 #include "store/lease.h"
 #include "store/repo.h"
+#include "store/staged_store.h"
 #include "unixfs/reader.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -104,21 +105,24 @@ void on_term(int) {
 
 // What a lazy start needs before the first request: for an image, all of its metadata and
 // structure (one CAR), and the blocks a recorded start read (another), fetched side by side.
-void prefetch(Repo& repo, exchange::SourceSet& sources, unixfs::Dag& dag, const Cid& root) {
+// They are staged: served from memory at once, written to the repository behind the scenes
+// (thousands of small files, and a new repository's shard directories, cost seconds on a cold
+// disk that the first request should not wait for).
+void prefetch(StagedStore& staged, exchange::SourceSet& sources, unixfs::Dag& dag,
+              const Cid& root) {
   Bytes block = dag.block(root);
   auto img = image::parse_image_root(root, block);
   if (!img) return;
   std::vector<Cid> wanted;
-  if (!repo.blocks().has(img->meta)) wanted.push_back(img->meta);
-  if (img->startset && !repo.blocks().has(*img->startset)) wanted.push_back(*img->startset);
+  if (!staged.has(img->meta)) wanted.push_back(img->meta);
+  if (img->startset && !staged.has(*img->startset)) wanted.push_back(*img->startset);
   std::vector<std::thread> streams;
   streams.reserve(wanted.size());
   for (const auto& c : wanted) {
-    streams.emplace_back([&repo, &sources, c] {
+    streams.emplace_back([&staged, &sources, c] {
       try {
-        sources.stream_car(c, exchange::DagScope::kAll, [&repo](const Cid& cid, ByteView data) {
-          repo.blocks().put(cid, data);
-        });
+        sources.stream_car(c, exchange::DagScope::kAll,
+                           [&staged](const Cid& cid, ByteView data) { staged.stage(cid, data); });
       } catch (const Error& e) {
         // What did not arrive is fetched on demand.
         log::warn("prefetch of " + c.str() + ": " + e.what());
@@ -144,21 +148,26 @@ int server_cmd(const MountFlags& f) {
     Cid root = Cid::parse(f.root);
     Lease lease(*repo, root, ::getpid());
     auto sources = exchange::SourceSet::open(exchange::configured_sources(*repo, f.from));
-    exchange::FetchingStore store(repo->blocks(), sources);
+    StagedStore staged(repo->blocks());
+    exchange::FetchingStore store(staged, sources);
+    // The tree says what its reads will want next; expanding every fetched node would pull
+    // whole files when a page of them is read.
+    store.set_auto_read_ahead(false);
     unixfs::Dag dag(store);
-    if (!f.restart) prefetch(*repo, *sources, dag, root);
+    if (!f.restart) prefetch(staged, *sources, dag, root);
     fuse::LazyTree tree(dag, root, fuse::journal_writer(f.state));
+    tree.set_prefetch([&store](const std::vector<Cid>& cids) { store.prefetch(cids); });
     if (f.restart) tree.replay(fuse::read_journal(f.state));
     if (!f.no_fill && !sources->empty()) {
       // The rest of the root, at low priority, so that it ends up an ordinary local one.
-      std::thread([&repo, sources, root] {
+      std::thread([&staged, sources, root] {
         try {
           exchange::FetchOptions o;
           o.parallel = 2;
           o.car_streams = 1;
-          exchange::Fetcher fill(repo->blocks(), *sources, o);
+          exchange::Fetcher fill(staged, *sources, o);
           fill.fetch_dag(root);
-          repo->blocks().sync();
+          staged.sync();
           log::info("background fill of " + root.str() + " complete");
         } catch (const Error& e) {
           log::warn("background fill of " + root.str() + " stopped: " + e.what());
@@ -171,6 +180,11 @@ int server_cmd(const MountFlags& f) {
     o.restart = f.restart;
     o.on_ready = [&] { report("ok"); };
     int rc = fuse::serve(tree, o);
+    try {
+      staged.flush();  // what the start fetched stays in the repository
+    } catch (const Error& e) {
+      log::warn(std::string("writing fetched blocks: ") + e.what());
+    }
     std::fflush(nullptr);
     // Threads (the fill, read-ahead) may still run: leave without waiting for them.
     ::_exit(g_stop_requested ? 3 : rc);

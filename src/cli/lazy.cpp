@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <climits>
@@ -25,7 +26,13 @@ std::string self_exe_path() {
 }
 
 std::string shared_mount_state(const Globals& g, const Cid& root) {
-  return g.state_root + "/fuse/" + root.to_v1().str();
+  // Per repository too: a server keeps the blocks it fetches in the repository that started
+  // it, and a run from another repository must neither write there nor depend on its life.
+  char* abs = ::realpath(repo_path(g).c_str(), nullptr);
+  std::string repo = abs ? abs : repo_path(g);
+  std::free(abs);
+  Sha256Digest d = sha256(as_bytes(repo));
+  return g.state_root + "/fuse/" + root.to_v1().str() + "-" + to_hex(ByteView(d.data(), 6));
 }
 
 std::string explicit_mount_state(const Globals& g, const std::string& mountpoint) {
@@ -57,6 +64,9 @@ LazyMount ensure_lazy_mount(const Globals& g, const LazyMountRequest& req) {
   if (!shared && fuse::is_fuse_mount(req.mountpoint)) {
     throw Error(req.mountpoint + " is already a FUSE mount");
   }
+  // A holder killed with its server leaves a dead mount ("not connected") on the shared path:
+  // no holder is ready and we hold the lock, so whatever is mounted there is nobody's.
+  if (shared) ::umount2(m.mountpoint.c_str(), MNT_DETACH);
   // Whatever a dead holder left: its journal and saved INIT belong to a connection that is gone.
   for (const char* stale : {"/inodes", "/fuse-init", "/ready", "/holder.pid", "/server.pid"}) {
     ::unlink((m.state_dir + stale).c_str());

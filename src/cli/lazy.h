@@ -1,6 +1,7 @@
 // Lazy mounts from the command line's side: finding or starting the holder of a root's mount
 // (fuse/holder.h) and registering as one of its users. `run --lazy` shares one mount per root
-// among all its containers (<state>/fuse/<cidv1>/mnt); `mount ROOT DIR` makes one of its own.
+// among all its containers of one repository (<state>/fuse/<cidv1>-<repo hash>/mnt: the server
+// stores what it fetches in that repository); `mount ROOT DIR` makes one of its own.
 #pragma once
 
 #include <sys/types.h>

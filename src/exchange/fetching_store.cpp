@@ -8,6 +8,7 @@
 #include "ipld/dagpb.h"
 #include "util/fd.h"
 #include "util/json_depth.h"
+#include "util/thread_pool.h"
 
 namespace cidrun::exchange {
 namespace {
@@ -83,7 +84,7 @@ Bytes FetchingStore::fetch(const Cid& cid) {
 }
 
 void FetchingStore::read_ahead(const Cid& cid, ByteView block) {
-  if (cid.codec() != kCodecDagPb) return;
+  if (!auto_read_ahead_ || cid.codec() != kCodecDagPb) return;
   std::string key(as_string(cid.multihash()));
   {
     std::lock_guard l(mu_);
@@ -96,14 +97,27 @@ void FetchingStore::read_ahead(const Cid& cid, ByteView block) {
     return;  // the reader reports malformed nodes itself
   }
   std::lock_guard l(mu_);
-  if (workers_.empty()) {
-    for (size_t i = 0; i < kPrefetchThreads; ++i)
-      workers_.emplace_back([this] { prefetch_loop(); });
-  }
+  start_workers_locked();
   for (auto& c : children) {
     if (queue_.size() >= kMaxQueued) break;
     queue_.push_back(std::move(c));
   }
+  work_.notify_all();
+}
+
+void FetchingStore::start_workers_locked() {
+  if (!workers_.empty() || stopping_) return;
+  for (size_t i = 0; i < kPrefetchThreads; ++i)
+    workers_.push_back(signal_free_thread([this] { prefetch_loop(); }));
+}
+
+void FetchingStore::prefetch(const std::vector<Cid>& cids) {
+  if (sources_->empty() || cids.empty()) return;
+  std::lock_guard l(mu_);
+  start_workers_locked();
+  // Ahead of older guesses, in the order given; the oldest fall off a full queue.
+  for (auto it = cids.rbegin(); it != cids.rend(); ++it) queue_.push_front(*it);
+  while (queue_.size() > kMaxQueued) queue_.pop_back();
   work_.notify_all();
 }
 
@@ -114,6 +128,8 @@ void FetchingStore::prefetch_loop() {
     if (stopping_) return;
     Cid cid = std::move(queue_.front());
     queue_.pop_front();
+    // Someone fetches it already: a worker waiting for that answer would idle.
+    if (inflight_.count(std::string(as_string(cid.multihash())))) continue;
     l.unlock();
     try {
       if (!cid.is_identity() && !local_.has(cid)) fetch(cid);

@@ -58,6 +58,15 @@ class FetchingStore : public BlockStore {
   void for_each(const std::function<void(ByteView multihash)>& fn) override { local_.for_each(fn); }
   void sync() override { local_.sync(); }
 
+  // Fetches these in the background on the read-ahead threads, ahead of what is queued already
+  // (the newest read is the one a reader waits for next). Present and in-flight blocks are
+  // skipped by the workers.
+  void prefetch(const std::vector<Cid>& cids);
+  // With false, blocks a reader visits are no longer expanded: only prefetch() reads ahead. A
+  // lazy mount says itself what a read will want next; expanding every fetched node would pull
+  // whole files when one page of them is read.
+  void set_auto_read_ahead(bool on) { auto_read_ahead_ = on; }
+
   BlockStore& local() { return local_; }
   SourceSet& sources() { return *sources_; }
 
@@ -68,6 +77,7 @@ class FetchingStore : public BlockStore {
   Bytes fetch(const Cid& cid);
   void read_ahead(const Cid& cid, ByteView block);
   void prefetch_loop();
+  void start_workers_locked();
 
   BlockStore& local_;
   std::shared_ptr<SourceSet> sources_;
@@ -79,6 +89,7 @@ class FetchingStore : public BlockStore {
   std::deque<Cid> queue_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
+  bool auto_read_ahead_ = true;
 };
 
 // Every source URL configured for this repo, in the order described above.

@@ -155,9 +155,29 @@ class Holder {
 
   void cleanup() {
     if (mounted_) ::umount2(spec_.mountpoint.c_str(), MNT_DETACH);
+    // A detached holder ends when its last container does, possibly after a newer holder of
+    // the same root took over the state directory: its files are not ours to remove then.
+    std::string pid_text;
+    try {
+      pid_text = read_text_file(spec_.state_dir + "/holder.pid");
+    } catch (const Error&) {
+      return;
+    }
+    if (pid_text != std::to_string(::getpid())) return;
     ::unlink((spec_.state_dir + "/ready").c_str());
     ::unlink((spec_.state_dir + "/holder.pid").c_str());
     ::unlink((spec_.state_dir + "/server.pid").c_str());
+  }
+
+  // Detaches when no user is left, under the lock starters take to add a user (cli/lazy.cpp):
+  // a run that registers between the check and the detach would get a mount going away.
+  void detach_if_unused() {
+    UniqueFd lock(::open((spec_.state_dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (lock.valid()) {
+      while (::flock(lock.get(), LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+    if (!has_live_refs(spec_.state_dir)) detach();
   }
 
   void detach() {
@@ -225,7 +245,7 @@ class Holder {
           break;
         }
       }
-      if (!spec_.keep && mounted_ && !has_live_refs(spec_.state_dir)) detach();
+      if (!spec_.keep && mounted_ && !has_live_refs(spec_.state_dir)) detach_if_unused();
     }
     cleanup();
     _exit(0);

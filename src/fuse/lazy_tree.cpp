@@ -188,6 +188,15 @@ void LazyTree::load(uint64_t dir) {
       }
       fresh.push_back(std::move(n));
     });
+    if (prefetch_) {
+      std::vector<Cid> nodes;
+      for (const auto& n : fresh) {
+        if (!n.attr_loaded && !n.node.is_identity() && !dag_.store().has(n.node)) {
+          nodes.push_back(n.node);
+        }
+      }
+      prefetch_(nodes);
+    }
     std::sort(fresh.begin(), fresh.end(),
               [](const Node& a, const Node& b) { return a.name < b.name; });
     for (size_t i = 1; i < fresh.size(); ++i) {
@@ -344,6 +353,24 @@ std::vector<std::string> LazyTree::listxattr(uint64_t ino) {
   return out;
 }
 
+void LazyTree::read_ahead(uint64_t ino, unixfs::FileReader& r, uint64_t off, size_t len) {
+  uint64_t window = kFirstWindow;
+  {
+    std::lock_guard l(streams_mu_);
+    Stream& s = streams_[ino];
+    // In order (or within the window just fetched: the kernel's own read-ahead runs in
+    // parallel and comes in any order): grow the window.
+    bool in_order = s.window && off >= s.next - std::min(s.next, s.window) && off <= s.next;
+    window = in_order ? std::min(kMaxWindow, s.window * 2) : kFirstWindow;
+    s.window = window;
+    s.next = off + len;
+  }
+  std::vector<Cid> want;
+  r.missing_blocks(off, len + window, [&](const Cid& c) { want.push_back(c); });
+  // The first is the one this read waits for: it fetches it itself.
+  if (want.size() > 1) prefetch_(want);
+}
+
 size_t LazyTree::read(uint64_t ino, uint64_t off, uint8_t* buf, size_t len) {
   ensure_attr(ino);
   Node n = snapshot(ino);
@@ -355,6 +382,7 @@ size_t LazyTree::read(uint64_t ino, uint64_t off, uint8_t* buf, size_t len) {
     throw Error("file " + quote(path_of(ino)) + " holds " + std::to_string(r.size()) +
                 " bytes, its directory says " + std::to_string(n.size));
   }
+  if (prefetch_) read_ahead(ino, r, off, len);
   return r.read(off, buf, len);
 }
 

@@ -66,6 +66,12 @@ class LazyTree {
   size_t read(uint64_t ino, uint64_t off, uint8_t* buf, size_t len);
   bool is_dir(uint64_t ino);
 
+  // Asks for blocks ahead of need (a FetchingStore's prefetch): file reads name the blocks of a
+  // window past the read (growing while a file is read in order), plain-tree directory loads
+  // name their entries' nodes (a listing is usually followed by a stat of each).
+  using Prefetch = std::function<void(const std::vector<Cid>&)>;
+  void set_prefetch(Prefetch p) { prefetch_ = std::move(p); }
+
   // Gives the same inode numbers as the journal's earlier run: the loads it reported, in order.
   void replay(const std::vector<std::pair<uint64_t, uint64_t>>& loads);
 
@@ -98,6 +104,7 @@ class LazyTree {
   void ensure_attr(uint64_t ino);
   static void stat_into(unixfs::Dag& dag, Node& n);
   uint64_t resolve_hardlink(const std::string& path);
+  void read_ahead(uint64_t ino, unixfs::FileReader& r, uint64_t off, size_t len);
   std::string path_of(uint64_t ino);
   std::string path_of_locked(uint64_t ino);
 
@@ -109,6 +116,18 @@ class LazyTree {
   std::unordered_map<uint64_t, Node> nodes_;
   uint64_t next_ino_ = kRootIno + 1;
   std::mutex load_mu_;  // one directory load at a time, so numbering follows load order
+  Prefetch prefetch_;
+  // Per file being read: where an in-order read would continue, and the read-ahead window.
+  struct Stream {
+    uint64_t next = 0;
+    uint64_t window = 0;
+  };
+  std::mutex streams_mu_;
+  std::unordered_map<uint64_t, Stream> streams_;
+  // How far ahead of a read to fetch: from the first read of a file, then doubling while it is
+  // read in order. Bounded so that a program reading a big file's head costs little.
+  static constexpr uint64_t kFirstWindow = 1 << 20;
+  static constexpr uint64_t kMaxWindow = 16 << 20;
 };
 
 }  // namespace cidrun::fuse

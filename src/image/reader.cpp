@@ -4,6 +4,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "unixfs/chunker.h"
 #include "util/error.h"
 #include "util/quote.h"
 
@@ -47,6 +48,27 @@ DirView ImageReader::read_root() {
   return read_dir(root_.meta, root_.rootfs, "");
 }
 
+namespace {
+
+// An entry's node, without reading it when it is a raw block: a raw block is a whole file with
+// no UnixFS metadata and its link's Tsize is its size. A lazy mount must not fetch every file of
+// a directory to list it; the size claim is checked when the file is read (a reader refuses a
+// file whose bytes disagree with its listed size), and a claim no block could hold is stat'ed.
+unixfs::NodeStat entry_stat(unixfs::Dag& dag, const unixfs::DirEntryRef& e) {
+  if (e.cid.codec() == kCodecRaw && !e.cid.is_identity() && e.tsize &&
+      *e.tsize <= unixfs::kMaxChunkSize) {
+    unixfs::NodeStat s;
+    s.cid = e.cid;
+    s.kind = unixfs::NodeKind::kFile;
+    s.size = *e.tsize;
+    s.block_size = *e.tsize;
+    return s;
+  }
+  return dag.stat(e.cid);
+}
+
+}  // namespace
+
 DirView ImageReader::read_dir(const Cid& meta, const Cid& unixfs_dir, const std::string& path) {
   auto fail = [&](const std::string& why) {
     return Error("image " + cid_.str() + ", " + where(path) + ": " + why);
@@ -89,7 +111,7 @@ DirView ImageReader::read_dir(const Cid& meta, const Cid& unixfs_dir, const std:
   for (auto& [name, sub_meta] : subdirs) {
     auto it = fs.find(name);
     if (it == fs.end()) throw fail("metadata names a directory " + quote(name) + " the tree lacks");
-    unixfs::NodeStat st = dag_.stat(it->second.cid);
+    unixfs::NodeStat st = entry_stat(dag_, it->second);
     if (st.kind != unixfs::NodeKind::kDirectory || st.mode || st.mtime) {
       throw fail(quote(name) + " is a directory in the metadata, not in the tree");
     }
@@ -114,7 +136,7 @@ DirView ImageReader::read_dir(const Cid& meta, const Cid& unixfs_dir, const std:
       case EntryType::kFile:
       case EntryType::kSymlink: {
         if (!in_tree) throw fail(quote(e.name) + " is in the metadata, not in the tree");
-        unixfs::NodeStat st = dag_.stat(it->second.cid);
+        unixfs::NodeStat st = entry_stat(dag_, it->second);
         bool want_file = e.type == EntryType::kFile;
         if ((want_file && st.kind != unixfs::NodeKind::kFile) ||
             (!want_file && st.kind != unixfs::NodeKind::kSymlink) || st.mode || st.mtime) {
@@ -138,7 +160,7 @@ DirView ImageReader::read_dir(const Cid& meta, const Cid& unixfs_dir, const std:
         v.hardlink = e.link;
         if (in_tree) {
           // File or symlink: the walker checks it against the group's first name.
-          unixfs::NodeStat st = dag_.stat(it->second.cid);
+          unixfs::NodeStat st = entry_stat(dag_, it->second);
           if (st.kind == unixfs::NodeKind::kDirectory || st.mode || st.mtime) {
             throw fail(quote(e.name) + " is a hard link but a directory in the tree");
           }

@@ -307,6 +307,44 @@ void FileReader::stream_range(uint64_t offset, uint64_t length,
   if (produced != end - offset) throw Error(cid_.str() + ": file is shorter than its size claims");
 }
 
+void FileReader::missing_below(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end,
+                               int depth, const std::function<void(const Cid&)>& fn) {
+  if (depth > kMaxDagDepth || cid.codec() != kCodecDagPb) return;
+  if (!cid.is_identity() && !dag_.store_.has(cid)) {
+    fn(cid);
+    return;
+  }
+  Bytes b = dag_.block(cid);
+  Dag::Decoded d = dag_.decode(cid, b);
+  // Malformed nodes are the reader's to report, when it gets there.
+  if (!is_file_type(d.data.type) || d.data.blocksizes.size() != d.node.links.size()) return;
+  uint64_t child_at = node_offset + (d.data.data ? d.data.data->size() : 0);
+  for (size_t i = 0; i < d.node.links.size() && child_at < end; ++i) {
+    uint64_t bs = d.data.blocksizes[i];
+    if (bs > UINT64_MAX - child_at) return;
+    if (child_at + bs > start) {
+      const Cid& c = d.node.links[i].hash;
+      if (c.codec() == kCodecDagPb) {
+        missing_below(c, child_at, start, end, depth + 1, fn);
+      } else if (!c.is_identity() && !dag_.store_.has(c)) {
+        fn(c);
+      }
+    }
+    child_at += bs;
+  }
+}
+
+void FileReader::missing_blocks(uint64_t offset, uint64_t length,
+                                const std::function<void(const Cid&)>& fn) {
+  if (offset >= size_) return;
+  uint64_t end = length > size_ - offset ? size_ : offset + length;
+  if (cid_.codec() != kCodecDagPb) {
+    if (!cid_.is_identity() && !dag_.store_.has(cid_)) fn(cid_);
+    return;
+  }
+  missing_below(cid_, 0, offset, end, 0, fn);
+}
+
 void FileReader::stream(const std::function<void(ByteView)>& sink) {
   stream_range(0, size_, sink);
 }

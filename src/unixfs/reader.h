@@ -85,10 +85,17 @@ class FileReader {
   void stream(const std::function<void(ByteView)>& sink);
   // Streams [offset, offset+length).
   void stream_range(uint64_t offset, uint64_t length, const std::function<void(ByteView)>& sink);
+  // The blocks that hold [offset, offset+length) and are not in the store yet, in file order,
+  // without fetching any: inner nodes the store has are descended into, a missing child is
+  // named and not descended (its own children are unknown until it arrives). For reading
+  // ahead: a caller asks for these all at once instead of one round trip per block.
+  void missing_blocks(uint64_t offset, uint64_t length, const std::function<void(const Cid&)>& fn);
 
  private:
   void stream_node(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end, int depth,
                    const std::function<void(ByteView)>& sink);
+  void missing_below(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end, int depth,
+                     const std::function<void(const Cid&)>& fn);
 
   Dag& dag_;
   Cid cid_;

@@ -12,10 +12,12 @@
 #include "ipld/dagpb.h"
 #include "store/gc.h"
 #include "store/lease.h"
+#include "store/memstore.h"
 #include "store/pins.h"
 #include "store/reachable.h"
 #include "store/repo.h"
 #include "store/repo_lock.h"
+#include "store/staged_store.h"
 #include "store/staging.h"
 #include "store/verify.h"
 #include "util/error.h"
@@ -333,6 +335,38 @@ TEST(Reachable, CidOfMultihashIsRawV1) {
   EXPECT_EQ(c.codec(), kCodecRaw);
   EXPECT_EQ(to_hex(c.multihash()), to_hex(v0.multihash()));
   EXPECT_THROW(cid_of_multihash(Bytes{0x12, 0x20, 0x01}), Error);
+}
+
+// Staged blocks are readable at once and reach the store below; flush() waits for that and
+// reports a write that failed.
+TEST(StagedStore, ReadsAtOnceAndWritesBehind) {
+  MemoryStore below;
+  std::vector<Cid> cids;
+  {
+    StagedStore staged(below);
+    for (int i = 0; i < 200; ++i) {
+      std::string data = "block " + std::to_string(i);
+      Cid c = Cid::of(1, kCodecRaw, as_bytes(data));
+      staged.stage(c, as_bytes(data));
+      EXPECT_TRUE(staged.has(c));
+      EXPECT_EQ(staged.get(c), Bytes(data.begin(), data.end()));
+      EXPECT_EQ(staged.size(c), data.size());
+      cids.push_back(c);
+    }
+    staged.flush();
+    for (const auto& c : cids) EXPECT_TRUE(below.has(c));
+    Cid absent = Cid::of(1, kCodecRaw, as_bytes("absent"));
+    EXPECT_FALSE(staged.has(absent));
+    EXPECT_FALSE(staged.get(absent));
+  }
+  struct Failing : MemoryStore {
+    void put_parts(const Cid&, std::span<const ByteView>) override { throw Error("disk full"); }
+  } failing;
+  StagedStore staged(failing);
+  Cid c = Cid::of(1, kCodecRaw, as_bytes("x"));
+  staged.stage(c, as_bytes("x"));
+  EXPECT_EQ(staged.get(c), Bytes{'x'});  // still served from memory
+  EXPECT_THROW(staged.flush(), Error);
 }
 
 }  // namespace

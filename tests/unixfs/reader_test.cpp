@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -220,6 +221,49 @@ TEST(BalancedLayout, MatchesBoxoShapeAcrossDepths) {
           << "n=" << n << " max_links=" << max_links;
     }
   }
+}
+
+// Read-ahead's question: which blocks of a byte range are missing, without fetching any. Leaves
+// come in file order; a missing inner node is named instead of the leaves below it.
+TEST(Reader, MissingBlocksOfARangeInFileOrder) {
+  MemoryStore full;
+  Bytes data = random_bytes(20000, 7);
+  LayoutParams p;
+  p.max_links = 4;
+  p.raw_leaves = true;
+  p.cid_version = 1;
+  NodeInfo root = import(full, data, p);
+  std::vector<Cid> leaves;
+  std::vector<Cid> inner;
+  walk_dag(full, root.cid, [&](const Cid& c, ByteView) {
+    (c.codec() == kCodecRaw ? leaves : inner).push_back(c);
+    return true;
+  });
+  ASSERT_EQ(leaves.size(), 20u);
+  MemoryStore partial;  // the structure, no leaves
+  for (const auto& c : inner) partial.put(c, *full.get(c));
+  Dag dag(partial);
+  FileReader r(dag, root.cid);
+  std::vector<Cid> got;
+  r.missing_blocks(3500, 2000, [&](const Cid& c) { got.push_back(c); });
+  EXPECT_EQ(got, (std::vector<Cid>{leaves[3], leaves[4], leaves[5]}));
+  got.clear();
+  r.missing_blocks(19999, 100, [&](const Cid& c) { got.push_back(c); });
+  EXPECT_EQ(got, std::vector<Cid>{leaves[19]});
+  got.clear();
+  r.missing_blocks(20000, 100, [&](const Cid& c) { got.push_back(c); });
+  EXPECT_TRUE(got.empty());
+  partial.put(leaves[4], *full.get(leaves[4]));
+  got.clear();
+  r.missing_blocks(3500, 2000, [&](const Cid& c) { got.push_back(c); });
+  EXPECT_EQ(got, (std::vector<Cid>{leaves[3], leaves[5]}));
+  // An inner node that is missing stands for everything below it.
+  Cid last_inner = inner.back();
+  ASSERT_TRUE(partial.remove(last_inner));
+  got.clear();
+  r.missing_blocks(0, 20000, [&](const Cid& c) { got.push_back(c); });
+  EXPECT_NE(std::find(got.begin(), got.end(), last_inner), got.end());
+  EXPECT_LT(got.size(), 20u);
 }
 
 }  // namespace
