@@ -74,6 +74,9 @@ measure() { # measure NAME: "seconds bytes" of one way to the first output
       "$cidrun" run --rm "$work/unpacked" $cmd >/dev/null ;;
   esac
   t1=$(date +%s.%N)
+  # The mount's server outlives `run` for a moment (it writes what it fetched): let it go before
+  # the repository is removed.
+  for _ in $(seq 100); do pgrep -f "fuse-server.*--repo $work/repo" >/dev/null || break; sleep 0.1; done
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') $(stats "$name" "$link_pid")"
 }
 best() { local b=""; for _ in $(seq 1 "$runs"); do l=$(measure "$1"); { [ -z "$b" ] || awk -v a="${l%% *}" -v c="${b%% *}" 'BEGIN { exit !(a < c) }'; } && b=$l; done; echo "$b"; }

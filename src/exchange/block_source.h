@@ -59,6 +59,9 @@ class BlockSource {
   virtual void cancel(const Cid& /*cid*/) {}
   // Whether get_car streams a whole subtree in one request (gateway, kubo dag/export, CAR file).
   virtual bool can_stream_car() const { return false; }
+  // Whether its answers come compressed (HTTP content coding): then one long CAR stream packs
+  // better than many short ones and single blocks.
+  virtual bool codes() const { return false; }
   // Streams the blocks below root in `scope` (in the source's order) to on_block. Returns false
   // when the source does not have root. Blocks are verified; completeness is the caller's job.
   virtual bool get_car(const Cid& root, DagScope scope, const CarBlockHandler& on_block);

@@ -80,6 +80,7 @@ class HttpSource : public BlockSource {
 
   const std::string& url() const override { return url_; }
   bool can_stream_car() const override { return true; }
+  bool codes() const override { return coding_; }
 
   std::optional<Bytes> get(const Cid& cid) override {
     Bytes b;

@@ -348,6 +348,13 @@ std::shared_ptr<SourceSet> SourceSet::open(const std::vector<std::string>& urls)
   return std::make_shared<SourceSet>(std::move(sources));
 }
 
+bool SourceSet::codes() const {
+  for (const auto& e : entries_) {
+    if (e.source->can_stream_car() && e.source->codes()) return true;
+  }
+  return false;
+}
+
 std::vector<std::string> SourceSet::urls() const {
   std::vector<std::string> out;
   for (const auto& e : entries_) out.push_back(e.source->url());

@@ -34,6 +34,8 @@ class SourceSet {
   static std::shared_ptr<SourceSet> open(const std::vector<std::string>& urls);
 
   bool empty() const { return entries_.empty(); }
+  // Whether a CAR-capable source answers compressed (BlockSource::codes).
+  bool codes() const;
   std::vector<std::string> urls() const;
 
   // The verified block from the first source that has it. Throws NotFound naming the CID (and
