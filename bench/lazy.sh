@@ -68,6 +68,8 @@ measure() { # measure NAME: "seconds bytes" of one way to the first output
       "$cidrun" --repo-dir "$work/repo" run --rm "$id" $cmd >/dev/null ;;
     lazy)
       "$cidrun" --repo-dir "$work/repo" run --rm --lazy --no-fill "$id" $cmd >/dev/null ;;
+    traced)
+      "$cidrun" --repo-dir "$work/repo" run --rm --lazy --no-fill "$traced_id" $cmd >/dev/null ;;
     tarball)
       mkdir "$work/unpacked"
       curl -sf "http://127.0.0.1:$link_port/$layer" | tar -xzf - -C "$work/unpacked"
@@ -81,12 +83,19 @@ measure() { # measure NAME: "seconds bytes" of one way to the first output
 }
 best() { local b=""; for _ in $(seq 1 "$runs"); do l=$(measure "$1"); { [ -z "$b" ] || awk -v a="${l%% *}" -v c="${b%% *}" 'BEGIN { exit !(a < c) }'; } && b=$l; done; echo "$b"; }
 
-# WAYS picks which to measure (default all three; the tarball is the reference of the ratios).
-ways=${WAYS:-tarball pull-run lazy}
+# WAYS picks which to measure (default all four; the tarball is the reference of the ratios).
+ways=${WAYS:-tarball pull-run lazy traced}
+# traced: the same image with the start set `cidrun trace` records for the command (at the
+# origin, before any measurement), which a lazy start asks for beside the metadata.
+case " $ways " in
+  *" traced "*)
+    traced_id=$(CIDRUN_SOURCES= "$cidrun" --repo-dir "$work/origin" trace "$id" -- $cmd 2>/dev/null | tail -1) ;;
+esac
 tarball=$(best tarball)
 rows=("tarball (curl | tar -xz, run):$tarball")
 case " $ways " in *" pull-run "*) rows+=("pull + run:$(best pull-run)") ;; esac
 case " $ways " in *" lazy "*) rows+=("run --lazy --no-fill:$(best lazy)") ;; esac
+case " $ways " in *" traced "*) rows+=("run --lazy, traced image:$(best traced)") ;; esac
 printf 'link %s, %s ms each way; root %s; command: %s\n' "$rate" "$delay" "$id" "$cmd"
 for row in "${rows[@]}"; do
   name=${row%%:*}

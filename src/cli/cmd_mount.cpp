@@ -2,13 +2,17 @@
 // read-only filesystem for other tools (e.g. `podman run --rootfs DIR:O`), served by the lazy
 // FUSE server; and the two internal commands that make a mount live on: fuse-holder (owns the
 // connection, fuse/holder.h) and fuse-server (answers the kernel, fuse/server.h).
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_set>
 
 #include "cli/command.h"
 #include "cli/lazy.h"
@@ -24,6 +28,7 @@
 #include "store/staged_store.h"
 #include "unixfs/reader.h"
 #include "util/error.h"
+#include "util/fd.h"
 #include "util/log.h"
 #include "util/quote.h"
 
@@ -43,6 +48,7 @@ struct MountFlags {
   std::string repo;
   bool keep = false;
   bool restart = false;
+  std::string record;  // fuse-server: append each block read to this file (cidrun trace)
   int fd = -1;
   int ready_fd = -1;
 };
@@ -93,10 +99,52 @@ int holder_cmd(const MountFlags& f) {
     spec.server_args.insert(spec.server_args.end(), {"--from", s});
   }
   if (f.no_fill) spec.server_args.emplace_back("--no-fill");
+  if (!f.record.empty()) spec.server_args.insert(spec.server_args.end(), {"--record", f.record});
   fuse::run_holder(spec, f.ready_fd);
 }
 
 std::atomic<bool> g_stop_requested{false};
+
+// For `cidrun trace`: a store that notes every block read through it, the first time, as a
+// line "CID SIZE" appended to a file (written at once: the server may be killed, not stopped).
+class ReadRecorder : public BlockStore {
+ public:
+  ReadRecorder(BlockStore& inner, const std::string& path) : inner_(inner) {
+    fd_ = UniqueFd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd_.valid()) throw_errno("open " + path);
+  }
+  bool has(const Cid& cid) override { return inner_.has(cid); }
+  std::optional<Bytes> get(const Cid& cid) override {
+    auto b = inner_.get(cid);
+    if (b) note(cid, b->size());
+    return b;
+  }
+  std::optional<uint64_t> size(const Cid& cid) override { return inner_.size(cid); }
+  void put_parts(const Cid& cid, std::span<const ByteView> parts) override {
+    inner_.put_parts(cid, parts);
+  }
+  bool remove(const Cid& cid) override { return inner_.remove(cid); }
+  std::optional<BlockFile> open_block_file(const Cid& cid) override {
+    auto f = inner_.open_block_file(cid);
+    if (f) note(cid, f->size);
+    return f;
+  }
+  void for_each(const std::function<void(ByteView multihash)>& fn) override { inner_.for_each(fn); }
+  void sync() override { inner_.sync(); }
+
+ private:
+  void note(const Cid& cid, uint64_t size) {
+    if (cid.is_identity()) return;
+    std::lock_guard l(mu_);
+    if (!seen_.insert(std::string(as_string(cid.multihash()))).second) return;
+    std::string line = cid.str() + " " + std::to_string(size) + "\n";
+    (void)!::write(fd_.get(), line.data(), line.size());
+  }
+  BlockStore& inner_;
+  UniqueFd fd_;
+  std::mutex mu_;
+  std::unordered_set<std::string> seen_;
+};
 
 void on_term(int) {
   g_stop_requested = true;
@@ -153,7 +201,9 @@ int server_cmd(const MountFlags& f) {
     // The tree says what its reads will want next; expanding every fetched node would pull
     // whole files when a page of them is read.
     store.set_auto_read_ahead(false);
-    unixfs::Dag dag(store);
+    std::optional<ReadRecorder> recorder;
+    if (!f.record.empty()) recorder.emplace(store, f.record);
+    unixfs::Dag dag(recorder ? static_cast<BlockStore&>(*recorder) : store);
     if (!f.restart) prefetch(staged, *sources, dag, root);
     fuse::LazyTree tree(dag, root, fuse::journal_writer(f.state));
     tree.set_prefetch([&store](const std::vector<Cid>& cids) { store.prefetch(cids); });
@@ -217,6 +267,7 @@ const Registrar reg("mount", [](Command& app, Globals& g) {
   h.add_option("--repo", f->repo, "").required();
   h.add_option("--from", f->from, "").one_value_each();
   h.add_flag("--no-fill", f->no_fill, "");
+  h.add_option("--record", f->record, "");
   h.add_option("--ready-fd", f->ready_fd, "");
   h.callback([f, &g] { g.exit_code = holder_cmd(*f); });
 
@@ -226,6 +277,7 @@ const Registrar reg("mount", [](Command& app, Globals& g) {
   s.add_option("--repo", f->repo, "").required();
   s.add_option("--from", f->from, "").one_value_each();
   s.add_flag("--no-fill", f->no_fill, "");
+  s.add_option("--record", f->record, "");
   s.add_option("--fd", f->fd, "").required();
   s.add_option("--ready-fd", f->ready_fd, "");
   s.add_flag("--restart", f->restart, "");

@@ -5,21 +5,30 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
+#include <unordered_set>
 
 #include "cli/command.h"
+#include "cli/content_store.h"
 #include "cli/detach.h"
 #include "cli/image_config.h"
 #include "cli/image_root.h"
 #include "cli/network.h"
 #include "cli/process_flags.h"
+#include "cli/roots.h"
 #include "cli/run_bundle.h"
+#include "image/image.h"
+#include "ipld/dagpb.h"
 #include "runtime/container.h"
 #include "runtime/default_spec.h"
 #include "runtime/run_options.h"
 #include "runtime/self_protect.h"
 #include "runtime/spec.h"
+#include "store/repo.h"
+#include "unixfs/reader.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/log.h"
 #include "util/random.h"
 
 namespace cidrun::cli {
@@ -41,6 +50,7 @@ struct RunFlags {
   Option entrypoint_opt;
   bool lazy = false;
   bool no_fill = false;
+  std::string record;  // trace: the file the lazy mount's server notes reads in
 };
 
 bool is_dir(const std::string& p) {
@@ -94,7 +104,7 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
     // The lazy mount's users are processes the holder watches; a detached container outlives run.
     if (f.lazy && f.detach)
       throw Error("--lazy with -d is not supported yet: mount --lazy, then run the mountpoint");
-    if (f.lazy) dir = resolve_lazy_root(g, f.root, !f.no_fill, image_config);
+    if (f.lazy) dir = resolve_lazy_root(g, f.root, !f.no_fill, image_config, f.record);
     if (!f.lazy || dir.empty()) dir = resolve_image_root(g, f.root, bundle, image_config);
     lo.lower_dirs = {bundle ? dir + "/rootfs" : dir};
   }
@@ -164,7 +174,80 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
   }
   g.exit_code = runtime::run_container(lo);
   if (net) net->teardown();
-  release_lazy_root();
+  release_lazy_root(!f.record.empty());
+}
+
+// `cidrun trace IMAGE [-- CMD]`: runs the command once over a lazy mount of its own that notes
+// every block read, then links those blocks (less the metadata and structure, which a lazy
+// start gets in its first request anyway) as the image's start set and prints the new image's
+// CID. A lazy start of that image asks for the start set in one request beside the metadata.
+void trace(RunFlags& f, const Command& sub, Globals& g) {
+  auto repo = Repo::open(repo_path(g));
+  auto [cid, path] = split_root(*repo, f.root);
+  if (!path.empty()) throw Error("trace takes an image, not a path below one");
+  std::unique_ptr<exchange::FetchingStore> fetching;
+  BlockStore& store = content_store(*repo, fetching);
+  unixfs::Dag dag(store);
+  Bytes root_block = dag.block(cid);
+  auto img = image::parse_image_root(cid, root_block);
+  if (!img) throw Error(cid.str() + " is not an image (trace records an image's start)");
+  std::string record = repo->path() + "/tmp/trace-" + std::to_string(::getpid()) + ".txt";
+  make_dirs(repo->path() + "/tmp", 0755);
+  ::unlink(record.c_str());
+  f.lazy = true;
+  f.no_fill = true;
+  f.rm = true;
+  f.record = record;
+  run(f, sub, g);
+  int run_status = g.exit_code;
+
+  // What a lazy start fetches in its first request anyway: the metadata nodes and every
+  // structure block they link.
+  std::unordered_set<std::string> known = {std::string(as_string(cid.multihash())),
+                                           std::string(as_string(img->config.multihash()))};
+  unixfs::walk_dag(store, img->meta, [&](const Cid& c, ByteView) {
+    known.insert(std::string(as_string(c.multihash())));
+    return true;
+  });
+  image::StartSet set;
+  for (const auto& w : f.p.command) set.command += (set.command.empty() ? "" : " ") + w;
+  std::vector<uint64_t> sizes;
+  std::string text = read_text_file(record);
+  ::unlink(record.c_str());
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) break;  // a line the server did not finish
+    std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    size_t sp = line.find(' ');
+    if (sp == std::string::npos) continue;
+    Cid c = Cid::parse(line.substr(0, sp));
+    if (!known.insert(std::string(as_string(c.multihash()))).second) continue;
+    if (set.blocks.size() == image::kMaxStartSetLinks) break;
+    set.blocks.push_back(image::raw_alias(c));
+    sizes.push_back(std::stoull(line.substr(sp + 1)));
+  }
+  image::Linked startset = image::put_start_set(repo->blocks(), set, sizes);
+  // The new root links what the old one did, with the start set (replacing any earlier one).
+  dagpb::Node node = dagpb::decode(root_block);
+  auto tsize_of = [&](const char* name) {
+    for (const auto& l : node.links) {
+      if (l.name && *l.name == name) return l.tsize.value_or(0);
+    }
+    return uint64_t{0};
+  };
+  image::Linked out = image::put_image_root(
+      repo->blocks(), img->header, {img->config, tsize_of("config")}, {img->meta, tsize_of("meta")},
+      {img->rootfs, tsize_of("rootfs")}, startset);
+  repo->blocks().sync();
+  if (run_status != 0) {
+    log::warn("the traced command exited with status " + std::to_string(run_status));
+  }
+  std::fprintf(stderr, "start set: %zu blocks, %llu bytes\n", set.blocks.size(),
+               static_cast<unsigned long long>(startset.tsize));
+  std::printf("%s\n", out.cid.str().c_str());
+  g.exit_code = 0;
 }
 
 const Registrar reg("run", [](Command& app, Globals& g) {
@@ -196,9 +279,27 @@ const Registrar reg("run", [](Command& app, Globals& g) {
   f->entrypoint_opt = sub.add_option(
       "--entrypoint", f->entrypoint,
       "Run this (a program, or a JSON list) instead of the image's Entrypoint and Cmd");
-  sub.add_option("root", f->root, "Bundle dir, rootfs dir or CID; then [--] CMD...").required();
+  sub.add_option("root", f->root, "Bundle dir, rootfs dir, image name or CID; then [--] CMD...")
+      .required();
   add_command_positional(sub, f->p);
   sub.callback([f, sub, &g] { run(*f, sub, g); });
+});
+
+const Registrar reg_trace("trace", [](Command& app, Globals& g) {
+  auto f = std::make_shared<RunFlags>();
+  auto sub = app.add_subcommand(
+      "trace",
+      "Run a command once in IMAGE and record the blocks its start reads as the image's start "
+      "set; print the new image's CID (a lazy start fetches the set in one request)");
+  add_process_flags(sub, f->o, f->p);
+  sub.add_option("--mount", f->o.mounts, "type=bind,src=PATH,dst=PATH[,ro]").one_value_each();
+  add_network_flags(sub, f->net);
+  f->entrypoint_opt = sub.add_option(
+      "--entrypoint", f->entrypoint,
+      "Run this (a program, or a JSON list) instead of the image's Entrypoint and Cmd");
+  sub.add_option("root", f->root, "Image name or CID; then [--] CMD...").required();
+  add_command_positional(sub, f->p);
+  sub.callback([f, sub, &g] { trace(*f, sub, g); });
 });
 
 }  // namespace

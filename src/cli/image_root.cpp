@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "cli/content_store.h"
@@ -35,7 +36,8 @@ std::string lazy_ref;
 }  // namespace
 
 std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fill,
-                              std::optional<nlohmann::json>& image_config) {
+                              std::optional<nlohmann::json>& image_config,
+                              const std::string& record) {
   repo = Repo::open(repo_path(g));
   Cid cid;
   std::string path;
@@ -45,13 +47,14 @@ std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fi
     throw Error("ROOT '" + root + "' is neither a directory, an image name nor a CID");
   }
   if (!path.empty()) throw Error("--lazy takes a root, not a path below one");
-  if (!first_missing(repo->blocks(), cid)) return "";
+  if (record.empty() && !first_missing(repo->blocks(), cid)) return "";
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
   LazyMountRequest req;
   req.root = cid;
   req.fill = fill;
   req.ref = "run-" + std::to_string(::getpid());
   req.ref_pid = ::getpid();
+  req.record = record;
   LazyMount m = ensure_lazy_mount(g, req);
   lazy_state = m.state_dir;
   lazy_ref = req.ref;
@@ -60,8 +63,14 @@ std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fi
   return m.mountpoint;
 }
 
-void release_lazy_root() {
-  if (!lazy_state.empty()) fuse::drop_ref(lazy_state, lazy_ref);
+void release_lazy_root(bool stop) {
+  if (lazy_state.empty()) return;
+  fuse::drop_ref(lazy_state, lazy_ref);
+  if (stop) {
+    fuse::stop_holder(lazy_state, 10'000);
+    std::error_code ec;
+    std::filesystem::remove_all(lazy_state, ec);
+  }
   lazy_state.clear();
 }
 

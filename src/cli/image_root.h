@@ -23,10 +23,14 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
 // `run --lazy`: when blocks of ROOT are missing, a lazy mount of it (shared by every container
 // of the root) with this process registered as a user; returns its mountpoint, or "" when the
 // root is complete here (then resolve_image_root's checkout is better). image_config as above.
+// With record set (cidrun trace): a mount of this process's own, even when the root is
+// complete here, whose server notes every block read in that file.
 std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fill,
-                              std::optional<nlohmann::json>& image_config);
-// Unregisters this process from the lazy mount (after its container ended).
-void release_lazy_root();
+                              std::optional<nlohmann::json>& image_config,
+                              const std::string& record = "");
+// Unregisters this process from the lazy mount (after its container ended); with stop, also
+// stops its holder and waits for the mount to go (a trace's mount is of no use to anyone).
+void release_lazy_root(bool stop = false);
 
 // Drops the lease resolve_image_root took (before this process re-executes itself: its
 // destructor would not run, and the new image of the process takes its own).

@@ -47,6 +47,8 @@ LazyMount ensure_lazy_mount(const Globals& g, const LazyMountRequest& req) {
   LazyMount m;
   bool shared = req.mountpoint.empty();
   m.state_dir = shared ? shared_mount_state(g, req.root) : explicit_mount_state(g, req.mountpoint);
+  // A recording mount is nobody else's: what other containers read must not enter the trace.
+  if (shared && !req.record.empty()) m.state_dir += "-trace-" + std::to_string(::getpid());
   m.mountpoint = shared ? m.state_dir + "/mnt" : req.mountpoint;
   make_dirs(m.state_dir, 0700);
   // One starter at a time: the second waits, then finds the mount ready.
@@ -82,6 +84,9 @@ LazyMount ensure_lazy_mount(const Globals& g, const LazyMountRequest& req) {
     spec.server_args.insert(spec.server_args.end(), {"--from", s});
   }
   if (!req.fill) spec.server_args.emplace_back("--no-fill");
+  if (!req.record.empty()) {
+    spec.server_args.insert(spec.server_args.end(), {"--record", req.record});
+  }
   std::vector<std::string> argv = {
       exe, "fuse-holder", "--state", m.state_dir, "--mountpoint", m.mountpoint, "--exe", exe};
   if (spec.keep) argv.emplace_back("--keep");

@@ -20,6 +20,8 @@ struct LazyMountRequest {
   bool fill = true;                  // fetch the rest in the background
   std::string mountpoint;            // empty: the shared mount of this root
   std::string ref;                   // a user to register (empty: none)
+  // A mount of its own whose server notes every block read in this file (cidrun trace).
+  std::string record;
   pid_t ref_pid = 0;
 };
 

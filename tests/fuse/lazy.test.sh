@@ -92,3 +92,21 @@ rc=$?
 set -e
 [ "$rc" -ne 0 ] && [ "$(wc -l <"$work/err")" -eq 1 ] || fail "mount of an unknown CID: rc $rc, $(cat "$work/err")"
 echo "ok: a root no source has is one error line"
+
+# 6. trace: the blocks a start reads become the image's start set; a lazy start of the traced
+# image asks for them in one request and runs right; trace refuses what is not an image.
+OC=("$CIDRUN" --repo-dir "$work/origin")
+traced=$(CIDRUN_SOURCES= timeout 120 "${OC[@]}" trace "$id" -- /bin/cat /etc/hostname 2>"$work/trace.err" | tail -1)
+grep -Eq '^start set: [1-9][0-9]* blocks' "$work/trace.err" || fail "trace said: $(cat "$work/trace.err")"
+[ "$traced" != "$id" ] || fail "trace gave back the same image"
+"${OC[@]}" image inspect "$traced" | grep -q '"StartSet"' || fail "the traced image has no start set"
+"${OC[@]}" repo verify >/dev/null || fail "repo verify after trace"
+out=$(timeout 120 "$CIDRUN" --repo-dir "$work/lazy3" run --rm --lazy --no-fill "$traced" /bin/cat /etc/hostname)
+[ "$out" = cidrun ] || fail "run --lazy of the traced image printed '$out'"
+plain=$("${OC[@]}" add -Q -r "$root/etc")
+set +e
+CIDRUN_SOURCES= "${OC[@]}" trace "$plain" -- /bin/true 2>"$work/err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "not an image" "$work/err" || fail "trace of a plain tree: rc $rc, $(cat "$work/err")"
+echo "ok: trace records a start set; a lazy start of the traced image runs"
