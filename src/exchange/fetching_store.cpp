@@ -66,6 +66,7 @@ Bytes FetchingStore::fetch(const Cid& cid) {
       return f.get();  // someone else is fetching it: share the answer (or the error)
     }
     inflight_.emplace(key, promise.get_future().share());
+    ++fetches_started_;
   }
   try {
     Bytes data = sources_->get(cid);

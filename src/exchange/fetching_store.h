@@ -16,6 +16,7 @@
 // behaves exactly like the repo's store; a block no source has throws NotFound naming its CID.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -67,6 +68,9 @@ class FetchingStore : public BlockStore {
   // whole files when one page of them is read.
   void set_auto_read_ahead(bool on) { auto_read_ahead_ = on; }
 
+  // Fetches started so far (reads and read-ahead): a caller can tell when reading goes quiet.
+  uint64_t fetches_started() const { return fetches_started_.load(); }
+
   BlockStore& local() { return local_; }
   SourceSet& sources() { return *sources_; }
 
@@ -90,6 +94,7 @@ class FetchingStore : public BlockStore {
   std::vector<std::thread> workers_;
   bool stopping_ = false;
   bool auto_read_ahead_ = true;
+  std::atomic<uint64_t> fetches_started_{0};
 };
 
 // Every source URL configured for this repo, in the order described above.
