@@ -110,3 +110,23 @@ rc=$?
 set -e
 [ "$rc" -ne 0 ] && grep -q "not an image" "$work/err" || fail "trace of a plain tree: rc $rc, $(cat "$work/err")"
 echo "ok: trace records a start set; a lazy start of the traced image runs"
+
+# 7. The gateway goes away: reading what never came fails with EIO within the retry bound (no
+# hang), and the server's log names the block and the source.
+mkdir "$work/mnt2"
+L4=("$CIDRUN" --repo-dir "$work/lazy4")
+timeout 60 "${L4[@]}" mount --lazy --no-fill "$id" "$work/mnt2" >/dev/null
+kill "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+serve_pid=
+t0=$(date +%s)
+if timeout 120 cat "$work/mnt2/big.bin" >/dev/null 2>"$work/err"; then
+  fail "a read of blocks no source has succeeded"
+fi
+t1=$(date +%s)
+grep -q "Input/output error" "$work/err" || fail "unreachable block: $(cat "$work/err")"
+[ $((t1 - t0)) -le 60 ] || fail "EIO took $((t1 - t0)) s"
+state=$(dirname "$(grep -lx "$work/mnt2" /run/cidrun/fuse/*/mountpoint | head -1)")
+grep -q "not found (${gw}" "$state/server.log" || fail "no log line naming the block and the source"
+"${L4[@]}" umount "$work/mnt2"
+echo "ok: an unreachable block is EIO after $((t1 - t0)) s, logged with its source"
