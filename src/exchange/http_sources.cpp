@@ -1,5 +1,7 @@
 // The two HTTP sources: a Trustless Gateway and a kubo RPC API. Both answer single blocks and
 // whole-DAG CAR streams; they differ only in URLs, methods and how "not found" is spelled.
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -45,19 +47,9 @@ const char* scope_name(DagScope s) {
   return "all";
 }
 
-bool is_loopback_url(std::string_view url) {
-  size_t scheme = url.find("://");
-  std::string_view host = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
-  host = host.substr(0, host.find('/'));
-  if (size_t at = host.rfind('@'); at != std::string_view::npos) host = host.substr(at + 1);
-  if (host.starts_with("[")) return host.substr(1, host.find(']') - 1) == "::1";
-  host = host.substr(0, host.find(':'));
-  return host == "localhost" || host.starts_with("127.");
-}
-
-// Whether to ask a gateway for coded (compressed) answers. Worth it on any real link: a root's
-// files shrink to about half. Not over loopback, where coding only costs CPU (the bytes move at
-// memory speed). CIDRUN_COMPRESS=on|off overrides the choice (on: also over loopback, e.g.
+// Whether to ask a gateway for coded (compressed) answers: worth it over a wide-area link (a
+// root's files shrink to about half), not where bytes move faster than zstd codes them
+// (codes_by_default). CIDRUN_COMPRESS=on|off overrides the choice (on: also over loopback, e.g.
 // behind a link emulator).
 bool wants_coding(std::string_view base) {
   if (const char* e = std::getenv("CIDRUN_COMPRESS"); e && *e) {
@@ -65,7 +57,7 @@ bool wants_coding(std::string_view base) {
     if (v == "on" || v == "1") return true;
     if (v == "off" || v == "0") return false;
   }
-  return !is_loopback_url(base);
+  return codes_by_default(base);
 }
 
 constexpr const char* kAcceptCodings = "Accept-Encoding: zstd, gzip";
@@ -189,6 +181,35 @@ class HttpSource : public BlockSource {
 };
 
 }  // namespace
+
+bool codes_by_default(std::string_view url) {
+  size_t scheme = url.find("://");
+  std::string_view host = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+  host = host.substr(0, host.find('/'));
+  if (size_t at = host.rfind('@'); at != std::string_view::npos) host = host.substr(at + 1);
+  if (host.starts_with("[")) {
+    std::string v6(host.substr(1, host.find(']') - 1));
+    for (auto& c : v6) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool local = v6 == "::1" || v6.starts_with("fc") || v6.starts_with("fd") ||
+                 v6.starts_with("fe8") || v6.starts_with("fe9") || v6.starts_with("fea") ||
+                 v6.starts_with("feb");
+    return !local;
+  }
+  host = host.substr(0, host.find(':'));
+  if (host == "localhost" || host.ends_with(".localhost")) return false;
+  unsigned a = 0;
+  unsigned b = 0;
+  char dot = 0;
+  // Only a dotted IPv4 address is judged by its numbers; a name could be anywhere.
+  if (host.find_first_not_of("0123456789.") == std::string_view::npos &&
+      std::sscanf(std::string(host).c_str(), "%u.%u%c", &a, &b, &dot) == 3 && dot == '.') {
+    if (a == 127 || a == 10) return false;
+    if (a == 172 && b >= 16 && b <= 31) return false;
+    if (a == 192 && b == 168) return false;
+    if (a == 169 && b == 254) return false;
+  }
+  return true;
+}
 
 std::unique_ptr<BlockSource> make_gateway_source(std::string url, std::string base) {
   return std::make_unique<HttpSource>(std::move(url), std::move(base), false);

@@ -19,6 +19,12 @@ std::unique_ptr<BlockSource> make_bitswap_source(std::string url);
 // "http://HOST:PORT".
 std::unique_ptr<BlockSource> make_routing_source(std::string url, std::string base);
 
+// Whether an HTTP source at this URL is asked for coded (compressed) answers when
+// CIDRUN_COMPRESS does not say: yes, except for hosts on this machine or a local network
+// (loopback, 10/8, 172.16/12, 192.168/16, 169.254/16, IPv6 ::1, fc00::/7, fe80::/10, "localhost"),
+// where the link is fast and coding would only cost CPU (a zstd stream codes about 200 MB/s).
+bool codes_by_default(std::string_view url);
+
 // "/ip4/127.0.0.1/tcp/5001" (or /ip6, /dns*) -> "http://127.0.0.1:5001"; "" when not understood.
 std::string multiaddr_to_http(std::string_view maddr);
 

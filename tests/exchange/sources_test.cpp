@@ -211,5 +211,22 @@ TEST(exchangeFetchProgress, JsonLinesWhileRunningAndAtTheEnd) {
   EXPECT_EQ(out.find("\"done\"", done + 10), std::string::npos) << out;
 }
 
+// Coded answers are asked for over wide-area links only: not from this machine nor a local
+// network, where bytes move faster than zstd codes them.
+TEST(exchangeHttpSources, CodingByDefaultOnlyBeyondTheLocalNetwork) {
+  for (const char* local :
+       {"http://127.0.0.1:8080", "http://localhost:5001", "http://10.1.2.3", "http://172.16.0.9:80",
+        "http://172.31.255.1", "http://192.168.1.10:8080/x", "http://169.254.1.1",
+        "http://[::1]:8080", "http://[fd00::5]:80", "http://[FE80::1]",
+        "https://user:pw@10.0.0.1"}) {
+    EXPECT_FALSE(codes_by_default(local)) << local;
+  }
+  for (const char* remote :
+       {"https://ipfs.example.org", "http://172.32.0.1", "http://8.8.8.8:80", "http://192.169.0.1",
+        "http://[2001:db8::1]:8080", "http://127.example.org", "https://10.example.net"}) {
+    EXPECT_TRUE(codes_by_default(remote)) << remote;
+  }
+}
+
 }  // namespace
 }  // namespace cidrun::exchange
