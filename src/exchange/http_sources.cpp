@@ -1,7 +1,5 @@
 // The two HTTP sources: a Trustless Gateway and a kubo RPC API. Both answer single blocks and
 // whole-DAG CAR streams; they differ only in URLs, methods and how "not found" is spelled.
-#include <cctype>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -9,6 +7,7 @@
 #include "exchange/car_stream.h"
 #include "exchange/sources.h"
 #include "net/http_client.h"
+#include "net/proxy.h"
 
 namespace cidrun::exchange {
 namespace {
@@ -183,32 +182,19 @@ class HttpSource : public BlockSource {
 }  // namespace
 
 bool codes_by_default(std::string_view url) {
+  // This machine and the local networks, in no_proxy's syntax (names with their subdomains, CIDR
+  // blocks), matched by the same code that decides what bypasses a proxy.
+  static constexpr std::string_view kLocal =
+      "localhost,127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,::1,"
+      "fc00::/7,fe80::/10";
   size_t scheme = url.find("://");
   std::string_view host = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
   host = host.substr(0, host.find('/'));
   if (size_t at = host.rfind('@'); at != std::string_view::npos) host = host.substr(at + 1);
-  if (host.starts_with("[")) {
-    std::string v6(host.substr(1, host.find(']') - 1));
-    for (auto& c : v6) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    bool local = v6 == "::1" || v6.starts_with("fc") || v6.starts_with("fd") ||
-                 v6.starts_with("fe8") || v6.starts_with("fe9") || v6.starts_with("fea") ||
-                 v6.starts_with("feb");
-    return !local;
-  }
-  host = host.substr(0, host.find(':'));
-  if (host == "localhost" || host.ends_with(".localhost")) return false;
-  unsigned a = 0;
-  unsigned b = 0;
-  char dot = 0;
-  // Only a dotted IPv4 address is judged by its numbers; a name could be anywhere.
-  if (host.find_first_not_of("0123456789.") == std::string_view::npos &&
-      std::sscanf(std::string(host).c_str(), "%u.%u%c", &a, &b, &dot) == 3 && dot == '.') {
-    if (a == 127 || a == 10) return false;
-    if (a == 172 && b >= 16 && b <= 31) return false;
-    if (a == 192 && b == 168) return false;
-    if (a == 169 && b == 254) return false;
-  }
-  return true;
+  // The port off: "[v6]:port" keeps its brackets (no_proxy_matches takes them), "host:port".
+  host =
+      host.starts_with("[") ? host.substr(0, host.find(']') + 1) : host.substr(0, host.find(':'));
+  return !net::no_proxy_matches(kLocal, host, 0);
 }
 
 std::unique_ptr<BlockSource> make_gateway_source(std::string url, std::string base) {
