@@ -1,7 +1,6 @@
 #include "gateway/server.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -176,19 +175,6 @@ std::unique_ptr<ByteSink> compressor(ByteSink& out, Compression c) {
 // Smaller blocks are sent as they are: a frame's own bytes would eat most of the saving.
 constexpr uint64_t kMinCodedBlock = 512;
 
-Bytes read_fd(int fd, uint64_t size, const std::string& what) {
-  Bytes b(size);
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = ::pread(fd, b.data() + got, size - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("read block " + what);
-    if (n == 0) throw Error("block " + what + " is shorter than its file said");
-    got += static_cast<size_t>(n);
-  }
-  return b;
-}
-
 bool available(BlockStore& store, const Cid& cid, bool only_if_cached) {
   if (cid.is_identity() || store.has(cid)) return true;
   if (only_if_cached) return false;
@@ -329,7 +315,12 @@ struct Server::Impl {
       // its cost (a range is of the plain bytes: sent as they are).
       if (coding != Compression::none && range.kind == HttpRange::Kind::kWhole &&
           size >= kMinCodedBlock) {
-        if (!bytes) bytes = read_fd(fd->get(), size, root);
+        if (!bytes) {
+          bytes = Bytes(size);
+          if (read_full(fd->get(), bytes->data(), size, "block " + root) != size) {
+            throw Error("block " + root + " is shorter than its file said");
+          }
+        }
         MemorySink packed;
         {
           auto c = compressor(packed, coding);

@@ -594,6 +594,15 @@ TEST(gatewaySpec, CodedAnswersWhenAskedAndPlainOtherwise) {
   EXPECT_EQ(r.content_encoding, "");
   EXPECT_EQ(as_string(r.body), "tiny");
 
+  // From a flatfs store the block is read from its file to be coded.
+  testing::TempDir d;
+  FlatfsStore flat(d.path + "/blocks", true);
+  flat.put(big, as_bytes(text));
+  RunningServer s3(flat);
+  r = get(s3.url() + "/ipfs/" + big.str() + "?format=raw", {"Accept-Encoding: zstd"});
+  EXPECT_EQ(r.content_encoding, "zstd");
+  EXPECT_EQ(as_string(r.body), text);
+
   Fixture fx(1);
   RunningServer s2(fx.store);
   std::string car = s2.url() + "/ipfs/" + fx.root.str() + "?format=car";
