@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -12,6 +11,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 namespace cidrun::cli {
 namespace {
@@ -45,7 +45,7 @@ class NullStdio {
   // Nothing of the caller's may stay open here: `id=$(cidrun run -d ...)` waits for its stdout.
   UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
   for (int fd = 0; fd < 3; ++fd) ::dup2(null.get(), fd);
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, init, 0)));
+  UniqueFd pidfd = open_pidfd(init);
   if (pidfd.valid()) {
     pollfd p{pidfd.get(), POLLIN, 0};
     while (::poll(&p, 1, -1) < 0 && errno == EINTR) {

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 namespace cidrun::runtime {
 namespace {
@@ -121,7 +121,7 @@ void run_one(const HookSpec& hook, const std::string& state_text, const std::str
     ::_exit(127);
   }
   rd.reset();
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd = open_pidfd(pid);
   feed_and_wait(pid, pidfd, wr, state_text, hook, phase);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {

@@ -25,7 +25,6 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +45,7 @@
 #include "runtime/terminal.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 namespace cidrun::runtime {
 namespace {
@@ -531,7 +531,7 @@ int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin) {
   // SIGCHLD goes to any thread that has it unblocked: a command whose helper threads (a block
   // fetcher's) started before the mask was set would lose it, and the wait would never end. The
   // init's pidfd says it exited whatever thread the signal met.
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd pidfd = open_pidfd(pid);
   auto reap = [&] {
     int st;
     pid_t r;

@@ -21,6 +21,7 @@
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/log.h"
+#include "util/proc.h"
 
 namespace cidrun::runtime {
 namespace {
@@ -47,7 +48,7 @@ std::unique_ptr<CgroupManager> open_cgroup(const ContainerState& st) {
 // Signals the init through a pidfd checked against the recorded start time, so a pid reused by
 // an unrelated process is never signalled.
 void signal_init(const ContainerState& st, int sig) {
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, st.pid, 0)));
+  UniqueFd pidfd = open_pidfd(st.pid);
   if (!pidfd.valid()) throw Error("container " + st.id + " is not running");
   if (st.pid_start_time != 0 && process_start_time(st.pid) != st.pid_start_time)
     throw Error("container " + st.id + " is not running");

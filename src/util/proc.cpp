@@ -1,5 +1,8 @@
 #include "util/proc.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <string>
 #include <string_view>
@@ -36,6 +39,10 @@ uint64_t process_start_time(pid_t pid) {
   auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), start_time);
   if (ec != std::errc() || end != field.data() + field.size()) return 0;
   return start_time;
+}
+
+UniqueFd open_pidfd(pid_t pid) {
+  return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 }
 
 }  // namespace cidrun
