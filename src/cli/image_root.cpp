@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <utility>
 
 #include "cli/content_store.h"
 #include "cli/lazy.h"
@@ -33,19 +34,22 @@ std::unique_ptr<exchange::FetchingStore> fetching;
 std::string lazy_state;  // the lazy mount this process uses
 std::string lazy_ref;
 
+// ROOT as a CID and a path below it; a ROOT that is none of run's forms is one error naming them.
+std::pair<Cid, std::string> split_run_root(const Repo& r, const std::string& root) {
+  try {
+    return split_root(r, root);
+  } catch (const Error&) {
+    throw Error("ROOT '" + root + "' is neither a directory, an image name nor a CID");
+  }
+}
+
 }  // namespace
 
 std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fill,
                               std::optional<nlohmann::json>& image_config,
                               const std::string& record) {
   repo = Repo::open(repo_path(g));
-  Cid cid;
-  std::string path;
-  try {
-    std::tie(cid, path) = split_root(*repo, root);
-  } catch (const Error&) {
-    throw Error("ROOT '" + root + "' is neither a directory, an image name nor a CID");
-  }
+  auto [cid, path] = split_run_root(*repo, root);
   if (!path.empty()) throw Error("--lazy takes a root, not a path below one");
   if (record.empty() && !first_missing(repo->blocks(), cid)) return "";
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
@@ -77,13 +81,7 @@ void release_lazy_root(bool stop) {
 std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle,
                                std::optional<nlohmann::json>& image_config) {
   repo = Repo::open(repo_path(g));
-  Cid cid;
-  std::string path;
-  try {
-    std::tie(cid, path) = split_root(*repo, root);
-  } catch (const Error&) {
-    throw Error("ROOT '" + root + "' is neither a directory, an image name nor a CID");
-  }
+  auto [cid, path] = split_run_root(*repo, root);
   unixfs::Dag dag(content_store(*repo, fetching));
   if (!path.empty()) cid = dag.resolve(cid, path);
   // Shared with other runs, exclusive with `repo gc`: gc either finishes before the lease exists
