@@ -108,30 +108,22 @@ std::atomic<bool> g_stop_requested{false};
 
 // For `cidrun trace`: a store that notes every block read through it, the first time, as a
 // line "CID SIZE" appended to a file (written at once: the server may be killed, not stopped).
-class ReadRecorder : public BlockStore {
+class ReadRecorder : public ForwardingStore {
  public:
-  ReadRecorder(BlockStore& inner, const std::string& path) : inner_(inner) {
+  ReadRecorder(BlockStore& inner, const std::string& path) : ForwardingStore(inner) {
     fd_ = UniqueFd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
     if (!fd_.valid()) throw_errno("open " + path);
   }
-  bool has(const Cid& cid) override { return inner_.has(cid); }
   std::optional<Bytes> get(const Cid& cid) override {
     auto b = inner_.get(cid);
     if (b) note(cid, b->size());
     return b;
   }
-  std::optional<uint64_t> size(const Cid& cid) override { return inner_.size(cid); }
-  void put_parts(const Cid& cid, std::span<const ByteView> parts) override {
-    inner_.put_parts(cid, parts);
-  }
-  bool remove(const Cid& cid) override { return inner_.remove(cid); }
   std::optional<BlockFile> open_block_file(const Cid& cid) override {
     auto f = inner_.open_block_file(cid);
     if (f) note(cid, f->size);
     return f;
   }
-  void for_each(const std::function<void(ByteView multihash)>& fn) override { inner_.for_each(fn); }
-  void sync() override { inner_.sync(); }
 
  private:
   void note(const Cid& cid, uint64_t size) {
@@ -141,7 +133,6 @@ class ReadRecorder : public BlockStore {
     std::string line = cid.str() + " " + std::to_string(size) + "\n";
     (void)!::write(fd_.get(), line.data(), line.size());
   }
-  BlockStore& inner_;
   UniqueFd fd_;
   std::mutex mu_;
   std::unordered_set<std::string> seen_;

@@ -32,18 +32,18 @@ std::string car_type(bool dups) {
 // path (directory nodes and HAMT shards), in the order they were read.
 // With only_if_cached it reads local blocks only: an only-if-cached request must not wait for a
 // fetch (serve --from), and a block that is not here is simply absent.
-class RecordingStore : public BlockStore {
+class RecordingStore : public ForwardingStore {
  public:
   RecordingStore(BlockStore& inner, bool only_if_cached)
-      : inner_(inner), local_only_(only_if_cached) {}
-  bool has(const Cid& c) override { return inner_.has(c); }
+      : ForwardingStore(inner), local_only_(only_if_cached) {}
   std::optional<Bytes> get(const Cid& c) override {
     if (local_only_ && !c.is_identity() && !inner_.has(c)) return std::nullopt;
     auto b = inner_.get(c);
     if (b && seen_.insert(std::string(as_string(c.multihash()))).second) read_.push_back(c);
     return b;
   }
-  std::optional<uint64_t> size(const Cid& c) override { return inner_.size(c); }
+  // No file: readers then use get(), where the read is noted.
+  std::optional<BlockFile> open_block_file(const Cid&) override { return std::nullopt; }
   void put_parts(const Cid&, std::span<const ByteView>) override {
     throw Error("the gateway never writes blocks");
   }
@@ -53,7 +53,6 @@ class RecordingStore : public BlockStore {
   const std::vector<Cid>& read() const { return read_; }
 
  private:
-  BlockStore& inner_;
   bool local_only_;
   std::vector<Cid> read_;
   std::unordered_set<std::string> seen_;

@@ -54,4 +54,26 @@ class BlockStore {
   virtual void sync() = 0;
 };
 
+// A store over another that passes every call through: a wrapper overrides only what it changes
+// (noting reads, refusing writes).
+class ForwardingStore : public BlockStore {
+ public:
+  explicit ForwardingStore(BlockStore& inner) : inner_(inner) {}
+  bool has(const Cid& cid) override { return inner_.has(cid); }
+  std::optional<Bytes> get(const Cid& cid) override { return inner_.get(cid); }
+  std::optional<uint64_t> size(const Cid& cid) override { return inner_.size(cid); }
+  void put_parts(const Cid& cid, std::span<const ByteView> parts) override {
+    inner_.put_parts(cid, parts);
+  }
+  bool remove(const Cid& cid) override { return inner_.remove(cid); }
+  std::optional<BlockFile> open_block_file(const Cid& cid) override {
+    return inner_.open_block_file(cid);
+  }
+  void for_each(const std::function<void(ByteView multihash)>& fn) override { inner_.for_each(fn); }
+  void sync() override { inner_.sync(); }
+
+ protected:
+  BlockStore& inner_;
+};
+
 }  // namespace cidrun
