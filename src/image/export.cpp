@@ -40,6 +40,12 @@ TarEntry tar_entry(const std::string& path, TarEntryType type, const Attr& a) {
 
 // The image's root filesystem as one tar layer, in the canonical walk order (a hard link's
 // first name always comes before it).
+//
+// A hard link's header carries its group's attributes, as GNU tar's, docker's and containerd's
+// writers make it: containerd and podman apply a link entry's owner, xattrs, mode and mtime to
+// the inode it joins (a header of zeros left containerd's copy of the group owned by root, mode
+// 0, mtime 1970; a chown also clears security.capability), while umoci and our import take a
+// group's attributes from its first name and ignore the link's.
 void write_layer(ImageReader& r, ByteSink& out, const std::function<void(uint64_t)>& on_bytes) {
   TarWriter tw(out);
   ImageVisitor v;
@@ -48,7 +54,8 @@ void write_layer(ImageReader& r, ByteSink& out, const std::function<void(uint64_
   };
   v.entry = [&](const std::string& path, const DirEntryView& e) {
     if (!e.hardlink.empty()) {
-      TarEntry t = tar_entry(path, TarEntryType::hard_link, Attr{});
+      // The reader gives a secondary name its group's attributes.
+      TarEntry t = tar_entry(path, TarEntryType::hard_link, e.attr);
       t.link_target = e.hardlink;
       tw.add(t);
       return;

@@ -1,6 +1,7 @@
 // `image export IMAGE DEST`: a cidrun image out to the container world, as one layer holding
 // the whole root filesystem (owners, xattrs, hard links, devices, nanosecond mtimes in PAX
-// records) and the image's config:
+// records; a hard link's header repeats its group's attributes, which containerd and podman
+// apply to the inode) and the image's config:
 //   oci:DIR[:REF]                  an OCI image layout (created, or added to: REF replaces an
 //                                  image of the same name there); REF defaults to "latest"
 //   oci-archive:FILE[:REF]         the same as one tar file

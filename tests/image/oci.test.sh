@@ -97,14 +97,26 @@ out=$(C run --rm --entrypoint /bin/id bb -g)
 [ "$out" = "65534" ] || fail "--entrypoint with args printed '$out'"
 echo "ok: run IMAGE follows Entrypoint, Cmd, Env, WorkingDir and User"
 
-# 5. podman loads an export and runs it.
+# 5. podman loads an export (docker-archive) and pulls one (an OCI layout), and runs both with
+# cidrun as its runtime: the config is followed, and podman's own unpack of our layer keeps
+# owners, modes and the hard link with its group's attributes.
 C image export bb docker-archive:"$work/bb.tar":cidrun/bb:v1 >/dev/null
 "${P[@]}" load -q -i "$work/bb.tar" >/dev/null
+C image export bb oci:"$work/bb-oci":v1 >/dev/null
+# podman 4.3 names what it pulls from an OCI layout after the path as given, which must then be
+# a valid image name: lowercase, as mktemp's directory is not.
+pulled=$(cd "$work" && "${P[@]}" pull -q oci:bb-oci:v1)
 # (root here lacks CAP_SYS_RESOURCE: limits no higher than ours.)
-out=$(timeout 120 "${P[@]}" run --rm --network none --ulimit nofile=20000:20000 \
-  --ulimit nproc=32768:32768 --runtime "$CIDRUN" cidrun/bb:v1)
-[ "$out" = "hello from config in /etc as 65534" ] || fail "podman run of our export printed '$out'"
-echo "ok: podman loads and runs an export"
+R=(run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --runtime "$CIDRUN")
+for image in cidrun/bb:v1 "$pulled"; do
+  out=$(timeout 120 "${P[@]}" "${R[@]}" "$image")
+  [ "$out" = "hello from config in /etc as 65534" ] || fail "podman run of $image printed '$out'"
+  out=$(timeout 120 "${P[@]}" "${R[@]}" "$image" \
+    "stat -c '%n %u:%g %a %h' /var/mail /etc/passwd /etc/passwd- /bin/pinger")
+  want=$'/var/mail 0:8 2775 2\n/etc/passwd 0:0 644 2\n/etc/passwd- 0:0 644 2\n/bin/pinger 0:0 755 1'
+  [ "$out" = "$want" ] || fail "podman run of $image shows '$out', not '$want'"
+done
+echo "ok: podman loads a docker-archive and pulls an OCI layout of our exports, and runs both"
 
 # 6. Hostile layers: one line, non-zero, no name given, nothing outside the repository written.
 for k in dotdot dotdot-inner hardlink-outside hardlink-later whiteout-dotdot huge-size \
