@@ -29,9 +29,12 @@ std::string FileCache::shard_of(const std::string& key) const {
 }
 
 bool FileCache::link_from_cache(const std::string& key, int dirfd, const std::string& name) {
-  if (!linking_) return false;
+  if (!linking_ || in_checkout_.contains(key)) return false;
   std::string rel = shard_of(key) + "/" + key;
-  if (::linkat(fd_.get(), rel.c_str(), dirfd, name.c_str(), 0) == 0) return true;
+  if (::linkat(fd_.get(), rel.c_str(), dirfd, name.c_str(), 0) == 0) {
+    in_checkout_.insert(key);
+    return true;
+  }
   if (errno == EXDEV || errno == EPERM || errno == EOPNOTSUPP) {
     log::debug("image cache: hard links refused (" + std::string(std::strerror(errno)) +
                "); writing copies");
@@ -42,18 +45,22 @@ bool FileCache::link_from_cache(const std::string& key, int dirfd, const std::st
 }
 
 void FileCache::add_to_cache(const std::string& key, int dirfd, const std::string& name) {
-  if (!linking_) return;
+  // A copy written because the checkout already holds the cached inode stays a copy.
+  if (!linking_ || in_checkout_.contains(key)) return;
   std::string shard = shard_of(key);
   if (::mkdirat(fd_.get(), shard.c_str(), 0700) != 0 && errno != EEXIST) {
     log::debug("image cache: mkdir " + shard + ": " + std::strerror(errno));
     return;
   }
   std::string rel = shard + "/" + key;
-  // EEXIST: a concurrent checkout cached the same file first; ours stays a separate copy.
-  if (::linkat(dirfd, name.c_str(), fd_.get(), rel.c_str(), 0) != 0 && errno != EEXIST) {
-    if (errno == EXDEV || errno == EPERM || errno == EOPNOTSUPP) linking_ = false;
-    log::debug("image cache: link " + rel + ": " + std::strerror(errno));
+  if (::linkat(dirfd, name.c_str(), fd_.get(), rel.c_str(), 0) == 0) {
+    in_checkout_.insert(key);
+    return;
   }
+  // EEXIST: a concurrent checkout cached the same file first; ours stays a separate copy.
+  if (errno == EEXIST) return;
+  if (errno == EXDEV || errno == EPERM || errno == EOPNOTSUPP) linking_ = false;
+  log::debug("image cache: link " + rel + ": " + std::strerror(errno));
 }
 
 FileCacheSweep sweep_file_cache(const std::string& dir) {

@@ -4,10 +4,19 @@
 // busybox in two roots) store it once. Nothing ever writes a cached file after it is complete:
 // checkouts are read-only lower layers of per-container overlays, and overlayfs copies a file up
 // before the container's first write to it.
+//
+// One FileCache serves one checkout, and links each cached inode into it at most once: a
+// container sees its lower files' inodes as they are, so two names of one image linked to one
+// cached inode would look like a hard-link group the image never had (`du` counting one of them,
+// `tar` and `cp -a` joining them). A second file of the checkout with the same key is written as
+// a copy of its own. What sharing still shows inside a container is st_nlink: a cached file's
+// count includes the cache's own name and every other checkout that links it
+// (docs/ARCHITECTURE.md, under "run").
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 
 #include "unixfs/exporter.h"
 #include "util/fd.h"
@@ -31,6 +40,7 @@ class FileCache : public unixfs::FileLinker {
   std::string dir_;
   UniqueFd fd_;
   bool linking_ = true;  // false after the filesystem refused a link outright (EXDEV, EPERM)
+  std::unordered_set<std::string> in_checkout_;  // keys whose cached inode this checkout holds
 };
 
 struct FileCacheSweep {

@@ -140,7 +140,10 @@ class Unpacker {
 
   void file(int dirfd, const DirEntryView& e) {
     std::string key;
-    if (o_.linker) {
+    // A hard-link group's inode stays out of the cache: a container sees its lower files'
+    // st_nlink, which must be the group's count of names, not one more for the cache's own.
+    const bool shared = o_.linker != nullptr && e.nlink <= 1;
+    if (shared) {
       key = image_file_key(e.node, e.attr, o_.ownership);
       if (o_.linker->link_from_cache(key, dirfd, e.name)) {
         ++stats_.files;
@@ -163,7 +166,7 @@ class Unpacker {
     if (::futimens(fd.get(), ts) != 0) throw_errno("set mtime");
     ++stats_.files;
     stats_.bytes += written;
-    if (o_.linker) o_.linker->add_to_cache(key, dirfd, e.name);
+    if (shared) o_.linker->add_to_cache(key, dirfd, e.name);
   }
 
   void symlink(int dirfd, const DirEntryView& e) {

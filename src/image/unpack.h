@@ -27,7 +27,8 @@ enum class Ownership {
 
 struct UnpackOptions {
   Ownership ownership = Ownership::kKeep;
-  // Image checkouts share files through the per-file cache (image/file_cache.h).
+  // Image checkouts share files through the per-file cache (image/file_cache.h); the files of
+  // hard-link groups are always written, so that their st_nlink counts only the group's names.
   unixfs::FileLinker* linker = nullptr;
   std::function<void(uint64_t)> on_bytes;  // file bytes written
 };

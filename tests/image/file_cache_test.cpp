@@ -222,6 +222,47 @@ TEST_F(FileCacheTest, AnEntryThatRefusesLinksWithEpermIsCopied) {
   EXPECT_EQ(stat_of(fs::path(again.dir) / "etc/shared.txt").st_ino, cached.st_ino);
 }
 
+// Two names of one tree with the same content, mode and mtime have one cache key, but must not
+// become one inode: a container would see them as a hard-link group the tree does not have. The
+// first links the cache, the second is a copy; the next checkout does the same with the same
+// cache entry.
+TEST_F(FileCacheTest, IdenticalFilesOfOneCheckoutStaySeparateInodes) {
+  const fs::path src = dir_ / "twins";
+  fs::create_directories(src);
+  for (const char* name : {"one", "two"}) {
+    write(src / name, "the same bytes\n", 0644);
+    const timespec times[2] = {{1000, 0}, {1000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (src / name).c_str(), times, 0), 0);
+  }
+  unixfs::ImportOptions opts;
+  opts.recursive = true;
+  opts.preserve_mode = true;
+  opts.preserve_mtime = true;
+  opts.layout.cid_version = 1;
+  unixfs::Importer importer(repo_->blocks(), opts, [](const unixfs::AddedEntry&) {});
+  root_ = importer.add_path(src.string(), "twins").cid;
+
+  Checkout first = check_out();
+  struct stat one = stat_of(fs::path(first.dir) / "one");
+  struct stat two = stat_of(fs::path(first.dir) / "two");
+  EXPECT_NE(one.st_ino, two.st_ino);
+  EXPECT_EQ(one.st_nlink, 2u);  // the checkout's name and the cache's
+  EXPECT_EQ(two.st_nlink, 1u);
+  EXPECT_EQ(slurp(fs::path(first.dir) / "two"), "the same bytes\n");
+  EXPECT_EQ(two.st_mtim.tv_sec, 1000);
+  EXPECT_EQ(two.st_mode & 07777, 0644u);
+  const fs::path entry = cache_entry_of(fs::path(first.dir) / "one");
+  ASSERT_FALSE(entry.empty());
+
+  fs::rename(first.dir, dir_ / "first");  // a second checkout of the same root
+  Checkout second = check_out();
+  EXPECT_TRUE(second.fresh);
+  EXPECT_EQ(stat_of(fs::path(second.dir) / "one").st_ino, one.st_ino);
+  EXPECT_NE(stat_of(fs::path(second.dir) / "two").st_ino, one.st_ino);
+  EXPECT_EQ(stat_of(fs::path(second.dir) / "two").st_nlink, 1u);
+  EXPECT_EQ(stat_of(entry).st_nlink, 3u);
+}
+
 TEST_F(FileCacheTest, SweepRemovesEntriesNoCheckoutLinks) {
   Checkout c = check_out();
   FileCacheSweep kept = sweep_file_cache((dir_ / "repo/images/files").string());

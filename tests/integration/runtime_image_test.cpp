@@ -187,6 +187,27 @@ TEST(RuntimeImage, GcRemovesUnpinnedCheckoutsAndUnlinkedCachedFilesButNotLeasedO
   EXPECT_EQ(ra.out, "a\n") << ra.err;
 }
 
+// In a container of an image, hard links are the image's own: a group shows its count of names
+// (its inode stays out of the per-file cache, whose name would add one), and two identical
+// files of the image are two inodes (the second is a copy, not another link to the cache).
+TEST(RuntimeImage, HardLinkGroupsAndIdenticalFilesKeepTheirLinkCounts) {
+  std::string dir = make_image_root("links", "links\n");
+  write_file(dir + "/etc/group-a", "one inode, two names\n");
+  write_file(dir + "/etc/twin-1", "identical\n");
+  write_file(dir + "/etc/twin-2", "identical\n");
+  ASSERT_EQ(
+      sh("cd " + dir + " && ln etc/group-a etc/group-b && touch -d @0 etc/twin-1 etc/twin-2").code,
+      0);
+  Result imported = sh(cli() + " image import -q rootfs:" + dir);
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  Result r = sh(cli() + " run --rm " + chomp(imported.out) + " -- /bin/sh -c " +
+                shell_quote("stat -c '%n %h' /etc/group-a /etc/group-b; "
+                            "[ /etc/group-a -ef /etc/group-b ] && echo group: one inode; "
+                            "[ /etc/twin-1 -ef /etc/twin-2 ] || echo twins: two inodes"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "/etc/group-a 2\n/etc/group-b 2\ngroup: one inode\ntwins: two inodes\n");
+}
+
 TEST(RuntimeImage, BundleCidRunsItsConfig) {
   std::string bdir = work_dir() + "/bundle";
   sh("mkdir -p " + bdir + " && cp -a " + busybox_root() + " " + bdir + "/rootfs");
