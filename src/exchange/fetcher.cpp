@@ -1,5 +1,6 @@
 #include "exchange/fetcher.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -23,6 +24,14 @@ std::string key_of(const Cid& c) {
   return std::string(as_string(c.multihash()));
 }
 
+// One block can be linked both ways: a cidrun image's metadata links the structure blocks of
+// its tree (dag-pb) by raw CIDs, so that a CAR of the metadata stops at them. Reached by a raw
+// link a block is a leaf; reached by a dag-pb link its links must be followed too. The walk keeps
+// the two apart: what was seen as a leaf is seen again as a node.
+std::string walk_key_of(const Cid& c) {
+  return c.codec() == kCodecRaw ? key_of(c) + 'r' : key_of(c);
+}
+
 // A subtree no bigger than this (by its links' cumulative sizes) comes in one CAR stream.
 constexpr uint64_t kWholeCarMax = 16u << 20;
 // From a source that compresses its answers: a long stream shares its compression context and
@@ -33,6 +42,9 @@ constexpr uint64_t kWholeCarMaxCoded = 64u << 20;
 // that several requests (and their hashing and writing) run at once. Below it the per-request
 // cost outweighs the parallelism, and one CAR of the node is better.
 constexpr uint64_t kSplitMinLink = 64u << 10;
+// Below a node that is partly here, a missing subtree no bigger than this comes as one CAR
+// rather than its root alone and then its links (see plan()).
+constexpr uint64_t kSmallCar = 4u << 10;
 
 // What the walk does with a CID: make its block present and look at its links (kBlock), or ask
 // for its whole subtree in one CAR stream (kCar).
@@ -72,7 +84,7 @@ class Fetcher::Walk {
       : f_(f), root_(root), car_max_(f.sources_.codes() ? kWholeCarMaxCoded : kWholeCarMax) {}
 
   FetchResult run() {
-    seen_.insert(key_of(root_));
+    seen_.insert(walk_key_of(root_));
     bool have_root = root_.is_identity() || f_.store_.has(root_);
     if (!have_root && f_.opts_.use_car && root_.codec() == kCodecDagPb) {
       // One raw request for the root says how big the DAG is and how it is shaped (one CAR for a
@@ -152,6 +164,25 @@ class Fetcher::Walk {
       throw Error(cid.str() + ": " + e.what());
     }
     if (node.links.empty()) return out;
+    if (std::any_of(node.links.begin(), node.links.end(),
+                    [this](const dagpb::Link& l) { return present(l.hash); })) {
+      // Part of what this node links to is here already: an update of a DAG this store holds,
+      // or a root that shares subtrees with one it holds. A CAR of the node would bring all of
+      // that again (replacing one binary of a Debian root: 27 MB for a 318 KB file), so each
+      // link goes on its own: what is here is walked locally, what is not is fetched alone and
+      // planned by this same rule, so that only missing blocks cross the wire. A small missing
+      // subtree comes as one CAR: at most kSmallCar bytes that may be here already, for one
+      // round trip less.
+      for (auto& l : node.links) {
+        if (present(l.hash)) {
+          out.push_back(Item{std::move(l.hash), false, false});
+        } else {
+          bool small = l.hash.codec() == kCodecDagPb && l.tsize && *l.tsize <= kSmallCar;
+          out.push_back(Item{std::move(l.hash), small, true});
+        }
+      }
+      return out;
+    }
     uint64_t total = 0;
     for (const auto& l : node.links) total += l.tsize.value_or(0);
     if (total <= car_max_ || total / node.links.size() < kSplitMinLink) {
@@ -165,6 +196,8 @@ class Fetcher::Walk {
     }
     return out;
   }
+
+  bool present(const Cid& cid) const { return cid.is_identity() || f_.store_.has(cid); }
 
   // scratch: the worker's block buffer, reused from block to block (SourceSet::get_into).
   std::vector<Item> block_item(const Item& item, Bytes& scratch) {
@@ -194,11 +227,38 @@ class Fetcher::Walk {
   // fetched block by block.
   std::vector<Item> car_item(const Item& item) {
     const Cid& sub = item.cid;
+    // By multihash: the CID to decode a block as when it comes (the link that asked for it;
+    // a dag-pb link wins over a raw one, see walk_key_of), and whether a block received so far
+    // had its links followed.
     std::unordered_map<std::string, Cid> wanted{{key_of(sub), sub}};
-    std::unordered_set<std::string> received;
+    std::unordered_map<std::string, bool> received;
+    std::vector<Cid> extra;  // linked as nodes after coming as leaves, not readable yet
     // Called from the stream's thread and, for big raw leaves, from the pool (block_pipeline.h):
     // the bookkeeping is under mu, the store write is not.
     std::mutex mu;
+    // Under mu: children are now linked (by a block that came). A block that came as a leaf
+    // and is now linked as a node is read back and its own links wanted in turn; one not yet
+    // stored (its write still under way) is left to the block-by-block walk.
+    auto want = [&](std::vector<Cid> children) {
+      while (!children.empty()) {
+        Cid child = std::move(children.back());
+        children.pop_back();
+        std::string ck = key_of(child);
+        bool node = child.codec() != kCodecRaw;
+        if (auto r = received.find(ck); r != received.end()) {
+          if (!node || r->second) continue;
+          r->second = true;
+          if (auto data = f_.store_.get(child)) {
+            for (auto& c : block_links(child, *data)) children.push_back(std::move(c));
+          } else {
+            extra.push_back(std::move(child));
+          }
+          continue;
+        }
+        auto [it, added] = wanted.emplace(std::move(ck), child);
+        if (!added && node) it->second = std::move(child);
+      }
+    };
     auto on_block = [&](const Cid& cid, ByteView data) {
       std::string k = key_of(cid);
       Cid as_linked;
@@ -212,16 +272,13 @@ class Fetcher::Walk {
         }
         as_linked = it->second;  // decode by the codec of the link that asked for it
         wanted.erase(it);
-        received.insert(k);
+        received.emplace(k, as_linked.codec() != kCodecRaw);
       }
       f_.store_.put(as_linked, data);
       auto links = block_links(as_linked, data);
       if (!links.empty()) {
         std::lock_guard l(mu);
-        for (auto& child : links) {
-          std::string ck = key_of(child);
-          if (!received.count(ck)) wanted.emplace(std::move(ck), std::move(child));
-        }
+        want(std::move(links));
       }
       if (as_linked == root_ && progress()) progress()->set_total(estimated_total(root_, data));
       count(as_linked, data.size(), true);
@@ -236,15 +293,16 @@ class Fetcher::Walk {
       log::warn(e.what());
     }
     std::vector<Item> rest;
-    rest.reserve(wanted.size());
+    rest.reserve(wanted.size() + extra.size());
     for (auto& [k, c] : wanted) rest.push_back(Item{c, false, false, true});
+    for (auto& c : extra) rest.push_back(Item{std::move(c), false, false, true});
     return rest;
   }
 
   // Queues items not seen before (under mu_, or before the workers start).
   void enqueue(std::vector<Item> items) {
     for (auto& it : items) {
-      if (!seen_.insert(key_of(it.cid)).second && !it.again) continue;
+      if (!seen_.insert(walk_key_of(it.cid)).second && !it.again) continue;
       (it.car ? cars_ : blocks_q_).push_back(std::move(it));
     }
   }

@@ -8,10 +8,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
+#include <unordered_set>
 
 #include "exchange/fake_http.h"
 #include "exchange/fixtures.h"
 #include "exchange/source_set.h"
+#include "ipld/dagpb.h"
+#include "store/reachable.h"
 #include "util/varint.h"
 
 namespace cidrun::exchange {
@@ -198,6 +201,150 @@ TEST_F(exchangeFetcher, ResumesWithoutRefetchingPresentBlocks) {
   expect_complete_and_sound(dest, fx);
   EXPECT_EQ(r.fetched_blocks, fx.blocks.size() - fx.blocks.size() / 2);
   EXPECT_EQ(gw.requests(), static_cast<int>(r.fetched_blocks));
+}
+
+// Imports the directory at `path` (CIDv1, raw leaves) into `store`.
+Cid import_tree(MemoryStore& store, const std::string& path) {
+  unixfs::ImportOptions o;
+  o.recursive = true;
+  o.layout.cid_version = 1;
+  o.layout.raw_leaves = true;
+  o.dir.cid_version = 1;
+  unixfs::Importer imp(store, o, nullptr);
+  return imp.add_path(path, "tree").cid;
+}
+
+std::vector<Cid> dag_blocks(MemoryStore& store, const Cid& root) {
+  std::vector<Cid> out;
+  unixfs::walk_dag(store, root, [&](const Cid& c, ByteView) {
+    out.push_back(c);
+    return true;
+  });
+  return out;
+}
+
+TEST_F(exchangeFetcher, UpdateFetchesOnlyTheBlocksThatChanged) {
+  // v1: a 6 MiB file beside a deep path to a small file, and a directory of small files. v2
+  // replaces the deep file and adds a small directory. A node holding v1 must fetch only v2's new
+  // blocks: never a CAR of a subtree it mostly holds (the 6 MiB file, the small files).
+  TempDir dir;
+  std::string t = dir.path + "/tree";
+  std::filesystem::create_directories(t + "/a/b/c");
+  std::filesystem::create_directories(t + "/small");
+  testing::write_text(t + "/big.bin", testing::random_bytes(6u << 20, 7));
+  testing::write_text(t + "/a/b/c/file", testing::random_bytes(600u << 10, 8));
+  for (int i = 0; i < 50; ++i)
+    testing::write_text(t + "/small/f" + std::to_string(i), "small " + std::to_string(i));
+  MemoryStore origin;
+  Cid v1 = import_tree(origin, t);
+  testing::write_text(t + "/a/b/c/file", testing::random_bytes(600u << 10, 9));
+  std::filesystem::create_directories(t + "/new");
+  testing::write_text(t + "/new/x", "new file");
+  Cid v2 = import_tree(origin, t);
+
+  MemoryStore dest;
+  auto old_blocks = dag_blocks(origin, v1);
+  for (const auto& c : old_blocks) dest.put(c, *origin.get(c));
+  std::unordered_set<std::string> old_keys;
+  for (const auto& c : old_blocks) old_keys.insert(std::string(as_string(c.multihash())));
+  uint64_t new_bytes = 0;
+  size_t new_count = 0;
+  for (const auto& c : dag_blocks(origin, v2)) {
+    if (old_keys.insert(std::string(as_string(c.multihash()))).second) {
+      new_bytes += origin.get(c)->size();
+      ++new_count;
+    }
+  }
+
+  std::atomic<uint64_t> sent{0};
+  FakeHttp gw([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    auto b = origin.get(cid);
+    if (!b) return send_response(fd, 404, "text/plain", "not found");
+    std::string body;
+    if (h.target.find("format=car") != std::string::npos) {
+      Bytes out = exchange::car_header({cid});
+      unixfs::walk_dag(origin, cid, [&](const Cid& c, ByteView data) {
+        Bytes p = exchange::car_section_prefix(c, data.size());
+        out.insert(out.end(), p.begin(), p.end());
+        out.insert(out.end(), data.begin(), data.end());
+        return true;
+      });
+      body = std::string(as_string(out));
+      send_response(fd, 200, "application/vnd.ipld.car; version=1", body);
+    } else {
+      body = std::string(as_string(*b));
+      send_response(fd, 200, "application/vnd.ipld.raw", body);
+    }
+    sent += body.size();
+  });
+  auto src = sources({gw.url()});
+  Fetcher f(dest, *src);
+  auto r = f.fetch_dag(v2);
+  EXPECT_EQ(r.fetched_blocks, new_count);
+  EXPECT_EQ(r.fetched_bytes, new_bytes);
+  for (const auto& c : dag_blocks(origin, v2)) ASSERT_TRUE(dest.has(c)) << c.str();
+  // What crossed the wire: the new blocks, a node fetched alone and again at the head of its
+  // CAR, and CAR framing; nothing near the size of a subtree v1 already had.
+  EXPECT_LT(sent.load(), new_bytes + (16u << 10));
+}
+
+// A cidrun image links the structure blocks of its tree twice: by raw CIDs from its metadata (so
+// that a CAR of the metadata stops there) and by dag-pb CIDs from the tree. Reached first as a
+// leaf, such a block must still have its links followed when the tree reaches it, in a CAR and
+// block by block alike, or the pull ends "complete" without the file data.
+TEST_F(exchangeFetcher, BlockLinkedAsRawAndAsDagPbHasItsLinksFollowed) {
+  TempDir dir;
+  std::string t = dir.path + "/tree";
+  std::filesystem::create_directories(t);
+  testing::write_text(t + "/file", testing::random_bytes(700u << 10, 3));
+  MemoryStore origin;
+  Cid tree = import_tree(origin, t);
+  std::vector<Cid> tree_blocks = dag_blocks(origin, tree);
+  // The "metadata": raw links to the tree's dag-pb blocks, as an image's structure links.
+  dagpb::Node meta;
+  for (const auto& c : tree_blocks) {
+    if (c.codec() != kCodecDagPb) continue;
+    Cid as_raw = Cid::v1(kCodecRaw, c.hash_code(), c.digest());
+    meta.links.push_back({as_raw, std::nullopt, origin.get(c)->size()});
+  }
+  Bytes meta_block = dagpb::encode(meta);
+  Cid meta_cid = Cid::of(1, kCodecDagPb, meta_block);
+  origin.put(meta_cid, meta_block);
+  dagpb::Node top;
+  top.links.push_back({meta_cid, std::string("meta"), meta_block.size()});
+  top.links.push_back({tree, std::string("tree"), 800u << 10});
+  Bytes top_block = dagpb::encode(top);
+  Cid root = Cid::of(1, kCodecDagPb, top_block);
+  origin.put(root, top_block);
+
+  // The gateway walks by CID, as `cidrun serve` does: the raw-linked blocks come twice.
+  FakeHttp gw([&](const HttpHead& h, int fd) {
+    Cid cid = testing::cid_in(h.target);
+    auto b = origin.get(cid);
+    if (!b) return send_response(fd, 404, "text/plain", "not found");
+    if (h.target.find("format=car") == std::string::npos)
+      return send_response(fd, 200, "application/vnd.ipld.raw", as_string(*b));
+    Bytes out = exchange::car_header({cid});
+    KeySet seen;
+    walk_reachable(origin, cid, seen, IfMissing::kThrow, [&](const Cid& c, ByteView data) {
+      Bytes p = exchange::car_section_prefix(c, data.size());
+      out.insert(out.end(), p.begin(), p.end());
+      out.insert(out.end(), data.begin(), data.end());
+      return true;
+    });
+    send_response(fd, 200, "application/vnd.ipld.car; version=1", as_string(out));
+  });
+  for (bool use_car : {true, false}) {
+    SCOPED_TRACE(use_car ? "CAR" : "block by block");
+    MemoryStore dest;
+    auto src = sources({gw.url()});
+    Fetcher f(dest, *src, {.use_car = use_car});
+    auto r = f.fetch_dag(root);
+    for (const auto& c : tree_blocks) EXPECT_TRUE(dest.has(c)) << c.str();
+    EXPECT_EQ(r.blocks, tree_blocks.size() + 2);
+    EXPECT_FALSE(first_missing(dest, root));
+  }
 }
 
 TEST_F(exchangeFetcher, WrongBytesAreRejectedAndAnotherSourceIsUsed) {
