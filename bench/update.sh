@@ -4,7 +4,7 @@
 # carries the same change. Not a test.
 #   bench/update.sh [BUILD_DIR]
 # v1 is a Debian minbase root (made by bench/image.sh). The changes:
-#   U1  usr/bin/dpkg replaced by as many new bytes (a new build of one binary)
+#   U1  usr/bin/dpkg replaced by a new build (a byte changed in every 4 KiB page)
 #   U2  chmod 0600 and chown 1000:1000 of etc/hostname
 #   U3  the same root with new mtimes on every file (a rebuild with identical contents)
 # each as a cidrun image (`image import rootfs:`) and as a plain UnixFS tree (`add -r` with
@@ -32,13 +32,25 @@ origin=$work/origin
 # variant NAME: a copy of the root with change NAME applied, in $work/NAME
 variant() {
   local d=$work/$1
-  cp -a "$minbase" "$d"
+  # The contents, never the shared input itself ($minbase may be a symlink, which cp -a would
+  # copy as one, and the changes would land in the input).
+  mkdir "$d"
+  cp -a "$minbase/." "$d/"
+  # Device nodes have no place in a plain UnixFS tree (`add` refuses them): both kinds go without.
+  find "$d/dev" -mindepth 1 -delete
   case $1 in
     v1) ;;
-    u1) head -c "$(stat -c %s "$d/usr/bin/dpkg")" /dev/urandom >"$d/usr/bin/dpkg.new"
-        chmod --reference="$d/usr/bin/dpkg" "$d/usr/bin/dpkg.new"
-        touch -r "$d/usr/bin/dpkg" "$d/usr/bin/dpkg.new"
-        mv "$d/usr/bin/dpkg.new" "$d/usr/bin/dpkg" ;;
+    u1) # A new build: every 4 KiB page differs (so does every block), and it still compresses
+        # like a program.
+        python3 - "$d/usr/bin/dpkg" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+for i in range(0, len(b), 4096):
+    b[i] ^= 0xFF
+open(p, "wb").write(b)
+PY
+        ;;
     u2) chmod 0600 "$d/etc/hostname"
         chown 1000:1000 "$d/etc/hostname" ;;
     u3) find "$d" -xdev -exec touch -h -d @1767225600 {} + ;;

@@ -12,6 +12,7 @@
 #include "cli/roots.h"
 #include "image/export.h"
 #include "image/import.h"
+#include "image/meta_pack.h"
 #include "image/reader.h"
 #include "image/unpack.h"
 #include "store/lease.h"
@@ -64,6 +65,7 @@ int image_import(const ImageFlags& f, const Globals& g) {
   staging.commit_reachable(r.image.root.cid);
   progress.finish();
   const Cid& cid = r.image.root.cid;
+  image::write_image_pack(*repo, repo->blocks(), cid);
   if (f.tags.empty()) {
     pin_checked(*repo, cid, PinType::kRecursive);
   } else {

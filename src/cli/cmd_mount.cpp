@@ -24,6 +24,7 @@
 #include "fuse/lazy_tree.h"
 #include "fuse/server.h"
 #include "image/image.h"
+#include "image/meta_pack.h"
 #include "store/lease.h"
 #include "store/repo.h"
 #include "store/staged_store.h"
@@ -147,12 +148,20 @@ void on_term(int) {
 // structure (one CAR), and the blocks a recorded start read (another), fetched side by side.
 // They are staged: served from memory at once, written to the repository behind the scenes
 // (thousands of small files, and a new repository's shard directories, cost seconds on a cold
-// disk that the first request should not wait for).
-void prefetch(StagedStore& staged, exchange::SourceSet& sources, unixfs::Dag& dag,
+// disk that the first request should not wait for). Metadata already here is read from its pack
+// (image/meta_pack.h) for the same reason; without one, a pack is written once it is all here.
+void prefetch(const Repo& repo, StagedStore& staged, exchange::SourceSet& sources, unixfs::Dag& dag,
               const Cid& root) {
   Bytes block = dag.block(root);
   auto img = image::parse_image_root(root, block);
   if (!img) return;
+  bool packed = false;
+  try {
+    packed = image::read_meta_pack(repo, img->meta,
+                                   [&](const Cid& c, ByteView data) { staged.hold(c, data); });
+  } catch (const Error& e) {
+    log::warn(e.what());
+  }
   std::vector<Cid> wanted;
   if (!staged.has(img->meta)) wanted.push_back(img->meta);
   if (img->startset && !staged.has(*img->startset)) wanted.push_back(*img->startset);
@@ -170,6 +179,19 @@ void prefetch(StagedStore& staged, exchange::SourceSet& sources, unixfs::Dag& da
     });
   }
   for (auto& t : streams) t.join();
+  if (!packed) {
+    // From the staged blocks, or the repository's files for metadata that was here before: a
+    // cold walk that the first request should not wait for. The thread may be cut short by the
+    // server's exit; a pack is written whole or not at all.
+    Cid meta = img->meta;
+    std::thread([&repo, &staged, meta] {
+      try {
+        image::write_meta_pack(repo, staged, meta);
+      } catch (const Error& e) {
+        log::warn(std::string("writing a metadata pack: ") + e.what());
+      }
+    }).detach();
+  }
 }
 
 int server_cmd(const MountFlags& f) {
@@ -196,7 +218,7 @@ int server_cmd(const MountFlags& f) {
     std::optional<ReadRecorder> recorder;
     if (!f.record.empty()) recorder.emplace(store, f.record);
     unixfs::Dag dag(recorder ? static_cast<BlockStore&>(*recorder) : store);
-    if (!f.restart) prefetch(staged, *sources, dag, root);
+    if (!f.restart) prefetch(*repo, staged, *sources, dag, root);
     fuse::LazyTree tree(dag, root, fuse::journal_writer(f.state));
     tree.set_prefetch([&store](const std::vector<Cid>& cids) { store.prefetch(cids); });
     if (f.restart) tree.replay(fuse::read_journal(f.state));

@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "exchange/fetcher.h"
 #include "exchange/fetching_store.h"
+#include "image/meta_pack.h"
 #include "store/repo.h"
 #include "store/repo_lock.h"
 #include "util/error.h"
@@ -49,6 +50,7 @@ int run_pull(const PullFlags& f, const Globals& g) {
                             {.parallel = f.parallel, .use_car = !f.no_car, .progress = &progress});
   exchange::FetchResult r = fetcher.fetch_dag(root);
   repo->blocks().sync();
+  image::write_image_pack(*repo, repo->blocks(), root);
   if (f.pin) repo->pin(root, PinType::kRecursive);
   progress.finish();
   if (!f.json && !f.quiet) {

@@ -5,11 +5,14 @@
 
 #include "cli/command.h"
 #include "image/gc.h"
+#include "image/meta_pack.h"
 #include "store/gc.h"
 #include "store/reachable.h"
 #include "store/repo.h"
+#include "store/repo_lock.h"
 #include "store/verify.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace cidrun::cli {
 namespace {
@@ -74,6 +77,12 @@ int repo_gc(const RepoFlags& f, const Globals& g) {
   auto r = collect_garbage(*repo, [&](const Cid& cid) {
     if (!f.quiet) std::printf("removed %s\n", cid.str().c_str());
   });
+  {
+    // Then the metadata packs of images whose blocks went (a pack is a copy, see meta_pack.h).
+    RepoLock lock(*repo, RepoLock::Mode::kExclusive);
+    size_t packs = image::sweep_meta_packs(*repo, repo->blocks());
+    if (packs) log::debug("repo gc: removed " + std::to_string(packs) + " metadata packs");
+  }
   if (!f.quiet) {
     std::fprintf(stderr, "removed %llu blocks (%llu bytes), kept %llu\n",
                  static_cast<unsigned long long>(r.blocks_removed),

@@ -28,6 +28,13 @@ void StagedStore::stage(const Cid& cid, ByteView data) {
   cv_.notify_all();
 }
 
+void StagedStore::hold(const Cid& cid, ByteView data) {
+  if (cid.is_identity()) return;
+  std::lock_guard l(mu_);
+  blocks_.try_emplace(std::string(as_string(cid.multihash())), cid,
+                      Bytes(data.begin(), data.end()));
+}
+
 void StagedStore::write_loop() {
   std::unique_lock l(mu_);
   for (;;) {

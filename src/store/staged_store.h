@@ -25,6 +25,9 @@ class StagedStore : public BlockStore {
 
   // Held in memory and queued for the store below (which gets it as given).
   void stage(const Cid& cid, ByteView data);
+  // Held in memory only: for blocks the store below has already, read from a copy that costs
+  // one read where the store below costs one per block (image/meta_pack.h).
+  void hold(const Cid& cid, ByteView data);
   // Waits until every staged block is in the store below; rethrows the first write error.
   void flush();
 
