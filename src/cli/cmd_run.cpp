@@ -49,6 +49,7 @@ struct RunFlags {
   std::string entrypoint;
   Option entrypoint_opt;
   bool lazy = false;
+  bool no_checkout = false;
   bool no_fill = false;
   std::string record;  // trace: the file the lazy mount's server notes reads in
 };
@@ -102,10 +103,16 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
     bundle = ::access((dir + "/config.json").c_str(), F_OK) == 0;
   } else {
     // The lazy mount's users are processes the holder watches; a detached container outlives run.
-    if (f.lazy && f.detach)
-      throw Error("--lazy with -d is not supported yet: mount --lazy, then run the mountpoint");
-    if (f.lazy) dir = resolve_lazy_root(g, f.root, !f.no_fill, image_config, f.record);
-    if (!f.lazy || dir.empty()) dir = resolve_image_root(g, f.root, bundle, image_config);
+    if ((f.lazy || f.no_checkout) && f.detach) {
+      throw Error(std::string(f.lazy ? "--lazy" : "--no-checkout") +
+                  " with -d is not supported yet: mount the root, then run the mountpoint");
+    }
+    bool mounted = f.lazy || f.no_checkout;
+    if (mounted) {
+      dir = resolve_lazy_root(g, f.root, !f.no_fill, image_config, f.record,
+                              f.no_checkout ? MountWhen::kAlways : MountWhen::kIfMissing);
+    }
+    if (!mounted || dir.empty()) dir = resolve_image_root(g, f.root, bundle, image_config);
     lo.lower_dirs = {bundle ? dir + "/rootfs" : dir};
   }
   std::string rootfs = bundle ? dir + "/rootfs" : dir;
@@ -276,6 +283,9 @@ const Registrar reg("run", [](Command& app, Globals& g) {
   sub.add_flag("--lazy", f->lazy,
                "Start before ROOT is downloaded: a FUSE mount fetches blocks as they are read");
   sub.add_flag("--no-fill", f->no_fill, "With --lazy: do not fetch the rest in the background");
+  sub.add_flag("--no-checkout", f->no_checkout,
+               "Run from the root's shared read-only FUSE mount, not a checkout: no second copy "
+               "of its files on disk (missing blocks are fetched as with --lazy)");
   f->entrypoint_opt = sub.add_option(
       "--entrypoint", f->entrypoint,
       "Run this (a program, or a JSON list) instead of the image's Entrypoint and Cmd");

@@ -47,11 +47,12 @@ std::pair<Cid, std::string> split_run_root(const Repo& r, const std::string& roo
 
 std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fill,
                               std::optional<nlohmann::json>& image_config,
-                              const std::string& record) {
+                              const std::string& record, MountWhen when) {
   repo = Repo::open(repo_path(g));
   auto [cid, path] = split_run_root(*repo, root);
-  if (!path.empty()) throw Error("--lazy takes a root, not a path below one");
-  if (record.empty() && !first_missing(repo->blocks(), cid)) return "";
+  if (!path.empty()) throw Error("a mounted root is a root, not a path below one");
+  if (record.empty() && when == MountWhen::kIfMissing && !first_missing(repo->blocks(), cid))
+    return "";
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
   LazyMountRequest req;
   req.root = cid;

@@ -20,14 +20,20 @@ namespace cidrun::cli {
 std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle,
                                std::optional<nlohmann::json>& image_config);
 
-// `run --lazy`: when blocks of ROOT are missing, a lazy mount of it (shared by every container
-// of the root) with this process registered as a user; returns its mountpoint, or "" when the
-// root is complete here (then resolve_image_root's checkout is better). image_config as above.
-// With record set (cidrun trace): a mount of this process's own, even when the root is
-// complete here, whose server notes every block read in that file.
+// When a run's root is mounted: only while blocks of it are missing (`run --lazy`; a complete
+// root is checked out, which reads faster), or always (`run --no-checkout`: the files are on disk
+// once, as blocks).
+enum class MountWhen { kIfMissing, kAlways };
+
+// `run --lazy` / `run --no-checkout`: a mount of ROOT (shared by every container of the root)
+// with this process registered as a user; returns its mountpoint, or "" when `when` says a
+// checkout (resolve_image_root) is better. image_config as above. With record set (cidrun trace):
+// a mount of this process's own, even when the root is complete here, whose server notes every
+// block read in that file.
 std::string resolve_lazy_root(const Globals& g, const std::string& root, bool fill,
                               std::optional<nlohmann::json>& image_config,
-                              const std::string& record = "");
+                              const std::string& record = "",
+                              MountWhen when = MountWhen::kIfMissing);
 // Unregisters this process from the lazy mount (after its container ended); with stop, also
 // stops its holder and waits for the mount to go (a trace's mount is of no use to anyone).
 void release_lazy_root(bool stop = false);

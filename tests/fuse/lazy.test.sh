@@ -153,3 +153,15 @@ for _ in $(seq 50); do [ -s "$pack" ] && break; sleep 0.1; done
 [ -s "$pack" ] || fail "no new pack after a damaged one"
 "${LO[@]}" repo verify >/dev/null || fail "repo verify after the damaged pack"
 echo "ok: a damaged metadata pack is dropped and written again"
+
+# 9. run --no-checkout: a complete root runs from its shared mount, and no checkout is written.
+out=$(timeout 120 "${LO[@]}" run --rm --no-checkout "$id" /bin/sh -c 'stat -c "%u:%g %a" /etc/hostname; sha256sum </big.bin')
+[ "$out" = "$(printf '0:42 640\n%s' "$want")" ] || fail "run --no-checkout printed '$out'"
+if ls "$work/origin/images/" 2>/dev/null | grep -q '^bafy'; then
+  fail "run --no-checkout wrote a checkout: $(ls "$work/origin/images/")"
+fi
+if "${LO[@]}" run -d --no-checkout "$id" /bin/true 2>"$work/err"; then
+  fail "--no-checkout with -d was accepted"
+fi
+grep -q "not supported" "$work/err" || fail "--no-checkout -d: $(cat "$work/err")"
+echo "ok: run --no-checkout runs a complete image from its mount, with no checkout"
