@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/lazy.sh — time to a container's first useful output over a slow link: `pull` + `run`
-# beside `run --lazy` (blocks fetched as they are read), and beside what a tarball of the same
+# (from a checkout, or from the mount: `run --no-checkout`) beside `run --lazy` (blocks fetched
+# as they are read), and beside what a tarball of the same
 # root costs over the same link (curl of the gzip OCI layer, then tar -x: the floor for "pull a
 # tarball, unpack, run"). Not a test.
 #   bench/lazy.sh [BUILD_DIR]
@@ -66,6 +67,9 @@ measure() { # measure NAME: "seconds bytes" of one way to the first output
     pull-run)
       "$cidrun" --repo-dir "$work/repo" pull "$id" >/dev/null
       "$cidrun" --repo-dir "$work/repo" run --rm "$id" $cmd >/dev/null ;;
+    pull-mount)
+      "$cidrun" --repo-dir "$work/repo" pull "$id" >/dev/null
+      "$cidrun" --repo-dir "$work/repo" run --rm --no-checkout "$id" $cmd >/dev/null ;;
     lazy)
       "$cidrun" --repo-dir "$work/repo" run --rm --lazy --no-fill "$id" $cmd >/dev/null ;;
     traced)
@@ -83,8 +87,8 @@ measure() { # measure NAME: "seconds bytes" of one way to the first output
 }
 best() { local b=""; for _ in $(seq 1 "$runs"); do l=$(measure "$1"); { [ -z "$b" ] || awk -v a="${l%% *}" -v c="${b%% *}" 'BEGIN { exit !(a < c) }'; } && b=$l; done; echo "$b"; }
 
-# WAYS picks which to measure (default all four; the tarball is the reference of the ratios).
-ways=${WAYS:-tarball pull-run lazy traced}
+# WAYS picks which to measure (default all five; the tarball is the reference of the ratios).
+ways=${WAYS:-tarball pull-run pull-mount lazy traced}
 # traced: the same image with the start set `cidrun trace` records for the command (at the
 # origin, before any measurement), which a lazy start asks for beside the metadata.
 case " $ways " in
@@ -94,6 +98,7 @@ esac
 tarball=$(best tarball)
 rows=("tarball (curl | tar -xz, run):$tarball")
 case " $ways " in *" pull-run "*) rows+=("pull + run:$(best pull-run)") ;; esac
+case " $ways " in *" pull-mount "*) rows+=("pull + run --no-checkout:$(best pull-mount)") ;; esac
 case " $ways " in *" lazy "*) rows+=("run --lazy --no-fill:$(best lazy)") ;; esac
 case " $ways " in *" traced "*) rows+=("run --lazy, traced image:$(best traced)") ;; esac
 printf 'link %s, %s ms each way; root %s; command: %s\n' "$rate" "$delay" "$id" "$cmd"
