@@ -92,6 +92,7 @@ class Fetcher::Walk {
       // gets one CAR of everything.
       try {
         Bytes b = f_.sources_.get(root_);
+        arriving(root_);
         f_.store_.put(root_, b);
         count(root_, b.size(), true);
         if (progress()) progress()->set_total(estimated_total(root_, b));
@@ -149,7 +150,7 @@ class Fetcher::Walk {
 
   // What to do below a block that is here now. fetched: it just came from the network, so what
   // it links to most likely is not here either.
-  std::vector<Item> plan(const Item& item, ByteView block, bool fetched) const {
+  std::vector<Item> plan(const Item& item, ByteView block, bool fetched) {
     const Cid& cid = item.cid;
     std::vector<Item> out;
     bool car_ok = item.car_ok && fetched && f_.opts_.use_car;
@@ -165,16 +166,16 @@ class Fetcher::Walk {
     }
     if (node.links.empty()) return out;
     if (std::any_of(node.links.begin(), node.links.end(),
-                    [this](const dagpb::Link& l) { return present(l.hash); })) {
-      // Part of what this node links to is here already: an update of a DAG this store holds,
-      // or a root that shares subtrees with one it holds. A CAR of the node would bring all of
-      // that again (replacing one binary of a Debian root: 27 MB for a 318 KB file), so each
-      // link goes on its own: what is here is walked locally, what is not is fetched alone and
-      // planned by this same rule, so that only missing blocks cross the wire. A small missing
+                    [this](const dagpb::Link& l) { return held_before(l.hash); })) {
+      // Part of what this node links to was here before this pull: an update of a DAG this
+      // store holds, or a root that shares subtrees with one it holds. A CAR of the node would
+      // bring all of that again (replacing one binary of a Debian root: 27 MB for a 318 KB file),
+      // so each link goes on its own: what is here is walked locally, what is not is fetched alone
+      // and planned by this same rule, so that only missing blocks cross the wire. A small missing
       // subtree comes as one CAR: at most kSmallCar bytes that may be here already, for one
       // round trip less.
       for (auto& l : node.links) {
-        if (present(l.hash)) {
+        if (l.hash.is_identity() || held_before(l.hash)) {
           out.push_back(Item{std::move(l.hash), false, false});
         } else {
           bool small = l.hash.codec() == kCodecDagPb && l.tsize && *l.tsize <= kSmallCar;
@@ -197,7 +198,23 @@ class Fetcher::Walk {
     return out;
   }
 
-  bool present(const Cid& cid) const { return cid.is_identity() || f_.store_.has(cid); }
+  // Whether the store held the block before this walk began. Blocks that came during it do not
+  // count: a cold pull of an image gets its structure blocks with the metadata CAR, and those
+  // say nothing about the file data below them. Identity CIDs carry their block: they say
+  // nothing either.
+  bool held_before(const Cid& cid) {
+    if (cid.is_identity()) return false;
+    {
+      std::lock_guard l(count_mu_);
+      if (arrived_.count(key_of(cid))) return false;
+    }
+    return f_.store_.has(cid);
+  }
+  // Called before a fetched block is stored, so that held_before never sees it as old.
+  void arriving(const Cid& cid) {
+    std::lock_guard l(count_mu_);
+    arrived_.insert(key_of(cid));
+  }
 
   // scratch: the worker's block buffer, reused from block to block (SourceSet::get_into).
   std::vector<Item> block_item(const Item& item, Bytes& scratch) {
@@ -216,6 +233,7 @@ class Fetcher::Walk {
     }
     if (data) return plan(item, *data, false);
     ByteView fetched = f_.sources_.get_into(cid, scratch);
+    arriving(cid);
     f_.store_.put(cid, fetched);
     count(cid, fetched.size(), true);
     if (cid == root_ && progress()) progress()->set_total(estimated_total(cid, fetched));
@@ -274,6 +292,7 @@ class Fetcher::Walk {
         wanted.erase(it);
         received.emplace(k, as_linked.codec() != kCodecRaw);
       }
+      arriving(as_linked);
       f_.store_.put(as_linked, data);
       auto links = block_links(as_linked, data);
       if (!links.empty()) {
@@ -354,6 +373,7 @@ class Fetcher::Walk {
   std::exception_ptr failure_;
   std::mutex count_mu_;
   std::unordered_set<std::string> counted_;
+  std::unordered_set<std::string> arrived_;  // multihashes fetched by this walk (under count_mu_)
   std::atomic<uint64_t> blocks_{0}, fetched_blocks_{0}, fetched_bytes_{0};
 };
 

@@ -7,14 +7,14 @@
 // CAR stream (one request instead of one per block); a bigger node with big links (a big file,
 // a directory of big files or of big subtrees) is split, each child asked for on its own, so
 // that several CAR streams (up to `car_streams`) and raw block requests run at once and the
-// hashing and writing use every core. Below a fetched node that links to blocks already here (an
-// update of a DAG the store holds), no CAR covers what is here: each link is walked or fetched on
-// its own, so an update moves only what changed. Blocks already present are read, not fetched, and
-// their missing descendants fetched block by block (so a pull resumes where it stopped). Every
-// block is hash-checked before it is stored or decoded; a CAR may only deliver blocks that the
-// blocks it delivered so far link to, and whatever a CAR lacked is fetched block by block. Memory
-// is bounded by the blocks in flight plus one multihash per block of the DAG (for deduplication),
-// never by the data.
+// hashing and writing use every core. Below a fetched node that links to blocks the store held
+// before the pull (an update of a DAG the store holds), no CAR covers what is here: each link is
+// walked or fetched on its own, so an update moves only what changed. Blocks already present are
+// read, not fetched, and their missing descendants fetched block by block (so a pull resumes where
+// it stopped). Every block is hash-checked before it is stored or decoded; a CAR may only deliver
+// blocks that the blocks it delivered so far link to, and whatever a CAR lacked is fetched block by
+// block. Memory is bounded by the blocks in flight plus one multihash per block of the DAG (for
+// deduplication), never by the data.
 #pragma once
 
 #include <cstddef>
