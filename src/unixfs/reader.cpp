@@ -135,11 +135,16 @@ NodeStat Dag::stat(const Cid& cid) {
   return s;
 }
 
-void Dag::list_hamt(const Decoded& shard, int depth,
+void Dag::list_hamt(const Decoded& shard, int depth, KeySet& shards,
                     const std::function<void(const DirEntryRef&)>& fn) {
-  if (depth > kMaxDagDepth) throw Error("HAMT nested too deeply");
   if (shard.data.hash_type != unixfs_pb::kHashMurmur3 || !shard.data.fanout) {
     throw Error("HAMT shard with unsupported hash type or no fanout");
+  }
+  // A name's hash picks one slot per level, so a real HAMT ends where its 64 bits do (lookup
+  // could not reach an entry below that).
+  unsigned width = log2u(*shard.data.fanout);
+  if (depth > kMaxDagDepth || (width > 0 && static_cast<unsigned>(depth + 1) * width > 64)) {
+    throw Error("HAMT nested deeper than its hash allows");
   }
   size_t plen = hamt_prefix_len(*shard.data.fanout);
   for (const auto& l : shard.node.links) {
@@ -148,12 +153,18 @@ void Dag::list_hamt(const Decoded& shard, int depth,
       throw Error("HAMT link with malformed name " + quote(name));
     }
     if (name.size() == plen) {
+      // Each entry's hash places it in one shard, so no real HAMT holds a shard twice; a
+      // hostile one that links the same shard from every slot of every level would list 256^7
+      // times the entries its few blocks hold.
+      if (!shards.insert(l.hash.bytes()).second) {
+        throw Error(l.hash.str() + ": HAMT links the same shard more than once");
+      }
       Bytes b = block(l.hash);
       Decoded sub = decode(l.hash, b);
       if (sub.data.type != unixfs_pb::Type::kHamtShard || sub.data.fanout != shard.data.fanout) {
         throw Error(l.hash.str() + ": HAMT child is not a shard of the same fanout");
       }
-      list_hamt(sub, depth + 1, fn);
+      list_hamt(sub, depth + 1, shards, fn);
     } else {
       fn({name.substr(plen), l.hash, l.tsize});
     }
@@ -164,7 +175,8 @@ void Dag::list(const Cid& dir, const std::function<void(const DirEntryRef&)>& fn
   Bytes b = block(dir);
   Decoded d = decode(dir, b);
   if (d.data.type == unixfs_pb::Type::kHamtShard) {
-    list_hamt(d, 0, fn);
+    KeySet shards{dir.bytes()};
+    list_hamt(d, 0, shards, fn);
     return;
   }
   if (d.data.type != unixfs_pb::Type::kDirectory) throw Error(dir.str() + " is not a directory");
@@ -186,6 +198,8 @@ std::optional<Cid> Dag::lookup(const Cid& dir, std::string_view name) {
   if (d.data.type != unixfs_pb::Type::kHamtShard) throw Error(dir.str() + " is not a directory");
   auto h = hamt_hash(as_bytes(name));
   for (unsigned depth = 0;; ++depth) {
+    // A fanout of 1 uses no bits of the hash: only this bounds a chain of such shards.
+    if (depth > static_cast<unsigned>(kMaxDagDepth)) throw Error("HAMT nested too deeply");
     if (d.data.hash_type != unixfs_pb::kHashMurmur3 || !d.data.fanout) {
       throw Error("HAMT shard with unsupported hash type or no fanout");
     }
@@ -253,54 +267,105 @@ FileReader::FileReader(Dag& dag, const Cid& cid) : dag_(dag), cid_(cid) {
   size_ = s.size;
 }
 
-void FileReader::stream_node(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end,
-                             int depth, const std::function<void(ByteView)>& sink) {
+namespace {
+
+// The bytes a file node says it holds: its own data plus its children's claimed sizes, which
+// must agree with its filesize when it states one.
+uint64_t claimed_size(const Cid& cid, const unixfs_pb::Data& data, size_t links) {
+  if (data.blocksizes.size() != links) {
+    throw Error(cid.str() + ": file node links and blocksizes disagree");
+  }
+  uint64_t sum = data.data ? data.data->size() : 0;
+  for (uint64_t bs : data.blocksizes) {
+    if (bs > UINT64_MAX - sum) throw Error(cid.str() + ": blocksizes overflow");
+    sum += bs;
+  }
+  if (data.filesize && *data.filesize != sum) {
+    throw Error(cid.str() + ": filesize " + std::to_string(*data.filesize) +
+                " does not match its blocks (" + std::to_string(sum) + ")");
+  }
+  return sum;
+}
+
+[[noreturn]] void size_lie(const Cid& cid, uint64_t holds, uint64_t claimed) {
+  throw Error(cid.str() + ": holds " + std::to_string(holds) + " bytes where its parent claims " +
+              std::to_string(claimed));
+}
+
+}  // namespace
+
+void FileReader::stream_node(const Cid& cid, uint64_t claimed, uint64_t node_offset, uint64_t start,
+                             uint64_t end, int depth, const std::function<void(ByteView)>& sink) {
   if (depth > kMaxDagDepth) throw Error(cid.str() + ": file DAG nested too deeply");
   Bytes b = dag_.block(cid);
+  spend(cid, b.size());
+  // Every node read must hold exactly what its parent claims for it, also where the range
+  // ends inside it: a leaf longer than its claim would otherwise pass a read of its head.
   auto emit = [&](ByteView data, uint64_t at) {
     uint64_t lo = std::max(start, at);
     uint64_t hi = std::min(end, at + data.size());
     if (lo < hi) sink(data.subspan(lo - at, hi - lo));
   };
   if (cid.codec() == kCodecRaw) {
+    if (b.size() != claimed) size_lie(cid, b.size(), claimed);
     emit(b, node_offset);
     return;
   }
   Dag::Decoded d = dag_.decode(cid, b);
   if (!is_file_type(d.data.type)) throw Error(cid.str() + ": expected a file node");
+  if (uint64_t holds = claimed_size(cid, d.data, d.node.links.size()); holds != claimed) {
+    size_lie(cid, holds, claimed);
+  }
   ByteView own = d.data.data ? ByteView(*d.data.data) : ByteView();
   emit(own, node_offset);
-  if (d.data.blocksizes.size() != d.node.links.size()) {
-    throw Error(cid.str() + ": file node links and blocksizes disagree");
-  }
   uint64_t child_at = node_offset + own.size();
   for (size_t i = 0; i < d.node.links.size(); ++i) {
     uint64_t bs = d.data.blocksizes[i];
-    if (bs > UINT64_MAX - child_at) throw Error(cid.str() + ": blocksizes overflow");
-    if (child_at < end && child_at + bs > start) {
-      uint64_t produced = 0;
-      stream_node(d.node.links[i].hash, child_at, start, end, depth + 1, [&](ByteView piece) {
-        produced += piece.size();
-        sink(piece);
-      });
-      // A child that yields fewer bytes than its parent claims would shift everything after
-      // it; refuse instead of returning wrong data.
-      uint64_t want = std::min(end, child_at + bs) - std::max(start, child_at);
-      if (produced != want) {
-        throw Error(d.node.links[i].hash.str() + ": child holds " + std::to_string(produced) +
-                    " bytes of the range where its parent claims " + std::to_string(want));
-      }
+    const Cid& child = d.node.links[i].hash;
+    // Only children whose claimed bytes meet the range are read, so a read costs at most one
+    // node per byte and level. A child claimed empty within the range is checked to claim
+    // nothing itself, never descended: a subtree of empty nodes, each linking the next twice,
+    // would otherwise be 2^depth visits.
+    if (bs > 0 && child_at < end && child_at + bs > start) {
+      stream_node(child, bs, child_at, start, end, depth + 1, sink);
+    } else if (bs == 0 && child_at >= start && child_at <= end) {
+      check_empty(child);
     }
     child_at += bs;
   }
+}
+
+void FileReader::check_empty(const Cid& cid) {
+  Bytes b = dag_.block(cid);
+  spend(cid, b.size());
+  uint64_t holds = b.size();
+  if (cid.codec() != kCodecRaw) {
+    Dag::Decoded d = dag_.decode(cid, b);
+    if (!is_file_type(d.data.type)) throw Error(cid.str() + ": expected a file node");
+    holds = claimed_size(cid, d.data, d.node.links.size());
+  }
+  if (holds != 0) size_lie(cid, holds, 0);
+}
+
+void FileReader::spend(const Cid& cid, size_t block_size) {
+  uint64_t cost = block_size + kReadCostPerBlock;
+  if (cost > budget_) {
+    throw Error(cid_.str() + ": reading it costs more blocks than any real file DAG (at " +
+                cid.str() + "): a DAG that links the same nodes over and over?");
+  }
+  budget_ -= cost;
 }
 
 void FileReader::stream_range(uint64_t offset, uint64_t length,
                               const std::function<void(ByteView)>& sink) {
   if (offset >= size_) return;
   uint64_t end = length > size_ - offset ? size_ : offset + length;
+  uint64_t span = end - offset;
+  budget_ = span > (UINT64_MAX - kReadAllowance) / kReadCostPerByte
+                ? UINT64_MAX
+                : kReadAllowance + kReadCostPerByte * span;
   uint64_t produced = 0;
-  stream_node(cid_, 0, offset, end, 0, [&](ByteView piece) {
+  stream_node(cid_, size_, 0, offset, end, 0, [&](ByteView piece) {
     produced += piece.size();
     sink(piece);
   });
@@ -308,8 +373,10 @@ void FileReader::stream_range(uint64_t offset, uint64_t length,
 }
 
 void FileReader::missing_below(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end,
-                               int depth, const std::function<void(const Cid&)>& fn) {
-  if (depth > kMaxDagDepth || cid.codec() != kCodecDagPb) return;
+                               int depth, size_t& budget,
+                               const std::function<void(const Cid&)>& fn) {
+  if (depth > kMaxDagDepth || cid.codec() != kCodecDagPb || budget == 0) return;
+  --budget;
   if (!cid.is_identity() && !dag_.store_.has(cid)) {
     fn(cid);
     return;
@@ -319,15 +386,16 @@ void FileReader::missing_below(const Cid& cid, uint64_t node_offset, uint64_t st
   // Malformed nodes are the reader's to report, when it gets there.
   if (!is_file_type(d.data.type) || d.data.blocksizes.size() != d.node.links.size()) return;
   uint64_t child_at = node_offset + (d.data.data ? d.data.data->size() : 0);
-  for (size_t i = 0; i < d.node.links.size() && child_at < end; ++i) {
+  for (size_t i = 0; i < d.node.links.size() && child_at < end && budget > 0; ++i) {
     uint64_t bs = d.data.blocksizes[i];
     if (bs > UINT64_MAX - child_at) return;
-    if (child_at + bs > start) {
+    if (bs > 0 && child_at + bs > start) {  // the children a read would visit (stream_node)
       const Cid& c = d.node.links[i].hash;
       if (c.codec() == kCodecDagPb) {
-        missing_below(c, child_at, start, end, depth + 1, fn);
-      } else if (!c.is_identity() && !dag_.store_.has(c)) {
-        fn(c);
+        missing_below(c, child_at, start, end, depth + 1, budget, fn);
+      } else {
+        --budget;
+        if (!c.is_identity() && !dag_.store_.has(c)) fn(c);
       }
     }
     child_at += bs;
@@ -342,7 +410,8 @@ void FileReader::missing_blocks(uint64_t offset, uint64_t length,
     if (!cid_.is_identity() && !dag_.store_.has(cid_)) fn(cid_);
     return;
   }
-  missing_below(cid_, 0, offset, end, 0, fn);
+  size_t budget = kMaxMissingBlocksVisits;
+  missing_below(cid_, 0, offset, end, 0, budget, fn);
 }
 
 void FileReader::stream(const std::function<void(ByteView)>& sink) {

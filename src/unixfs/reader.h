@@ -14,6 +14,7 @@
 #include "ipld/dagpb.h"
 #include "ipld/unixfs_pb.h"
 #include "store/blockstore.h"
+#include "store/reachable.h"
 
 namespace cidrun::unixfs {
 
@@ -68,7 +69,8 @@ class Dag {
     unixfs_pb::Data data;
   };
   Decoded decode(const Cid& cid, const Bytes& block);
-  void list_hamt(const Decoded& shard, int depth,
+  // shards: the CIDs of the shards listed so far (each may come once).
+  void list_hamt(const Decoded& shard, int depth, KeySet& shards,
                  const std::function<void(const DirEntryRef&)>& fn);
 
   BlockStore& store_;
@@ -84,22 +86,41 @@ class FileReader {
   // Streams the whole file in order, one leaf at a time (bounded memory).
   void stream(const std::function<void(ByteView)>& sink);
   // Streams [offset, offset+length).
+  //
+  // Every node read must hold exactly what its parent claims for it, and a read may cost at
+  // most kReadAllowance + kReadCostPerByte * length in blocks (their bytes, plus
+  // kReadCostPerBlock each), else it fails as hostile: a few blocks linked many times over can
+  // describe a file whose every byte is a leaf under big nodes, and a read of 128 KiB of it
+  // would parse gigabytes. Real DAGs cost about their length (small chunks: a few times that).
   void stream_range(uint64_t offset, uint64_t length, const std::function<void(ByteView)>& sink);
+  static constexpr uint64_t kReadAllowance = 64 << 20;
+  static constexpr uint64_t kReadCostPerByte = 64;
+  static constexpr uint64_t kReadCostPerBlock = 128;
   // The blocks that hold [offset, offset+length) and are not in the store yet, in file order,
   // without fetching any: inner nodes the store has are descended into, a missing child is
   // named and not descended (its own children are unknown until it arrives). For reading
-  // ahead: a caller asks for these all at once instead of one round trip per block.
+  // ahead: a caller asks for these all at once instead of one round trip per block. A guess,
+  // so bounded: it stops after kMaxMissingBlocksVisits blocks looked at (a DAG of tiny leaves,
+  // or one node linked many times over, could otherwise name millions for one window).
   void missing_blocks(uint64_t offset, uint64_t length, const std::function<void(const Cid&)>& fn);
+  static constexpr size_t kMaxMissingBlocksVisits = 4096;
 
  private:
-  void stream_node(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end, int depth,
-                   const std::function<void(ByteView)>& sink);
+  // claimed: the bytes the node's parent (or, for the root, the file's stat) says it holds.
+  void stream_node(const Cid& cid, uint64_t claimed, uint64_t node_offset, uint64_t start,
+                   uint64_t end, int depth, const std::function<void(ByteView)>& sink);
+  // A child claimed empty: its block must claim no bytes either (it is not descended).
+  void check_empty(const Cid& cid);
   void missing_below(const Cid& cid, uint64_t node_offset, uint64_t start, uint64_t end, int depth,
-                     const std::function<void(const Cid&)>& fn);
+                     size_t& budget, const std::function<void(const Cid&)>& fn);
+
+  // Counts a block read against the range's cost budget.
+  void spend(const Cid& cid, size_t block_size);
 
   Dag& dag_;
   Cid cid_;
   uint64_t size_ = 0;
+  uint64_t budget_ = 0;  // what the current range may still cost
 };
 
 // DFS pre-order over every block below root (dag-pb links; raw blocks are leaves), each block
