@@ -3,6 +3,7 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "unixfs/exporter.h"
 #include "util/error.h"
@@ -137,6 +138,12 @@ void LazyTree::ensure_attr(uint64_t ino) {
   n.attr_loaded = true;
 }
 
+size_t LazyTree::depth_locked(uint64_t ino) {
+  size_t depth = 0;
+  for (; ino != kRootIno && depth <= image::kMaxDirDepth; ++depth) ino = nodes_.at(ino).parent;
+  return depth;
+}
+
 void LazyTree::load(uint64_t dir) {
   ensure_attr(dir);
   Node d;
@@ -145,6 +152,11 @@ void LazyTree::load(uint64_t dir) {
     const Node& n = nodes_.at(dir);
     if (n.loaded) return;
     if (n.kind != Kind::kDirectory) throw Error(quote(path_of_locked(dir)) + " is not a directory");
+    // What `get`, checkouts and unpacking refuse, the mount does not show either.
+    if (depth_locked(dir) > image::kMaxDirDepth) {
+      throw Error(quote(path_of_locked(dir)) + ": directories nested deeper than " +
+                  std::to_string(image::kMaxDirDepth) + " levels");
+    }
     d.node = n.node;
     d.meta = n.meta;
   }
@@ -293,6 +305,11 @@ struct stat LazyTree::attr(uint64_t ino) {
   ensure_attr(ino);
   std::shared_lock l(mu_);
   const Node& n = nodes_.at(ino);
+  // off_t is signed: a claim past its range would show as a negative size.
+  if (n.size > static_cast<uint64_t>(std::numeric_limits<off_t>::max())) {
+    throw Error(quote(path_of_locked(ino)) + " claims " + std::to_string(n.size) +
+                " bytes, more than a file can hold");
+  }
   struct stat st {};
   st.st_ino = ino;
   st.st_mode = type_bits(n.kind) | (n.attr.mode & 07777);
@@ -313,13 +330,16 @@ struct stat LazyTree::attr(uint64_t ino) {
   return st;
 }
 
-std::vector<Entry> LazyTree::list(uint64_t dir) {
+std::vector<Entry> LazyTree::list(uint64_t dir, size_t from, size_t max) {
   load(dir);
   std::vector<Entry> out;
   std::shared_lock l(mu_);
   const auto& children = nodes_.at(dir).children;
-  out.reserve(children.size());
-  for (const auto& [name, ino] : children) {
+  if (from >= children.size()) return out;
+  size_t count = std::min(max, children.size() - from);
+  out.reserve(count);
+  for (size_t i = from; i < from + count; ++i) {
+    const auto& [name, ino] = children[i];
     const Node& n = nodes_.at(ino);
     Entry e;
     e.name = name;

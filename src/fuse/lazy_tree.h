@@ -10,9 +10,10 @@
 // listed or looked up, and each such load is reported to a journal. A server that restarts
 // replays the journal (replay()) and so gives every name the number the kernel already knows.
 //
-// Everything is bounded against hostile DAGs: directory depth, names, xattr sizes (the image
-// reader's checks), and reads never trust a size claim (a file shorter than it claims reads
-// short; longer is an error).
+// Everything is bounded against hostile DAGs: directory depth (image::kMaxDirDepth, for plain
+// trees too), names, xattr sizes (the image reader's checks), HAMT shapes and file reads (the
+// UnixFS reader's), and reads never trust a size claim (a file whose bytes disagree with its
+// claimed size is an error, never short or padded bytes).
 #pragma once
 
 #include <sys/stat.h>
@@ -57,7 +58,10 @@ class LazyTree {
   // no source has, a malformed node) and NotFound.
   std::optional<uint64_t> lookup(uint64_t dir, const std::string& name);
   struct stat attr(uint64_t ino);
-  std::vector<Entry> list(uint64_t dir);
+  // The entries of dir in name order, from the from-th on and at most max of them: the kernel
+  // reads a listing a page at a time, and a copy of a directory of 100k names per page would
+  // make listing it quadratic.
+  std::vector<Entry> list(uint64_t dir, size_t from = 0, size_t max = SIZE_MAX);
   std::string readlink(uint64_t ino);
   // The xattr's value, nullopt when the inode has no such xattr.
   std::optional<Bytes> getxattr(uint64_t ino, const std::string& name);
@@ -107,6 +111,8 @@ class LazyTree {
   void read_ahead(uint64_t ino, unixfs::FileReader& r, uint64_t off, size_t len);
   std::string path_of(uint64_t ino);
   std::string path_of_locked(uint64_t ino);
+  // Levels below the root (counted up to one past image::kMaxDirDepth).
+  size_t depth_locked(uint64_t ino);
 
   unixfs::Dag& dag_;
   Cid root_;

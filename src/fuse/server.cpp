@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
@@ -107,8 +108,23 @@ Server& server_of(fuse_req_t req) {
 }
 
 // Every failure is EIO for the caller and one line in the server's log naming what failed.
+// The kernel asks again at once after a failed read (its read-ahead, then the page itself), and
+// programs retry: the same line again within kRepeatQuiet is left out.
 void reply_failure(fuse_req_t req, const char* op, uint64_t ino, const std::exception& e) {
-  log::error(std::string(op) + " of inode " + std::to_string(ino) + ": " + e.what());
+  constexpr auto kRepeatQuiet = std::chrono::seconds(10);
+  static std::mutex mu;
+  static std::string last;
+  static std::chrono::steady_clock::time_point last_at;
+  std::string line = std::string(op) + " of inode " + std::to_string(ino) + ": " + e.what();
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard l(mu);
+    if (line != last || now - last_at > kRepeatQuiet) {
+      log::error(line);
+      last = std::move(line);
+      last_at = now;
+    }
+  }
   fuse_reply_err(req, EIO);
 }
 
@@ -222,10 +238,13 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
 void fill_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
   LazyTree& t = *server_of(req).tree;
   try {
-    std::vector<Entry> entries = t.list(ino);
+    // Only the names that can fit: each takes at least a header and a padded byte of name.
+    constexpr size_t kMinDirent = 32;
+    size_t first = off > 2 ? static_cast<size_t>(off) - 2 : 0;
+    std::vector<Entry> entries = t.list(ino, first, size / kMinDirent + 1);
     std::string buf(size, '\0');
     size_t used = 0;
-    auto total = static_cast<off_t>(entries.size() + 2);
+    auto total = static_cast<off_t>(first + entries.size() + 2);
     for (off_t i = off; i < total; ++i) {
       std::string name;
       struct stat st {};
@@ -239,7 +258,7 @@ void fill_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
         st.st_ino = ino;  // the kernel answers ".." itself
         st.st_mode = S_IFDIR;
       } else {
-        const Entry& e = entries[static_cast<size_t>(i - 2)];
+        const Entry& e = entries[static_cast<size_t>(i - 2) - first];
         name = e.name;
         if (plus) {
           auto real = t.lookup(ino, e.name);  // a hard link's name is its group's inode

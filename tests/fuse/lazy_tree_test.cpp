@@ -233,3 +233,75 @@ TEST(LazyTree, PlainTreesAndSizeLies) {
 
 }  // namespace
 }  // namespace cidrun::fuse
+
+namespace cidrun::fuse {
+namespace {
+
+Cid put_dir(MemoryStore& s, std::vector<dagpb::Link> links) {
+  dagpb::Node n;
+  n.links = std::move(links);
+  n.data = unixfs_pb::encode(unixfs_pb::Data{.type = unixfs_pb::Type::kDirectory});
+  Bytes b = dagpb::encode(n);
+  Cid c = Cid::of(1, kCodecDagPb, b);
+  s.put(c, b);
+  return c;
+}
+
+// The kernel reads a listing a page at a time: each page is a slice, not a copy of the whole.
+TEST(LazyTree, ListsADirectoryASliceAtATime) {
+  MemoryStore s;
+  Cid leaf = Cid::of(1, kCodecRaw, as_bytes("x"));
+  s.put(leaf, as_bytes("x"));
+  std::vector<dagpb::Link> links;
+  links.reserve(10);
+  for (int i = 0; i < 10; ++i) links.push_back({leaf, "f" + std::to_string(i), 1});
+  unixfs::Dag dag(s);
+  LazyTree tree(dag, put_dir(s, links));
+  std::vector<Entry> slice = tree.list(kRootIno, 3, 4);
+  ASSERT_EQ(slice.size(), 4U);
+  EXPECT_EQ(slice.front().name, "f3");
+  EXPECT_EQ(slice.back().name, "f6");
+  EXPECT_EQ(tree.list(kRootIno, 8, 4).size(), 2U);
+  EXPECT_TRUE(tree.list(kRootIno, 10, 4).empty());
+  EXPECT_EQ(tree.list(kRootIno).size(), 10U);
+}
+
+// A file claiming more bytes than off_t holds would show a negative size: it is an error.
+TEST(LazyTree, RefusesSizesPastOffT) {
+  MemoryStore s;
+  Cid leaf = Cid::of(1, kCodecRaw, as_bytes("x"));
+  s.put(leaf, as_bytes("x"));
+  uint64_t half = uint64_t{1} << 62;
+  dagpb::Node file;
+  file.links = {{leaf, std::nullopt, half}, {leaf, std::nullopt, half}};
+  file.data = unixfs_pb::encode(
+      {.type = unixfs_pb::Type::kFile, .filesize = 2 * half, .blocksizes = {half, half}});
+  Bytes fb = dagpb::encode(file);
+  Cid fc = Cid::of(1, kCodecDagPb, fb);
+  s.put(fc, fb);
+  unixfs::Dag dag(s);
+  LazyTree tree(dag, put_dir(s, {{fc, std::string("huge"), 1}, {leaf, std::string("x"), 1}}));
+  EXPECT_THROW(tree.attr(must_lookup(tree, kRootIno, "huge")), Error);
+  EXPECT_EQ(tree.attr(must_lookup(tree, kRootIno, "x")).st_size, 1);
+}
+
+// A chain of directories deeper than `get`, checkouts and unpacking accept: the mount shows the
+// same 256 levels and refuses to list below them.
+TEST(LazyTree, RefusesDirectoriesNestedTooDeeply) {
+  MemoryStore s;
+  Cid dir = put_dir(s, {});
+  for (int i = 0; i < 300; ++i) dir = put_dir(s, {{dir, std::string("d"), 1}});
+  unixfs::Dag dag(s);
+  LazyTree tree(dag, dir);
+  uint64_t ino = kRootIno;
+  for (size_t level = 0; level <= image::kMaxDirDepth; ++level) ino = must_lookup(tree, ino, "d");
+  try {
+    tree.lookup(ino, "d");
+    ADD_FAILURE() << "a directory below 256 levels was listed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 256"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cidrun::fuse
