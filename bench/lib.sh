@@ -110,6 +110,9 @@ PY
 start_bg() {
   local out=$bench_tmp/$1.out
   shift
+  # A name used before (a second run) must not show the old process's line: the new process's
+  # redirection truncates the file only once it has forked, after the check below may have run.
+  rm -f "$out"
   "$@" >"$out" 2>/dev/null &
   pids+=($!)
   for _ in $(seq 1 1200); do
