@@ -134,6 +134,44 @@ TEST(Reader, RefusesLyingFileNodes) {
   EXPECT_THROW(dag.stat(missing), NotFound);
 }
 
+// Found by tests/fuzz/unixfs_dag.cpp: a last leaf longer than its blocksize was cut at the
+// file's end by `cat` while `get` refused the file. Every node must hold exactly what its parent
+// claims, whatever range is read, and an inner node's own filesize must agree with its blocks.
+TEST(Reader, RefusesAChildThatHoldsMoreThanItsParentClaims) {
+  MemoryStore store;
+  Cid leaf = Cid::of(1, kCodecRaw, as_bytes("abcdef"));
+  store.put(leaf, as_bytes("abcdef"));
+  auto put_file = [&](const Cid& child, uint64_t blocksize, std::optional<uint64_t> filesize) {
+    dagpb::Node n;
+    n.links.push_back({child, std::string(), blocksize});
+    unixfs_pb::Data d;
+    d.type = unixfs_pb::Type::kFile;
+    d.filesize = filesize;
+    d.blocksizes = {blocksize};
+    n.data = unixfs_pb::encode(d);
+    Bytes b = dagpb::encode(n);
+    Cid c = Cid::of(1, kCodecDagPb, b);
+    store.put(c, b);
+    return c;
+  };
+  Dag dag(store);
+  Cid cut = put_file(leaf, 3, 3);  // the leaf holds 6 bytes, the file claims 3
+  FileReader r(dag, cut);
+  EXPECT_EQ(r.size(), 3U);
+  EXPECT_THROW(r.stream([](ByteView) {}), Error);
+  uint8_t buf[2];
+  EXPECT_THROW(r.read(0, buf, sizeof buf), Error);
+  // An inner node whose filesize lies, under a root whose blocksize matches its blocks.
+  Cid inner = put_file(leaf, 6, 7);
+  FileReader outer(dag, put_file(inner, 6, 6));
+  EXPECT_THROW(outer.stream([](ByteView) {}), Error);
+  // The honest file still reads.
+  FileReader ok(dag, put_file(put_file(leaf, 6, 6), 6, std::nullopt));
+  std::string got;
+  ok.stream([&](ByteView b) { got.append(as_string(b)); });
+  EXPECT_EQ(got, "abcdef");
+}
+
 TEST(Reader, WalkVisitsEachBlockOnceInPreOrder) {
   MemoryStore store;
   LayoutParams p;
