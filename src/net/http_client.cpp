@@ -492,7 +492,8 @@ bool read_sized(Reader& rd, Sink& sink, uint64_t length) {
     // Collected bodies are read straight into place: no copy through the buffer.
     uint8_t* dst = sink.place(length);
     size_t have = std::min<uint64_t>(rd.available(), length);
-    std::memcpy(dst, rd.data(), have);
+    // An empty body has no place (dst may be null), and memcpy's pointers must not be.
+    if (have > 0) std::memcpy(dst, rd.data(), have);
     rd.consume(have);
     size_t off = have;
     while (off < length) {

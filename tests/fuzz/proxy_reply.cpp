@@ -3,6 +3,8 @@
 // http::Client over a real socket (fuzz/loopback_peer.h plays the proxy; whatever follows its
 // replies is the origin's response). The first input byte picks the proxy's kind; the rest is
 // what it sends.
+#include <optional>
+
 #include "fuzz.h"
 #include "loopback_peer.h"
 #include "net/http_client.h"
@@ -22,7 +24,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   net::ProxyConfig proxies = net::ProxyConfig::from_env([&](const char* name) -> const char* {
     return std::string_view(name) == "all_proxy" ? proxy_url.c_str() : nullptr;
   });
-  http::Client client(http::ClientOptions{.proxy = proxies});
+  // The https case keeps one client: building its TLS context (the system's trust store) took
+  // most of each run, and the CONNECT answer, parsed before any TLS, is what is fuzzed here.
+  std::optional<http::Client> fresh_client;
+  auto tunnel_client = [&]() -> http::Client& {
+    static http::Client c(http::ClientOptions{.proxy = proxies});  // made on the first pick 4
+    return c;
+  };
+  http::Client& client =
+      pick == 4 ? tunnel_client() : fresh_client.emplace(http::ClientOptions{.proxy = proxies});
   http::Request q;
   // An http proxy is asked for a tunnel only for https: the CONNECT answer is what is parsed
   // (TLS with the origin then fails on whatever follows).
