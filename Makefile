@@ -21,15 +21,12 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 # The libFuzzer targets (tests/fuzz) in a clang ASan+UBSan build of their own, each run for
-# FUZZ_SECONDS on its committed corpus; fails on any finding (scripts/fuzz.sh).
-FUZZ_BUILD ?= build-fuzz
+# FUZZ_SECONDS on its committed corpus; fails on any finding (scripts/fuzz.sh). `make test` runs
+# them too, as the CTest tests fuzz.* (20 s each), from the same build directory.
+FUZZ_BUILD ?= $(BUILD)/fuzz-build
 FUZZ_SECONDS ?= 20
 fuzz:
-	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DCIDRUN_SANITIZE=address,undefined -DCIDRUN_FUZZ=ON -DCIDRUN_BENCH=OFF >/dev/null
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz
-	scripts/fuzz.sh -b $(FUZZ_BUILD) -t $(FUZZ_SECONDS) -j $(JOBS)
+	scripts/fuzz.sh -B -b $(FUZZ_BUILD) -t $(FUZZ_SECONDS) -j $(JOBS)
 
 $(ROOT_FILESYSTEM_LOCAL_PATH)/bin/busybox:
 	scripts/make-busybox-root.sh $(ROOT_FILESYSTEM_LOCAL_PATH)

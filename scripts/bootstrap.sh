@@ -19,9 +19,10 @@ if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages
 # pull through, and stunnel4, whose TLS in front of tinyproxy makes a real HTTPS proxy, all
 # started by the tests themselves on loopback ports; skopeo, the converter the image tests
 # compare with, beside umoci, the reference unpacker; attr and libcap2-bin, whose setfattr and
-# setcap give test roots xattrs and file capabilities).
+# setcap give test roots xattrs and file capabilities); clang 14 and libFuzzer, which build the
+# fuzz targets (tests/fuzz) that the fuzz.* tests run.
 packages=(build-essential cmake ninja-build pkg-config ccache git make
-  clang-format clang-tidy
+  clang-format clang-tidy clang-14 libfuzzer-14-dev
   libssl-dev openssl ca-certificates nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libfuse3-dev fuse3 libseccomp-dev libcap-dev
   zlib1g-dev libzstd-dev

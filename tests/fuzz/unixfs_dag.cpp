@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -36,14 +37,37 @@ namespace {
 constexpr size_t kMaxNodes = 12;
 constexpr uint64_t kMaxRead = 1 << 20;  // what one input may make a reader produce
 
-std::string scratch_dir() {
-  static std::string dir = [] {
+// Where get writes: CIDRUN_FUZZ_SCRATCH (scripts/fuzz.sh makes one per run on tmpfs and removes
+// it), else a directory of our own on tmpfs, removed when the process exits normally.
+class Scratch {
+ public:
+  Scratch() {
+    if (const char* given = std::getenv("CIDRUN_FUZZ_SCRATCH")) {
+      dir_ = given;
+      return;
+    }
     char tmpl[] = "/dev/shm/cidrun-fuzz-XXXXXX";
     char* d = ::mkdtemp(tmpl);
     FUZZ_CHECK(d != nullptr);
-    return std::string(d);
-  }();
-  return dir;
+    dir_ = d;
+    owned_ = true;
+  }
+  ~Scratch() {
+    std::error_code ec;
+    if (owned_) fs::remove_all(dir_, ec);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  bool owned_ = false;
+};
+
+std::string scratch_dir() {
+  static Scratch scratch;
+  return scratch.dir();
 }
 
 std::optional<std::string> maybe_name(FuzzedDataProvider& in) {
