@@ -389,7 +389,8 @@ json parse_json(const std::string& text, const std::string& where) {
   }
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too big for a double ("1E400") is out_of_range.406.
     // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line 1..."
     std::string msg = e.what();
     if (auto p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);

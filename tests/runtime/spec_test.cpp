@@ -68,6 +68,19 @@ TEST(Spec, BadJsonIsOneLine) {
   }
 }
 
+// Found by tests/fuzz/oci_spec.cpp: a number too big for a double is nlohmann's out_of_range,
+// not a parse_error, and escaped parse_json as a foreign exception.
+TEST(Spec, NumberTooBigForADoubleIsInvalidJson) {
+  try {
+    parse_spec_text("{\"ociVersion\": 4298E87291849348813}", "cfg.json");
+    FAIL();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_EQ(m.rfind("cfg.json: invalid JSON: ", 0), 0u) << m;
+    EXPECT_NE(m.find("number overflow"), std::string::npos) << m;
+  }
+}
+
 TEST(Spec, MissingArgs) {
   json j = minimal();
   j["process"].erase("args");
