@@ -140,14 +140,7 @@ TEST_F(exchangeFetcher, DirectoryOfBigSubtreesIsSplitIntoParallelCars) {
     if (!b) return send_response(fd, 404, "text/plain", "not found");
     if (h.target.find("format=car") == std::string::npos)
       return send_response(fd, 200, "application/vnd.ipld.raw", as_string(*b));
-    Bytes out = exchange::car_header({cid});
-    unixfs::walk_dag(store, cid, [&](const Cid& c, ByteView data) {
-      Bytes p = exchange::car_section_prefix(c, data.size());
-      out.insert(out.end(), p.begin(), p.end());
-      out.insert(out.end(), data.begin(), data.end());
-      return true;
-    });
-    send_response(fd, 200, "application/vnd.ipld.car; version=1", as_string(out));
+    send_response(fd, 200, "application/vnd.ipld.car; version=1", testing::car_of(store, cid));
   }));
   MemoryStore dest;
   auto src = sources({gw.url()});
@@ -263,14 +256,7 @@ TEST_F(exchangeFetcher, UpdateFetchesOnlyTheBlocksThatChanged) {
     if (!b) return send_response(fd, 404, "text/plain", "not found");
     std::string body;
     if (h.target.find("format=car") != std::string::npos) {
-      Bytes out = exchange::car_header({cid});
-      unixfs::walk_dag(origin, cid, [&](const Cid& c, ByteView data) {
-        Bytes p = exchange::car_section_prefix(c, data.size());
-        out.insert(out.end(), p.begin(), p.end());
-        out.insert(out.end(), data.begin(), data.end());
-        return true;
-      });
-      body = std::string(as_string(out));
+      body = testing::car_of(origin, cid);
       send_response(fd, 200, "application/vnd.ipld.car; version=1", body);
     } else {
       body = std::string(as_string(*b));

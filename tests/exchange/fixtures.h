@@ -39,6 +39,18 @@ inline void write_text(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
 }
 
+// A correct CAR (dups=n, DFS) of the DAG below `from` in `store`.
+inline std::string car_of(BlockStore& store, const Cid& from) {
+  Bytes out = exchange::car_header({from});
+  unixfs::walk_dag(store, from, [&](const Cid& c, ByteView data) {
+    Bytes p = exchange::car_section_prefix(c, data.size());
+    out.insert(out.end(), p.begin(), p.end());
+    out.insert(out.end(), data.begin(), data.end());
+    return true;
+  });
+  return std::string(as_string(out));
+}
+
 // A tree with a multi-block file (dag-pb or raw leaves), small files and a subdirectory.
 struct Fixture {
   TempDir dir;
@@ -70,16 +82,7 @@ struct Fixture {
   Bytes block(const Cid& c) { return *store.get(c); }
 
   // A correct CAR (dups=n, DFS) of the DAG below `from`.
-  std::string car(const Cid& from) {
-    Bytes out = exchange::car_header({from});
-    unixfs::walk_dag(store, from, [&](const Cid& c, ByteView data) {
-      Bytes p = exchange::car_section_prefix(c, data.size());
-      out.insert(out.end(), p.begin(), p.end());
-      out.insert(out.end(), data.begin(), data.end());
-      return true;
-    });
-    return std::string(as_string(out));
-  }
+  std::string car(const Cid& from) { return car_of(store, from); }
 };
 
 // The CID named in a gateway or kubo URL ("/ipfs/CID?..." or "...?arg=CID").
