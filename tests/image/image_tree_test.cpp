@@ -17,6 +17,7 @@
 #include "image/dir_import.h"
 #include "image/reader.h"
 #include "image/tree.h"
+#include "image/tree_helpers.h"
 #include "image/unpack.h"
 #include "ipld/dagpb.h"
 #include "store/memstore.h"
@@ -29,21 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-InodePtr file_with(BlockStore& store, const std::string& content,
-                   const Attr& a = Attr{.mode = 0644}) {
-  InodePtr n = make_inode(Kind::kFile, a);
-  size_t pos = 0;
-  unixfs::ByteSource src(
-      [&](uint8_t* buf, size_t len) {
-        size_t k = std::min(len, content.size() - pos);
-        std::copy_n(content.data() + pos, k, buf);
-        pos += k;
-        return k;
-      },
-      "test", content.size());
-  n->content = store_file_content(store, src);
-  return n;
-}
+using testing::file_with;
 
 InodePtr dir_node(uint32_t mode = 0755) {
   return make_inode(Kind::kDirectory, Attr{.mode = mode});

@@ -11,9 +11,9 @@
 
 #include "image/builder.h"
 #include "image/tree.h"
+#include "image/tree_helpers.h"
 #include "store/reachable.h"
 #include "store/repo.h"
-#include "unixfs/chunker.h"
 
 namespace cidrun::image {
 namespace {
@@ -45,20 +45,7 @@ class MetaPackTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  InodePtr file(const std::string& content) {
-    InodePtr n = make_inode(Kind::kFile, Attr{.mode = 0644});
-    size_t pos = 0;
-    unixfs::ByteSource src(
-        [&](uint8_t* buf, size_t len) {
-          size_t k = std::min(len, content.size() - pos);
-          std::copy_n(content.data() + pos, k, buf);
-          pos += k;
-          return k;
-        },
-        "test", content.size());
-    n->content = store_file_content(repo_->blocks(), src);
-    return n;
-  }
+  InodePtr file(const std::string& content) { return testing::file_with(repo_->blocks(), content); }
 
   std::set<std::string> read_back(bool& ok) {
     std::set<std::string> got;
