@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/nocheckout.sh — running an image from a checkout (the default) beside running it from
-# its shared read-only FUSE mount (`run --no-checkout`): disk once run, a container's start, a
-# first start on a cold page cache, and reading every file of /usr. Not a test.
+# its shared read-only FUSE mount (`run --no-checkout`): disk once run (bytes of files, as the
+# issue's goal counts, and bytes allocated), the first run of a fresh repository, a container's
+# start, a first start on a cold page cache, and reading every file of /usr. Not a test.
 #   bench/nocheckout.sh [BUILD_DIR]
 # Input: the Debian minbase root that bench/image.sh makes. Figures: wall seconds, best of $RUNS
 # (default 3); ratios > 1 mean the mount is slower.
@@ -19,15 +20,23 @@ work=$(mktemp -d /var/tmp/cidrun-bench-nocheckout-XXXXXX)
 cleanup+=("$work")
 export CIDRUN_NETWORK=none
 c() { "$cidrun" --repo-dir "$work/$1" "${@:2}"; }
-disk_after() { # disk_after REPO FLAGS...: bytes of a fresh repository after one run
+first_run() { # first_run REPO FLAGS...: a fresh repository's first run of the image (the checkout,
+  # and with it the wait until the checkout's files are on disk) in wall seconds; then its size
+  # in $work/REPO.size: bytes of files (du -b) and bytes allocated on disk (du -B1)
   rm -rf "${work:?}/$1"
-  local id
+  local id t0 t1
   id=$(c "$1" image import -q rootfs:"$minbase/")
+  sync
+  t0=$(date +%s.%N)
   c "$1" run --rm "${@:2}" "$id" /bin/true
-  du -sb "$work/$1" | cut -f1
+  t1=$(date +%s.%N)
+  echo "$(du -sb "$work/$1" | cut -f1) $(du -s -B1 "$work/$1" | cut -f1)" >"$work/$1.size"
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
-d_checkout=$(disk_after checkout)
-d_mount=$(disk_after mount --no-checkout)
+t_checkout=$(first_run checkout)
+read -r d_checkout a_checkout <"$work/checkout.size"
+t_mount=$(first_run mount --no-checkout)
+read -r d_mount a_mount <"$work/mount.size"
 id=$(c checkout image import -q rootfs:"$minbase/")
 c mount image import -q rootfs:"$minbase/" >/dev/null
 
@@ -47,6 +56,12 @@ printf '  %-34s %7.1f MB %6.1f MB   (%.2fx and %.2fx the content)\n' "disk after
   "$(awk -v b="$d_checkout" 'BEGIN { print b / 1e6 }')" "$(awk -v b="$d_mount" 'BEGIN { print b / 1e6 }')" \
   "$(awk -v a="$d_checkout" -v b="$content" 'BEGIN { print a / b }')" \
   "$(awk -v a="$d_mount" -v b="$content" 'BEGIN { print a / b }')"
+printf '  %-34s %7.1f MB %6.1f MB   (%.2fx and %.2fx the content)\n' "  allocated on disk (du -B1)" \
+  "$(awk -v b="$a_checkout" 'BEGIN { print b / 1e6 }')" "$(awk -v b="$a_mount" 'BEGIN { print b / 1e6 }')" \
+  "$(awk -v a="$a_checkout" -v b="$content" 'BEGIN { print a / b }')" \
+  "$(awk -v a="$a_mount" -v b="$content" 'BEGIN { print a / b }')"
+printf '  %-34s %7.3f s %7.3f s   mount/checkout %.2f (one run each)\n' "first run (checkout, or mount)" \
+  "$t_checkout" "$t_mount" "$(awk -v a="$t_checkout" -v b="$t_mount" 'BEGIN { print b / a }')"
 start checkout >/dev/null
 start mount --no-checkout >/dev/null
 row "run /bin/true" start

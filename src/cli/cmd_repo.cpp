@@ -77,6 +77,8 @@ int repo_gc(const RepoFlags& f, const Globals& g) {
   auto r = collect_garbage(*repo, [&](const Cid& cid) {
     if (!f.quiet) std::printf("removed %s\n", cid.str().c_str());
   });
+  // Then the cached files: a block reference (kept or not by the line above) may name one.
+  ir.files = image::sweep_image_files(*repo);
   {
     // Then the metadata packs of images whose blocks went (a pack is a copy, see meta_pack.h).
     RepoLock lock(*repo, RepoLock::Mode::kExclusive);

@@ -9,6 +9,7 @@
 #include "image/file_cache.h"
 #include "image/reader.h"
 #include "image/unpack.h"
+#include "store/repo.h"
 #include "store/staging.h"
 #include "unixfs/exporter.h"
 #include "util/error.h"
@@ -44,21 +45,33 @@ void remove_dir(const std::string& path) {
   remove_tree(parent.get(), path.substr(slash + 1), /*make_writable=*/true);
 }
 
+void log_checkout(const Cid& root, uint64_t files, uint64_t linked, const FileCache::Stats& s) {
+  log::debug(
+      "checkout of " + root.str() + ": " + std::to_string(files) + " files, " +
+      std::to_string(linked) + " linked from the file cache, " + std::to_string(s.blocks_claimed) +
+      " made of their block's inode; " + std::to_string(s.leaves_referenced) + " leaves (" +
+      std::to_string(s.bytes_referenced) + " bytes) now held by the block store as " +
+      "references to cached files, in " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(s.finish_time).count()) +
+      " ms");
+}
+
 // An image: unpacked with everything it holds (image/unpack.h), its files shared through the
 // per-file cache like those of a tree. Without root, owners are the caller's (a rootless
 // container maps them to its root) and device nodes are left out.
-Checkout checkout_image(const std::string& images, const std::string& target, ImageReader& image) {
+Checkout checkout_image(const std::string& images, const std::string& target, ImageReader& image,
+                        BlockStore& blocks) {
   std::string staging =
       images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(random_u64());
   make_dirs(staging, 0700);
   try {
-    FileCache files(images + "/files");
+    FileCache files(images + "/files", &blocks);
     UnpackOptions opts;
     opts.linker = &files;
     opts.ownership = ::geteuid() == 0 ? Ownership::kKeep : Ownership::kAsCaller;
     UnpackStats stats = unpack_image(image, staging + "/tree", opts);
-    log::debug("checkout of image " + image.cid().str() + ": " + std::to_string(stats.files) +
-               " files, " + std::to_string(stats.files_linked) + " linked from the file cache");
+    files.finish();
+    log_checkout(image.cid(), stats.files, stats.files_linked, files.stats());
     if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);
       log::debug("checkout of " + image.cid().str() + " raced another one; using the first");
@@ -94,7 +107,7 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
     }
     return c;
   }
-  if (image) return checkout_image(images, target, *image);
+  if (image) return checkout_image(images, target, *image, repo.blocks());
 
   unixfs::NodeStat st = dag.stat(root);
   if (st.kind != unixfs::NodeKind::kDirectory) {
@@ -104,15 +117,13 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
       images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(random_u64());
   make_dirs(staging, 0700);
   try {
-    FileCache files(images + "/files");
+    FileCache files(images + "/files", &repo.blocks());
     unixfs::ExportOptions opts;
     opts.guess_executables = true;
     opts.linker = &files;
     auto stats = unixfs::export_tree(dag, root, staging + "/tree", cache_name(root), opts);
-    log::debug("checkout of " + root.str() + ": " + std::to_string(stats.files) + " files, " +
-               std::to_string(stats.files_linked) + " linked from the file cache (" +
-               std::to_string(stats.bytes_linked) + " of " + std::to_string(stats.bytes) +
-               " bytes not written)");
+    files.finish();
+    log_checkout(root, stats.files, stats.files_linked, files.stats());
     // The staged tree's own mode came from the DAG; the cache entry is renamed into place whole.
     if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);

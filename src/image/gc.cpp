@@ -83,8 +83,17 @@ ImageGcResult collect_images(Repo& repo, bool wait) {
     remove_tree(dir.get(), name, /*make_writable=*/true);
     ++r.checkouts_removed;
   }
-  r.files = sweep_file_cache(images + "/files");
   return r;
+}
+
+FileCacheSweep sweep_image_files(Repo& repo) {
+  RepoLock lock(repo, RepoLock::Mode::kExclusive);
+  std::set<std::pair<dev_t, ino_t>> referenced;
+  repo.blocks().for_each_ref_target([&](const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) referenced.insert({st.st_dev, st.st_ino});
+  });
+  return sweep_file_cache(repo.dir("images") + "/files", referenced);
 }
 
 }  // namespace cidrun::image

@@ -151,22 +151,39 @@ class Unpacker {
         stats_.bytes += e.size;
         return;
       }
+      if (auto leaf = unixfs::whole_file_leaf(r_.dag(), e.node, e.size)) {
+        if (auto fd = o_.linker->claim_block(*leaf, e.size, e.attr.mode, dirfd, e.name)) {
+          finish_file(fd->get(), e);
+          ++stats_.files;
+          stats_.bytes += e.size;
+          o_.linker->add_to_cache(key, dirfd, e.name, {});
+          return;
+        }
+      }
     }
     UniqueFd fd(open_beneath(dirfd, e.name, O_WRONLY | O_CREAT | O_EXCL, 0600));
     if (!fd.valid()) create_failed(e.name, "file");
-    uint64_t written = unixfs::write_file_content(r_.dag(), e.node, fd.get(), o_.on_bytes);
+    std::vector<unixfs::LeafExtent> leaves;
+    uint64_t written = unixfs::write_file_content(r_.dag(), e.node, fd.get(), o_.on_bytes,
+                                                  shared ? &leaves : nullptr);
     if (written != e.size) {
       throw Error("file content is " + std::to_string(written) + " bytes but its node claims " +
                   std::to_string(e.size));
     }
-    chown_fd(fd.get(), e.attr);
-    set_xattrs_fd(fd.get(), e.attr, e.name);
-    if (::fchmod(fd.get(), e.attr.mode) != 0) throw_errno("chmod");
-    timespec ts[2] = {{0, UTIME_OMIT}, mtime_of(e.attr)};
-    if (::futimens(fd.get(), ts) != 0) throw_errno("set mtime");
+    finish_file(fd.get(), e);
     ++stats_.files;
     stats_.bytes += written;
-    if (shared) o_.linker->add_to_cache(key, dirfd, e.name);
+    if (shared) o_.linker->add_to_cache(key, dirfd, e.name, leaves);
+  }
+
+  // Owner, xattrs, mode and mtime of a file, in that order: chown clears setuid bits and file
+  // capabilities, so they come after it.
+  void finish_file(int fd, const DirEntryView& e) {
+    chown_fd(fd, e.attr);
+    set_xattrs_fd(fd, e.attr, e.name);
+    if (::fchmod(fd, e.attr.mode) != 0) throw_errno("chmod");
+    timespec ts[2] = {{0, UTIME_OMIT}, mtime_of(e.attr)};
+    if (::futimens(fd, ts) != 0) throw_errno("set mtime");
   }
 
   void symlink(int dirfd, const DirEntryView& e) {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
 
 #include "multiformats/cid.h"
 #include "util/bytes.h"
@@ -47,6 +48,19 @@ class BlockStore {
     (void)cid;
     return std::nullopt;
   }
+  // An optional ability (kubo's filestore idea): hold the block as a reference to bytes
+  // [offset, offset + size) of the file at path instead of as a copy of its own. The caller
+  // guarantees that the range holds exactly the block's bytes and that the file never changes
+  // (an image checkout's cached file: nothing writes one after it is complete). Done only where it
+  // frees the copy: the block is held now as a file that nothing else links. True when the block
+  // is now a reference.
+  virtual bool put_ref(const Cid& cid, const std::string& path, uint64_t offset, uint64_t size) {
+    (void)cid;
+    (void)path;
+    (void)offset;
+    (void)size;
+    return false;
+  }
   // Calls fn with the multihash of every stored block (order unspecified).
   virtual void for_each(const std::function<void(ByteView multihash)>& fn) = 0;
   // Makes every completed put durable (one syncfs for a whole command instead of one fsync per
@@ -68,6 +82,9 @@ class ForwardingStore : public BlockStore {
   bool remove(const Cid& cid) override { return inner_.remove(cid); }
   std::optional<BlockFile> open_block_file(const Cid& cid) override {
     return inner_.open_block_file(cid);
+  }
+  bool put_ref(const Cid& cid, const std::string& path, uint64_t offset, uint64_t size) override {
+    return inner_.put_ref(cid, path, offset, size);
   }
   void for_each(const std::function<void(ByteView multihash)>& fn) override { inner_.for_each(fn); }
   void sync() override { inner_.sync(); }

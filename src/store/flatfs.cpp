@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <memory>
 #include <vector>
 
@@ -74,54 +75,146 @@ std::string FlatfsStore::path_of(ByteView multihash) const {
   return dir_ + "/" + rel_path(key_of(multihash));
 }
 
-std::optional<UniqueFd> FlatfsStore::open_rel(const std::string& rel) const {
-  UniqueFd fd(::openat(dirfd_.get(), rel.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return std::nullopt;
-    throw_errno("open block " + dir_ + "/" + rel);
+namespace {
+
+constexpr std::string_view kRefPrefix = "ref:";
+
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v)) {
+      return std::nullopt;
+    }
   }
-  return fd;
+  return v;
+}
+
+// Reads [offset, offset + len) of fd, or less at the end of the file; returns the count read.
+size_t pread_all(int fd, uint8_t* buf, size_t len, uint64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read block");
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+}  // namespace
+
+std::optional<FlatfsStore::Ref> FlatfsStore::read_ref(const std::string& rel) const {
+  char buf[PATH_MAX + 64];
+  ssize_t n = ::readlinkat(dirfd_.get(), rel.c_str(), buf, sizeof buf);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return std::nullopt;
+  std::string_view text(buf, static_cast<size_t>(n));
+  if (text.substr(0, kRefPrefix.size()) != kRefPrefix) return std::nullopt;
+  text.remove_prefix(kRefPrefix.size());
+  size_t c1 = text.find(':');
+  if (c1 == std::string_view::npos) return std::nullopt;
+  size_t c2 = text.find(':', c1 + 1);
+  if (c2 == std::string_view::npos) return std::nullopt;
+  auto offset = parse_u64(text.substr(0, c1));
+  auto size = parse_u64(text.substr(c1 + 1, c2 - c1 - 1));
+  std::string_view path = text.substr(c2 + 1);
+  if (!offset || !size || path.empty()) return std::nullopt;
+  return Ref{*offset, *size, std::string(path)};
+}
+
+std::optional<BlockFile> FlatfsStore::open_ref(const Ref& ref) const {
+  UniqueFd fd(::openat(dirfd_.get(), ref.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return std::nullopt;
+  struct stat st {};
+  uint64_t end = 0;
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      __builtin_add_overflow(ref.offset, ref.size, &end) ||
+      static_cast<uint64_t>(st.st_size) < end) {
+    return std::nullopt;
+  }
+  return BlockFile{std::move(fd), ref.offset, ref.size};
+}
+
+std::optional<BlockFile> FlatfsStore::open_entry(const std::string& rel, bool* ref) const {
+  if (ref) *ref = false;
+  UniqueFd fd(::openat(dirfd_.get(), rel.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.valid()) {
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw_errno("stat block " + dir_ + "/" + rel);
+    return BlockFile{std::move(fd), 0, static_cast<uint64_t>(st.st_size)};
+  }
+  if (errno == ENOENT) return std::nullopt;
+  if (errno != ELOOP) throw_errno("open block " + dir_ + "/" + rel);
+  auto r = read_ref(rel);
+  if (!r) return std::nullopt;
+  if (ref) *ref = true;
+  return open_ref(*r);
+}
+
+bool FlatfsStore::present(const std::string& rel) const {
+  struct stat st {};
+  if (::fstatat(dirfd_.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  if (!S_ISLNK(st.st_mode)) return true;
+  auto r = read_ref(rel);
+  return r && open_ref(*r).has_value();
 }
 
 bool FlatfsStore::has(const Cid& cid) {
   if (cid.is_identity()) return true;
-  return ::faccessat(dirfd_.get(), rel_path(cid).c_str(), F_OK, 0) == 0;
+  return present(rel_path(cid));
 }
 
 std::optional<uint64_t> FlatfsStore::size(const Cid& cid) {
   if (cid.is_identity()) return cid.digest().size();
   std::string rel = rel_path(cid);
   struct stat st {};
-  if (::fstatat(dirfd_.get(), rel.c_str(), &st, 0) != 0) {
+  if (::fstatat(dirfd_.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return std::nullopt;
     throw_errno("stat block " + rel);
   }
-  return static_cast<uint64_t>(st.st_size);
+  if (!S_ISLNK(st.st_mode)) return static_cast<uint64_t>(st.st_size);
+  auto r = read_ref(rel);
+  if (!r || !open_ref(*r)) return std::nullopt;
+  return r->size;
 }
 
 std::optional<UniqueFd> FlatfsStore::open_block(const Cid& cid) {
   if (cid.is_identity()) return std::nullopt;
-  return open_rel(rel_path(cid));
+  // A reference is a range of another file: callers that send a whole file get nullopt and read
+  // the bytes with get().
+  bool ref = false;
+  auto f = open_entry(rel_path(cid), &ref);
+  if (!f || ref) return std::nullopt;
+  return std::move(f->fd);
 }
 
 std::optional<BlockFile> FlatfsStore::open_block_file(const Cid& cid) {
-  auto fd = open_block(cid);
-  if (!fd) return std::nullopt;
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + cid.str());
-  return BlockFile{std::move(*fd), 0, static_cast<uint64_t>(st.st_size)};
+  if (cid.is_identity()) return std::nullopt;
+  return open_entry(rel_path(cid));
 }
 
 std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
   if (cid.is_identity()) return identity_bytes(cid);
   std::string rel = rel_path(cid);
-  auto fd = open_rel(rel);
-  if (!fd) return std::nullopt;
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + rel);
-  Bytes out(static_cast<size_t>(st.st_size));
-  size_t n = read_full(fd->get(), out.data(), out.size(), "block " + rel);
+  bool ref = false;
+  auto f = open_entry(rel, &ref);
+  if (!f) return std::nullopt;
+  Bytes out(static_cast<size_t>(f->size));
+  size_t n = pread_all(f->fd.get(), out.data(), out.size(), f->offset);
+  if (ref && n != out.size()) return std::nullopt;  // the file shrank under the reference
   out.resize(n);
+  // A block file was verified when it was written; the file a reference names is another
+  // program's to keep, so its range is checked on every read (the hash costs far less than the
+  // read from disk).
+  if (ref && !cid.matches(out)) {
+    throw Error("block " + cid.str() +
+                ": the file its reference names no longer holds its bytes (" +
+                (read_ref(rel) ? read_ref(rel)->path : std::string("?")) + ")");
+  }
   return out;
 }
 
@@ -223,7 +316,14 @@ bool FlatfsStore::put_unnamed(const std::string& rel, std::span<const ByteView> 
     } else {
       rc = ::linkat(fd.get(), "", dirfd_.get(), rel.c_str(), AT_EMPTY_PATH);
     }
-    if (rc == 0 || errno == EEXIST) return true;
+    if (rc == 0) return true;
+    if (errno == EEXIST) {
+      // A reference under the name is replaced by the bytes (the rename path): a put never
+      // leaves a block depending on another file when it has the bytes in hand.
+      struct stat st {};
+      return ::fstatat(dirfd_.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+             !S_ISLNK(st.st_mode);
+    }
     if (mode == LinkMode::kEmptyPath && (errno == ENOENT || errno == EPERM)) {
       link_mode_ = LinkMode::kProcFd;
       continue;
@@ -242,6 +342,66 @@ bool FlatfsStore::remove(const Cid& cid) {
   if (::unlinkat(dirfd_.get(), rel.c_str(), 0) == 0) return true;
   if (errno == ENOENT) return false;
   throw_errno("remove block " + dir_ + "/" + rel);
+}
+
+bool FlatfsStore::put_ref(const Cid& cid, const std::string& path, uint64_t offset, uint64_t size) {
+  if (cid.is_identity() || path.empty()) return false;
+  std::string rel = rel_path(cid);
+  // Only a block file with no other name: a reference then frees its blocks. One that is also a
+  // checkout's file (a whole small file claimed by the image cache) already costs nothing.
+  struct stat st {};
+  if (::fstatat(dirfd_.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_nlink != 1 || static_cast<uint64_t>(st.st_size) != size) {
+    return false;
+  }
+  // Paths inside the repository are kept relative to it, so a moved repository keeps working.
+  std::string target = path;
+  std::string parent = dir_.substr(0, dir_.rfind('/'));
+  if (!parent.empty() && path.size() > parent.size() + 1 &&
+      path.compare(0, parent.size(), parent) == 0 && path[parent.size()] == '/') {
+    target = ".." + path.substr(parent.size());
+  }
+  Ref ref{offset, size, target};
+  if (!open_ref(ref)) return false;
+  std::string text =
+      std::string(kRefPrefix) + std::to_string(offset) + ":" + std::to_string(size) + ":" + target;
+  std::string key = key_of(cid.multihash());
+  std::string tmp =
+      shard_of(key) + "/.ref-" + key.substr(key.size() - 12) + "-" + std::to_string(random_u64());
+  if (::symlinkat(text.c_str(), dirfd_.get(), tmp.c_str()) != 0) {
+    throw_errno("create block reference in " + dir_ + "/" + shard_of(key));
+  }
+  if (::renameat(dirfd_.get(), tmp.c_str(), dirfd_.get(), rel.c_str()) != 0) {
+    int err = errno;
+    ::unlinkat(dirfd_.get(), tmp.c_str(), 0);
+    errno = err;
+    throw_errno("replace block " + dir_ + "/" + rel + " by a reference");
+  }
+  return true;
+}
+
+void FlatfsStore::for_each_ref_target(const std::function<void(const std::string& path)>& fn) {
+  std::unique_ptr<DIR, int (*)(DIR*)> top(::opendir(dir_.c_str()), ::closedir);
+  if (!top) throw_errno("open block store " + dir_);
+  std::vector<std::string> shards;
+  while (dirent* e = ::readdir(top.get())) {
+    std::string n = e->d_name;
+    if (n.size() == 2 && base32_index(n[0]) >= 0 && base32_index(n[1]) >= 0) shards.push_back(n);
+  }
+  for (const auto& s : shards) {
+    std::string sd = dir_ + "/" + s;
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(sd.c_str()), ::closedir);
+    if (!d) continue;
+    while (dirent* e = ::readdir(d.get())) {
+      // Block files are the many; only symlinks (or names of unknown type) are looked at.
+      if (e->d_type != DT_LNK && e->d_type != DT_UNKNOWN) continue;
+      std::string_view n = e->d_name;
+      if (n.empty() || n[0] == '.') continue;
+      auto ref = read_ref(s + "/" + std::string(n));
+      if (!ref) continue;
+      fn(ref->path[0] == '/' ? ref->path : dir_ + "/" + ref->path);
+    }
+  }
 }
 
 void FlatfsStore::for_each(const std::function<void(ByteView multihash)>& fn) {

@@ -6,6 +6,13 @@
 // block's name once complete (or, where that is not possible, a named temporary file renamed into
 // place), so a reader (or a crash) never sees a partial block under a real name. Durability is per
 // command: sync() calls syncfs() once, instead of an fsync per block; see docs/ARCHITECTURE.md.
+//
+// A block may also be held as a reference (put_ref): a symlink under the block's name whose text
+// is "ref:<offset>:<size>:<path>", naming a byte range of another file (an image checkout's cached
+// file; a relative path is relative to the store directory). The text never resolves as a path,
+// so nothing that follows symlinks mistakes it for the block's bytes. A reference whose file is
+// gone or too short counts as absent everywhere (has, get, size), and a put replaces it with the
+// bytes. kubo reads such a block as missing.
 #pragma once
 
 #include <array>
@@ -31,7 +38,11 @@ class FlatfsStore : public BlockStore {
   std::optional<BlockFile> open_block_file(const Cid& cid) override;
   void put_parts(const Cid& cid, std::span<const ByteView> parts) override;
   bool remove(const Cid& cid) override;
+  bool put_ref(const Cid& cid, const std::string& path, uint64_t offset, uint64_t size) override;
   void for_each(const std::function<void(ByteView multihash)>& fn) override;
+  // Calls fn with the file every reference names (with repeats), for `repo gc`, which keeps
+  // those files.
+  void for_each_ref_target(const std::function<void(const std::string& path)>& fn);
   void sync() override;
 
   const std::string& dir() const { return dir_; }
@@ -43,8 +54,18 @@ class FlatfsStore : public BlockStore {
   // How a complete block file gets its name; the first that works is kept.
   enum class LinkMode { kEmptyPath, kProcFd, kRename };
   bool put_unnamed(const std::string& rel, std::span<const ByteView> parts);
-  // Opens a block file by its path relative to dir_; nullopt when it does not exist.
-  std::optional<UniqueFd> open_rel(const std::string& rel) const;
+  struct Ref {
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    std::string path;  // as written: relative to dir_, or absolute
+  };
+  // The block named rel (relative to dir_) as a range of an open file: its own file, or the file
+  // its reference names. nullopt when absent or a broken reference; `ref` tells which it was.
+  std::optional<BlockFile> open_entry(const std::string& rel, bool* ref = nullptr) const;
+  std::optional<Ref> read_ref(const std::string& rel) const;
+  std::optional<BlockFile> open_ref(const Ref& ref) const;
+  // Present: a block file, or a reference whose range exists.
+  bool present(const std::string& rel) const;
 
   std::string dir_;
   UniqueFd dirfd_;

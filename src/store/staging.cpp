@@ -79,8 +79,10 @@ uint64_t StagingArea::move_in(const std::vector<Bytes>& keys) {
     std::string to = dest.path_of(mh);
     std::string shard = to.substr(0, to.rfind('/'));
     if (::mkdir(shard.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir " + shard);
-    // The staged bytes were verified; renaming over an existing copy of the same block is
-    // harmless and atomic, so no existence check is needed.
+    // A block the store holds already stays as it is: it may be a checkout's file or a
+    // reference to one (image/file_cache.h), which the staged copy would make a second copy of.
+    // (Renaming over an existing copy would be harmless and atomic otherwise.)
+    if (dest.has(cid_of_multihash(mh))) continue;
     if (::rename(from.c_str(), to.c_str()) != 0) {
       if (errno == ENOENT) continue;  // identity or a key reached twice
       throw_errno("move block into " + to);

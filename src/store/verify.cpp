@@ -1,9 +1,11 @@
 #include "store/verify.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <optional>
 
 #include "store/reachable.h"
@@ -16,19 +18,23 @@
 namespace cidrun {
 namespace {
 
-// Hashes a block file in pieces, so a huge file under a block's name costs no memory.
-// Returns the digest and the size, or throws Error on I/O failure.
-std::pair<Sha256Digest, uint64_t> hash_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) throw_errno("open " + path);
+// Hashes a block's bytes in pieces (its own file, or the range its reference names), so a huge
+// file under a block's name costs no memory. Returns the digest and the size, or throws Error on
+// I/O failure.
+std::pair<Sha256Digest, uint64_t> hash_block(BlockFile& f, const std::string& what) {
   Sha256 h;
   uint64_t total = 0;
   uint8_t buf[1 << 16];
-  for (;;) {
-    size_t n = read_full(fd.get(), buf, sizeof buf, path);
-    h.update(ByteView(buf, n));
-    total += n;
-    if (n < sizeof buf) break;
+  while (total < f.size) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(sizeof buf, f.size - total));
+    ssize_t n = ::pread(f.fd.get(), buf, want, static_cast<off_t>(f.offset + total));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read " + what);
+    }
+    if (n == 0) break;
+    h.update(ByteView(buf, static_cast<size_t>(n)));
+    total += static_cast<uint64_t>(n);
   }
   return {h.finish(), total};
 }
@@ -61,7 +67,21 @@ VerifyResult verify_repo(Repo& repo, bool repair,
     }
     std::string path = store.path_of(mh);
     try {
-      auto [digest, size] = hash_file(path);
+      auto file = store.open_block_file(cid);
+      if (!file) {
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0) continue;  // removed concurrently
+        // A reference whose file is gone or too short: its bytes are lost.
+        r.corrupt.push_back(cid);
+        report("corrupt block " + cid.str() + ": the file its reference names is gone or short (" +
+               path + ")");
+        if (repair && store.remove(cid)) {
+          ++r.removed;
+          report("removed corrupt block " + cid.str());
+        }
+        continue;
+      }
+      auto [digest, size] = hash_block(*file, path);
       r.bytes += size;
       auto want = cid.digest();
       if (!std::equal(want.begin(), want.end(), digest.begin(), digest.end())) {

@@ -130,7 +130,8 @@ FileNodeView parse_file_node(const Cid& cid, ByteView block) {
 // filesize.
 class BlockFileCopier {
  public:
-  BlockFileCopier(BlockStore& store, int out_fd) : store_(store), out_(out_fd) {}
+  BlockFileCopier(BlockStore& store, int out_fd, std::vector<LeafExtent>* leaves)
+      : store_(store), out_(out_fd), leaves_(leaves) {}
 
   uint64_t copy(const Cid& root) { return copy_node(root, std::nullopt, 0); }
 
@@ -148,6 +149,7 @@ class BlockFileCopier {
     uint64_t base = file->offset;
     if (cid.codec() == kCodecRaw) {
       check(cid, size, expected);
+      if (leaves_) leaves_->push_back({cid, written_, size});
       copy_range(fd.get(), base, size, path);
       return size;
     }
@@ -264,6 +266,7 @@ class BlockFileCopier {
   static constexpr uint64_t kMaxBlock = 8u << 20;
   BlockStore& store_;
   int out_;
+  std::vector<LeafExtent>* leaves_;  // null: not asked for
   Bytes buf_;
   bool use_cfr_ = true;
   uint64_t written_ = 0;
@@ -365,6 +368,17 @@ class TreeWriter {
         stats_.bytes_linked += size;
         return;
       }
+      if (auto leaf = whole_file_leaf(dag_, st.cid, size)) {
+        if (auto fd = opts_.linker->claim_block(*leaf, size, mode, dirfd, name)) {
+          if (::fchown(fd->get(), ::geteuid(), ::getegid()) != 0) throw_errno("chown file");
+          if (::fchmod(fd->get(), mode) != 0) throw_errno("chmod file");
+          if (st.mtime) set_mtime_fd(fd->get(), *st.mtime);
+          ++stats_.files;
+          stats_.bytes += size;
+          opts_.linker->add_to_cache(key, dirfd, name, {});
+          return;
+        }
+      }
     }
     struct statvfs vfs {};
     if (::fstatvfs(dirfd, &vfs) == 0) {
@@ -377,7 +391,9 @@ class TreeWriter {
     // 0600 until the content is in; the exact mode comes after (writing clears setuid/setgid).
     UniqueFd fd(open_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, 0600));
     if (!fd.valid()) create_failed("file");
-    uint64_t written = write_file_content(dag_, st.cid, fd.get(), opts_.on_bytes);
+    std::vector<LeafExtent> leaves;
+    uint64_t written = write_file_content(dag_, st.cid, fd.get(), opts_.on_bytes,
+                                          opts_.linker ? &leaves : nullptr);
     if (written != size) {
       throw Error("file content is " + std::to_string(written) + " bytes but its node claims " +
                   std::to_string(size));
@@ -386,7 +402,7 @@ class TreeWriter {
     if (st.mtime) set_mtime_fd(fd.get(), *st.mtime);
     ++stats_.files;
     stats_.bytes += written;
-    if (opts_.linker) opts_.linker->add_to_cache(key, dirfd, name);
+    if (opts_.linker) opts_.linker->add_to_cache(key, dirfd, name, leaves);
   }
 
   void write_symlink(int dirfd, const std::string& name, const NodeStat& st) {
@@ -426,12 +442,13 @@ class TreeWriter {
 }  // namespace
 
 uint64_t write_file_content(Dag& dag, const Cid& file, int fd,
-                            const std::function<void(uint64_t)>& on_bytes) {
+                            const std::function<void(uint64_t)>& on_bytes,
+                            std::vector<LeafExtent>* raw_leaves) {
   // The block-file path needs the root's file; a store without files (or a block no store has
   // as a file) streams through memory instead.
   if (auto probe = dag.store().open_block_file(file)) {
     probe->fd.reset();
-    uint64_t written = BlockFileCopier(dag.store(), fd).copy(file);
+    uint64_t written = BlockFileCopier(dag.store(), fd, raw_leaves).copy(file);
     if (on_bytes) on_bytes(written);
     return written;
   }
@@ -443,6 +460,24 @@ uint64_t write_file_content(Dag& dag, const Cid& file, int fd,
     if (on_bytes) on_bytes(chunk.size());
   });
   return written;
+}
+
+std::optional<Cid> whole_file_leaf(Dag& dag, const Cid& file, uint64_t size) {
+  if (file.codec() == kCodecRaw && !file.is_identity()) return file;
+  if (file.codec() != kCodecDagPb) return std::nullopt;
+  auto block = dag.store().get(file);
+  if (!block) return std::nullopt;
+  FileNodeView v;
+  try {
+    v = parse_file_node(file, *block);
+  } catch (const Error&) {
+    return std::nullopt;  // the writer that follows reports it
+  }
+  if (v.data_len != 0 || v.links.size() != 1 || v.links[0].codec() != kCodecRaw ||
+      v.links[0].is_identity() || v.blocksizes[0] != size || (v.filesize && *v.filesize != size)) {
+    return std::nullopt;
+  }
+  return v.links[0];
 }
 
 std::string file_link_key(const Cid& file, mode_t mode, uid_t uid, gid_t gid,

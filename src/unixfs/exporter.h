@@ -32,23 +32,51 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "unixfs/reader.h"
+#include "util/fd.h"
 
 namespace cidrun::unixfs {
 
 // Shares files between exports by hard links (the image layer's per-file cache). A key names a
 // file's content and all the metadata a hard link shares with every other name of the inode:
 // "<file cidv1>.<mode octal>.<uid>.<gid>[.<mtime sec>.<nsec>]" (see file_link_key).
+// A raw leaf of a file and where its bytes sit in the file.
+struct LeafExtent {
+  Cid cid;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
 class FileLinker {
  public:
   virtual ~FileLinker() = default;
   // Creates dirfd/name as a hard link to the cached file `key`. False when the cache has no such
   // file or the filesystem refuses the link; the exporter then writes the file itself.
   virtual bool link_from_cache(const std::string& key, int dirfd, const std::string& name) = 0;
+  // For a file that is one raw block of `size` bytes, which will get permission bits `mode`:
+  // makes dirfd/name a new name of the block's own file, when the store holds it as a file that
+  // nothing else links, so the file is written nowhere and the block and the file are one inode.
+  // Returns that inode open, for the caller to give it the file's owner, xattrs, mode and mtime
+  // (which the block store never reads); nullopt when that is not possible (the caller then
+  // writes the file).
+  virtual std::optional<UniqueFd> claim_block(const Cid& file, uint64_t size, mode_t mode,
+                                              int dirfd, const std::string& name) {
+    (void)file;
+    (void)size;
+    (void)mode;
+    (void)dirfd;
+    (void)name;
+    return std::nullopt;
+  }
   // Offers dirfd/name, just written with its final mode and mtime, to the cache under `key`.
-  virtual void add_to_cache(const std::string& key, int dirfd, const std::string& name) = 0;
+  // raw_leaves: where the file's raw leaves sit in it (empty when unknown), so the cache can let
+  // the block store hold them as references to the cached file instead of as copies.
+  virtual void add_to_cache(const std::string& key, int dirfd, const std::string& name,
+                            std::span<const LeafExtent> raw_leaves) = 0;
 };
 
 struct ExportOptions {
@@ -80,8 +108,15 @@ ExportStats export_tree(Dag& dag, const Cid& root, const std::string& out_path,
 // Blocks kept in files (BlockStore::open_block_file) are copied file to file with
 // copy_file_range, never passing through memory; others are streamed. Every size claim of the
 // DAG is checked as FileReader checks it.
+// raw_leaves, when given, receives where each raw leaf's bytes went (when copied file to file).
 uint64_t write_file_content(Dag& dag, const Cid& file, int fd,
-                            const std::function<void(uint64_t)>& on_bytes = nullptr);
+                            const std::function<void(uint64_t)>& on_bytes = nullptr,
+                            std::vector<LeafExtent>* raw_leaves = nullptr);
+
+// The one raw block that holds all the bytes of the file `file` of `size` bytes (the file node
+// itself, or its only child below a node that holds nothing else but metadata); nullopt for any
+// other shape.
+std::optional<Cid> whole_file_leaf(Dag& dag, const Cid& file, uint64_t size);
 
 // The FileLinker key of a file node written with these final attributes.
 std::string file_link_key(const Cid& file, mode_t mode, uid_t uid, gid_t gid,

@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,7 +21,10 @@
 #include <sstream>
 
 #include "image/checkout.h"
+#include "image/gc.h"
+#include "store/gc.h"
 #include "store/repo.h"
+#include "store/verify.h"
 #include "unixfs/importer.h"
 #include "unixfs/reader.h"
 
@@ -52,13 +56,7 @@ class FileCacheTest : public ::testing::Test {
     write(dir_ / "src/etc/other.txt", "another file\n", 0600);
     write(dir_ / "src/run.sh", "#!/bin/sh\necho hi\n", 0755);
     repo_ = Repo::open((dir_ / "repo").string());
-    unixfs::ImportOptions opts;
-    opts.recursive = true;
-    opts.preserve_mode = true;
-    opts.preserve_mtime = true;
-    opts.layout.cid_version = 1;
-    unixfs::Importer importer(repo_->blocks(), opts, [](const unixfs::AddedEntry&) {});
-    root_ = importer.add_path((dir_ / "src").string(), "src").cid;
+    root_ = add_tree(dir_ / "src");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -80,6 +78,25 @@ class FileCacheTest : public ::testing::Test {
     return {};
   }
 
+  // The block file of a file of root_ that is one raw block.
+  struct stat block_of(const std::string& path) {
+    unixfs::Dag dag(repo_->blocks());
+    Cid cid = dag.resolve(root_, path);
+    EXPECT_EQ(cid.codec(), kCodecRaw) << path;
+    return stat_of(repo_->blocks().path_of(cid.multihash()));
+  }
+  enum class Metadata { kNone, kModeAndMtime };
+  Cid add_tree(const fs::path& src, Metadata meta = Metadata::kModeAndMtime) {
+    unixfs::ImportOptions opts;
+    opts.recursive = true;
+    opts.preserve_mode = meta == Metadata::kModeAndMtime;
+    opts.preserve_mtime = meta == Metadata::kModeAndMtime;
+    opts.layout.cid_version = 1;
+    opts.layout.raw_leaves = true;  // as `add --cid-version 1` does
+    unixfs::Importer importer(repo_->blocks(), opts, [](const unixfs::AddedEntry&) {});
+    return importer.add_path(src.string(), src.filename().string()).cid;
+  }
+
   fs::path dir_;
   std::unique_ptr<Repo> repo_;
   Cid root_;
@@ -93,6 +110,25 @@ TEST_F(FileCacheTest, CheckoutFilesAreLinksToTheCache) {
     EXPECT_EQ(st.st_nlink, 2u) << f;
     EXPECT_FALSE(cache_entry_of(fs::path(c.dir) / f).empty()) << f;
   }
+}
+
+// A file that is one raw block (no metadata in its node: an image's files, or `add` without
+// --preserve-mode/--preserve-mtime) is that block's own inode (FileCache::claim_block): the
+// checkout's name, the cache's and the block's, with the file's mode; its bytes are on disk once.
+TEST_F(FileCacheTest, AFileThatIsOneRawBlockIsThatBlocksInode) {
+  root_ = add_tree(dir_ / "src", Metadata::kNone);
+  Checkout c = check_out();
+  for (const char* f : {"etc/shared.txt", "etc/other.txt", "run.sh"}) {
+    struct stat st = stat_of(fs::path(c.dir) / f);
+    EXPECT_EQ(st.st_nlink, 3u) << f;
+    EXPECT_FALSE(cache_entry_of(fs::path(c.dir) / f).empty()) << f;
+    EXPECT_EQ(block_of(f).st_ino, st.st_ino) << f;
+  }
+  // Without stored modes a checkout guesses: programs 0755, the rest 0644.
+  EXPECT_EQ(stat_of(fs::path(c.dir) / "etc/other.txt").st_mode & 07777, 0644u);
+  EXPECT_EQ(stat_of(fs::path(c.dir) / "run.sh").st_mode & 07777, 0755u);
+  EXPECT_EQ(slurp(fs::path(c.dir) / "run.sh"), "#!/bin/sh\necho hi\n");
+  EXPECT_TRUE(verify_repo(*repo_, false, [](const std::string&) {}).ok());
 }
 
 // An inode at the link limit (ext4: 65000) refuses one more link with EMLINK: that file of the
@@ -265,14 +301,95 @@ TEST_F(FileCacheTest, IdenticalFilesOfOneCheckoutStaySeparateInodes) {
 
 TEST_F(FileCacheTest, SweepRemovesEntriesNoCheckoutLinks) {
   Checkout c = check_out();
-  FileCacheSweep kept = sweep_file_cache((dir_ / "repo/images/files").string());
+  FileCacheSweep kept = sweep_image_files(*repo_);
   EXPECT_EQ(kept.files_removed, 0u);
   EXPECT_EQ(kept.files_kept, 3u);
   fs::remove_all(c.dir);
-  FileCacheSweep gone = sweep_file_cache((dir_ / "repo/images/files").string());
+  FileCacheSweep gone = sweep_image_files(*repo_);
   EXPECT_EQ(gone.files_removed, 3u);
   EXPECT_EQ(gone.files_kept, 0u);
   EXPECT_TRUE(fs::is_empty(dir_ / "repo/images/files"));
+}
+
+// An entry that is its block's inode costs nothing while the block is kept: it stays until the
+// block goes.
+TEST_F(FileCacheTest, SweepKeepsAnEntryThatIsItsBlockUntilTheBlockGoes) {
+  root_ = add_tree(dir_ / "src", Metadata::kNone);
+  Checkout c = check_out();
+  fs::remove_all(c.dir);
+  FileCacheSweep kept = sweep_image_files(*repo_);
+  EXPECT_EQ(kept.files_removed, 0u);
+  EXPECT_EQ(kept.files_kept, 3u);
+  collect_garbage(*repo_, [](const Cid&) {});  // nothing is pinned: every block goes
+  FileCacheSweep gone = sweep_image_files(*repo_);
+  EXPECT_EQ(gone.files_removed, 3u);
+  EXPECT_EQ(gone.files_kept, 0u);
+}
+
+// A file of several raw leaves is written to the cache once; its leaves then become references
+// to that file, so the bytes are on disk once. gc keeps the cached file while a block names it.
+TEST_F(FileCacheTest, TheLeavesOfABigFileBecomeReferencesToTheCachedFile) {
+  const fs::path src = dir_ / "big";
+  fs::create_directories(src);
+  std::string bytes;
+  for (uint32_t i = 0; i < 300000; ++i) bytes += static_cast<char>('a' + (i * 7919u) % 26);
+  write(src / "data.bin", bytes, 0644);
+  root_ = add_tree(src);
+  repo_->pin(root_, PinType::kRecursive);
+
+  Checkout c = check_out();
+  const fs::path file = fs::path(c.dir) / "data.bin";
+  EXPECT_EQ(slurp(file), bytes);
+  unixfs::Dag dag(repo_->blocks());
+  Cid file_cid = dag.resolve(root_, "data.bin");
+  auto node = dag.stat(file_cid);
+  EXPECT_EQ(node.size, bytes.size());
+  size_t refs = 0;
+  repo_->blocks().for_each_ref_target([&](const std::string& target) {
+    EXPECT_EQ(stat_of(target).st_ino, stat_of(file).st_ino);
+    ++refs;
+  });
+  EXPECT_EQ(refs, 2u) << "300000 bytes in 256 KiB leaves";
+  auto r = verify_repo(*repo_, false, [](const std::string& l) { ADD_FAILURE() << l; });
+  EXPECT_TRUE(r.ok());
+  unixfs::FileReader reader(dag, file_cid);
+  std::string back(bytes.size(), '\0');
+  EXPECT_EQ(reader.read(0, reinterpret_cast<uint8_t*>(back.data()), back.size()), bytes.size());
+  EXPECT_EQ(back, bytes);
+
+  // The checkout goes; the cached file holds the pinned blocks' bytes, so it stays.
+  fs::remove_all(c.dir);
+  FileCacheSweep kept = sweep_image_files(*repo_);
+  EXPECT_EQ(kept.files_removed, 0u);
+  EXPECT_TRUE(verify_repo(*repo_, false, [](const std::string&) {}).ok());
+  // A new checkout of the same root links the cached file again.
+  Checkout again = check_out();
+  EXPECT_EQ(slurp(fs::path(again.dir) / "data.bin"), bytes);
+  // Unpinned and collected: the references go, and with them the cached file.
+  fs::remove_all(again.dir);
+  repo_->unpin(root_, PinType::kRecursive);
+  collect_garbage(*repo_, [](const Cid&) {});
+  FileCacheSweep gone = sweep_image_files(*repo_);
+  EXPECT_GE(gone.files_removed, 1u);
+  EXPECT_EQ(gone.files_kept, 0u);
+}
+
+// A block inode claimed once, whose checkouts and cache entry are gone, may be claimed again by
+// another key: nothing of the earlier file's metadata (here an xattr) carries over.
+TEST_F(FileCacheTest, AReclaimedBlockKeepsNothingOfItsEarlierFile) {
+  root_ = add_tree(dir_ / "src", Metadata::kNone);
+  Checkout c = check_out();
+  const fs::path file = fs::path(c.dir) / "etc/shared.txt";
+  ASSERT_EQ(::setxattr(file.c_str(), "user.earlier", "1", 1, 0), 0) << std::strerror(errno);
+  const fs::path entry = cache_entry_of(file);
+  fs::remove_all(c.dir);
+  fs::remove(entry);
+  Checkout again = check_out();
+  char value[8];
+  EXPECT_LT(::getxattr((fs::path(again.dir) / "etc/shared.txt").c_str(), "user.earlier", value,
+                       sizeof value),
+            0);
+  EXPECT_EQ(stat_of(fs::path(again.dir) / "etc/shared.txt").st_nlink, 3u);
 }
 
 }  // namespace

@@ -79,8 +79,9 @@ ln "$root/etc/passwd" "$root/etc/passwd-"
 mknod "$root/dev/null" c 1 3; mkfifo "$root/run/initctl"
 cp "$root/bin/busybox" "$root/bin/pinger"; setcap cap_net_raw+ep "$root/bin/pinger"
 setfattr -n user.origin -v cidrun-test "$root/etc/passwd"
+printf '#!/bin/sh\necho setuid\n' >"$root/bin/suid"; chmod 4755 "$root/bin/suid"
 printf '%s' '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","GREETING=hello from config"],"WorkingDir":"/etc","Entrypoint":["/bin/sh","-c"],"Cmd":["echo \"$GREETING in $(pwd) as $(id -u)\""],"User":"65534"}}' >"$work/config.json"
-C image import -q --tag bb --config "$work/config.json" rootfs:"$root" >/dev/null
+bb=$(C image import -q --tag bb --config "$work/config.json" rootfs:"$root")
 C image unpack bb "$work/bb"
 compare "$root" "$work/bb" --ignore-root-mtime || fail "rootfs: import then unpack differs"
 echo "ok: rootfs import keeps owners, setgid, hard links, devices, fifos, xattrs, file caps"
@@ -96,6 +97,22 @@ out=$(C run --rm --entrypoint '["/bin/echo","ep"]' bb)
 out=$(C run --rm --entrypoint /bin/id bb -g)
 [ "$out" = "65534" ] || fail "--entrypoint with args printed '$out'"
 echo "ok: run IMAGE follows Entrypoint, Cmd, Env, WorkingDir and User"
+
+# The checkout those runs made is the image exactly, with each file's bytes once on disk: a file
+# that is one block is the block's inode (3 names: checkout, cache, block), a setuid one is not
+# (it stays out of the store's directory), and the leaves of busybox are references to its
+# cached copy. verify reads every block through them; gc keeps what they need.
+ck=$CIDRUN_PATH/images/$bb
+compare "$root" "$ck" --ignore-root-mtime || fail "the checkout differs from the root"
+[ "$(stat -c %h "$ck/etc/hostname")" = 3 ] || fail "etc/hostname is not its block's inode"
+[ "$(stat -c %h "$ck/bin/suid")" = 2 ] || fail "a setuid file became its block's inode"
+refs=$(find "$CIDRUN_PATH/blocks" -type l | wc -l)
+[ "$refs" -ge 4 ] || fail "only $refs block references after the checkout"
+C repo verify >/dev/null || fail "repo verify after a checkout"
+C repo gc -q
+C repo verify >/dev/null || fail "repo verify after gc"
+[ "$(C run --rm --entrypoint /bin/suid bb)" = setuid ] || fail "run after gc"
+echo "ok: a checkout holds each file's bytes once ($refs block references); verify and gc agree"
 
 # 5. podman loads an export (docker-archive) and pulls one (an OCI layout), and runs both with
 # cidrun as its runtime: the config is followed, and podman's own unpack of our layer keeps

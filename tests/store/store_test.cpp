@@ -1,5 +1,6 @@
 // Pins, leases, gc, verify, the repo lock and staging over a real on-disk repo.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -226,6 +227,116 @@ TEST_F(StoreTest, VerifyReportsATruncatedBlock) {
   std::string path = repo_->blocks().path_of(c.multihash());
   ASSERT_EQ(::truncate(path.c_str(), 3), 0);
   auto r = verify_repo(*repo_, false, [](const std::string&) {});
+  EXPECT_EQ(r.corrupt.size(), 1u);
+}
+
+// A block held as a reference to a range of another file (what an image checkout's cache does
+// with the leaves of the files it holds): read like any block, present only while the range is
+// there, replaced by the bytes on a put, and its file named for gc.
+class RefTest : public StoreTest {
+ protected:
+  void SetUp() override {
+    StoreTest::SetUp();
+    // The referenced file sits beside the store, as the image cache does.
+    file_ = dir_ + "/repo/images-file";
+    content_ = "head|" + std::string(70000, 'x') + "|tail";
+    write_file_atomic(file_, as_bytes(content_));
+    block_ = content_.substr(5, 70000);
+    cid_ = put_raw(block_);
+  }
+  FlatfsStore& store() { return repo_->blocks(); }
+  std::string block_path() { return store().path_of(cid_.multihash()); }
+
+  std::string file_;
+  std::string content_;
+  std::string block_;
+  Cid cid_;
+};
+
+TEST_F(RefTest, AReferenceReadsAsTheBlockAndFreesItsFile) {
+  ASSERT_TRUE(store().put_ref(cid_, file_, 5, block_.size()));
+  struct stat st {};
+  ASSERT_EQ(::lstat(block_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the block's own file is gone";
+  char text[256] = {};
+  ASSERT_GT(::readlink(block_path().c_str(), text, sizeof text - 1), 0);
+  // Relative to the store, so that a moved repository keeps its references.
+  EXPECT_EQ(std::string(text), "ref:5:70000:../images-file");
+  EXPECT_TRUE(store().has(cid_));
+  EXPECT_EQ(store().size(cid_), block_.size());
+  auto got = store().get(cid_);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(std::string(got->begin(), got->end()), block_);
+  auto f = store().open_block_file(cid_);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->offset, 5u);
+  EXPECT_EQ(f->size, block_.size());
+  // Whole-file senders (sendfile from offset 0) are told to use get().
+  EXPECT_FALSE(store().open_block(cid_));
+  std::vector<std::string> targets;
+  store().for_each_ref_target([&](const std::string& p) { targets.push_back(p); });
+  ASSERT_EQ(targets.size(), 1u);
+  EXPECT_TRUE(fs::equivalent(targets[0], file_));
+  size_t n = 0;
+  store().for_each([&](ByteView) { ++n; });
+  EXPECT_EQ(n, 1u);
+  EXPECT_TRUE(verify_repo(*repo_, false, [](const std::string&) {}).ok());
+}
+
+TEST_F(RefTest, OnlyABlockFileWithOneNameAndTheRightSizeBecomesAReference) {
+  EXPECT_FALSE(store().put_ref(cid_, file_, 5, block_.size() - 1)) << "size differs";
+  EXPECT_FALSE(store().put_ref(cid_, file_, content_.size() - 10, block_.size()))
+      << "the range runs past the file's end";
+  EXPECT_FALSE(store().put_ref(cid_, dir_ + "/no-such-file", 5, block_.size()));
+  std::string other = dir_ + "/second-name";
+  ASSERT_EQ(::link(block_path().c_str(), other.c_str()), 0);
+  EXPECT_FALSE(store().put_ref(cid_, file_, 5, block_.size()))
+      << "a block file with another name frees nothing";
+  ASSERT_EQ(::unlink(other.c_str()), 0);
+  Cid absent = Cid::of(1, kCodecRaw, to_bytes("absent"));
+  EXPECT_FALSE(store().put_ref(absent, file_, 0, 6));
+  struct stat st {};
+  ASSERT_EQ(::lstat(block_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+TEST_F(RefTest, AReferenceWhoseFileIsGoneOrShortIsAbsentAndAPutRestoresTheBytes) {
+  ASSERT_TRUE(store().put_ref(cid_, file_, 5, block_.size()));
+  ASSERT_EQ(::truncate(file_.c_str(), 100), 0);
+  EXPECT_FALSE(store().has(cid_));
+  EXPECT_FALSE(store().size(cid_));
+  EXPECT_FALSE(store().get(cid_));
+  EXPECT_FALSE(store().open_block_file(cid_));
+  // verify calls it corrupt (the bytes are lost) and --repair removes the name.
+  auto r = verify_repo(*repo_, false, [](const std::string&) {});
+  EXPECT_EQ(r.corrupt.size(), 1u);
+  EXPECT_EQ(verify_repo(*repo_, true, [](const std::string&) {}).removed, 1u);
+  struct stat st {};
+  EXPECT_NE(::lstat(block_path().c_str(), &st), 0);
+
+  // A put over a reference writes the bytes, whether the reference works or not.
+  write_file_atomic(file_, as_bytes(content_));
+  put_raw(block_);
+  ASSERT_TRUE(store().put_ref(cid_, file_, 5, block_.size()));
+  ASSERT_EQ(::unlink(file_.c_str()), 0);
+  EXPECT_FALSE(store().has(cid_));
+  put_raw(block_);
+  ASSERT_EQ(::lstat(block_path().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_TRUE(store().has(cid_));
+  auto got = store().get(cid_);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(std::string(got->begin(), got->end()), block_);
+}
+
+TEST_F(RefTest, AReferencedFileChangedBehindTheStoreFailsTheReadAndVerify) {
+  ASSERT_TRUE(store().put_ref(cid_, file_, 5, block_.size()));
+  std::string changed = content_;
+  changed[100] = 'y';
+  write_file_atomic(file_, as_bytes(changed));
+  EXPECT_THROW(store().get(cid_), Error);
+  std::vector<std::string> lines;
+  auto r = verify_repo(*repo_, false, [&](const std::string& l) { lines.push_back(l); });
   EXPECT_EQ(r.corrupt.size(), 1u);
 }
 
