@@ -176,10 +176,14 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
   if (f.detach) {
     run_detached(lo, net, f.rm);
     std::printf("%s\n", lo.id.c_str());
+    std::fflush(stdout);
+    finish_image_root();
     g.exit_code = 0;
     return;
   }
+  lo.on_started = finish_image_root_in_background;
   g.exit_code = runtime::run_container(lo);
+  finish_image_root();
   if (net) net->teardown();
   release_lazy_root(!f.record.empty());
 }

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "cli/content_store.h"
@@ -21,6 +23,7 @@
 #include "store/repo_lock.h"
 #include "unixfs/reader.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace cidrun::cli {
 
@@ -28,6 +31,10 @@ namespace {
 
 std::unique_ptr<Repo> repo;
 std::unique_ptr<Lease> lease;
+std::function<void()> pending_finish;  // of a fresh checkout (image::Checkout::finish)
+// Never destroyed: a process that exits while the step runs just ends it (each reference it
+// makes is atomic), where destroying a running std::thread would abort the process.
+std::thread* finisher = nullptr;
 Cid leased_root;
 // Blocks missing locally come from the configured sources (kubo daemon, gateways, peers).
 std::unique_ptr<exchange::FetchingStore> fetching;
@@ -90,7 +97,8 @@ std::string resolve_image_root(const Globals& g, const std::string& root, bool& 
   RepoLock lock(*repo, RepoLock::Mode::kShared);
   lease = std::make_unique<Lease>(*repo, cid, ::getpid());
   leased_root = cid;
-  image::Checkout c = image::checkout(*repo, dag, cid);
+  image::Checkout c = image::checkout(*repo, dag, cid, image::Durability::kDeferred);
+  pending_finish = std::move(c.finish);
   is_bundle = c.is_bundle;
   image_config = c.image_config;
   return c.dir;
@@ -101,7 +109,36 @@ void hand_image_root_to(pid_t pid) {
   Lease(*repo, leased_root, pid).detach();
 }
 
+namespace {
+
+void run_finish(const std::function<void()>& step) {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    // The blocks keep their own copies: costs disk, never content.
+    log::warn(std::string("image cache: ") + e.what());
+  }
+}
+
+}  // namespace
+
+void finish_image_root_in_background() {
+  if (!pending_finish || finisher != nullptr) return;
+  finisher = new std::thread(run_finish, std::move(pending_finish));
+  pending_finish = nullptr;
+}
+
+void finish_image_root() {
+  if (finisher != nullptr && finisher->joinable()) finisher->join();
+  if (pending_finish) {
+    run_finish(pending_finish);
+    pending_finish = nullptr;
+  }
+}
+
 void release_image_root() {
+  // Before the lease goes: the step writes references to the leased root's files.
+  finish_image_root();
   lease.reset();
   fetching.reset();
   repo.reset();

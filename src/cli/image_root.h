@@ -20,6 +20,15 @@ namespace cidrun::cli {
 std::string resolve_image_root(const Globals& g, const std::string& root, bool& is_bundle,
                                std::optional<nlohmann::json>& image_config);
 
+// A fresh checkout's last step (waiting until its files are on disk, then letting the block
+// store hold their leaves as references to them: image::Checkout::finish) is left to these, so
+// that the container's start never waits for the disk. finish_image_root_in_background starts
+// it on a thread of its own (`run` calls it once the program runs); finish_image_root waits for
+// that thread, or runs the step here when it never started. release_image_root calls
+// finish_image_root first.
+void finish_image_root_in_background();
+void finish_image_root();
+
 // When a run's root is mounted: only while blocks of it are missing (`run --lazy`; a complete
 // root is checked out, which reads faster), or always (`run --no-checkout`: the files are on disk
 // once, as blocks).

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 
 #include "image/file_cache.h"
 #include "image/reader.h"
 #include "image/unpack.h"
+#include "store/flatfs.h"
 #include "store/repo.h"
 #include "store/staging.h"
 #include "unixfs/exporter.h"
@@ -56,22 +58,53 @@ void log_checkout(const Cid& root, uint64_t files, uint64_t linked, const FileCa
       " ms");
 }
 
+// The per-file cache of a checkout. A deferred finish may outlive everything of the caller's
+// (it runs on another thread, possibly while the process exits), so the cache then has a block
+// store object of its own over the same directory.
+struct CacheOf {
+  std::shared_ptr<FlatfsStore> own_store;
+  std::shared_ptr<FileCache> cache;
+};
+CacheOf make_cache(const std::string& images, Repo& repo, Durability durability) {
+  CacheOf c;
+  BlockStore* store = &repo.blocks();
+  if (durability == Durability::kDeferred) {
+    c.own_store = std::make_shared<FlatfsStore>(repo.blocks().dir(), /*create=*/false);
+    store = c.own_store.get();
+  }
+  c.cache = std::make_shared<FileCache>(images + "/files", store);
+  return c;
+}
+
+// Runs the cache's finish now, or hands it to the caller in c.finish.
+void finish_or_defer(Checkout& c, const CacheOf& files, const Cid& root, uint64_t count,
+                     uint64_t linked, Durability durability) {
+  auto step = [files, root, count, linked] {
+    files.cache->finish();
+    log_checkout(root, count, linked, files.cache->stats());
+  };
+  if (durability == Durability::kDeferred) {
+    c.finish = step;
+  } else {
+    step();
+  }
+}
+
 // An image: unpacked with everything it holds (image/unpack.h), its files shared through the
 // per-file cache like those of a tree. Without root, owners are the caller's (a rootless
 // container maps them to its root) and device nodes are left out.
 Checkout checkout_image(const std::string& images, const std::string& target, ImageReader& image,
-                        BlockStore& blocks) {
+                        Repo& repo, Durability durability) {
   std::string staging =
       images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(random_u64());
   make_dirs(staging, 0700);
+  CacheOf files = make_cache(images, repo, durability);
+  UnpackStats stats;
   try {
-    FileCache files(images + "/files", &blocks);
     UnpackOptions opts;
-    opts.linker = &files;
+    opts.linker = files.cache.get();
     opts.ownership = ::geteuid() == 0 ? Ownership::kKeep : Ownership::kAsCaller;
-    UnpackStats stats = unpack_image(image, staging + "/tree", opts);
-    files.finish();
-    log_checkout(image.cid(), stats.files, stats.files_linked, files.stats());
+    stats = unpack_image(image, staging + "/tree", opts);
     if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);
       log::debug("checkout of " + image.cid().str() + " raced another one; using the first");
@@ -84,6 +117,7 @@ Checkout checkout_image(const std::string& images, const std::string& target, Im
   Checkout c = describe(target, true);
   c.is_bundle = false;
   c.image_config = image.config();
+  finish_or_defer(c, files, image.cid(), stats.files, stats.files_linked, durability);
   return c;
 }
 
@@ -93,7 +127,7 @@ std::string cache_name(const Cid& root) {
   return root.to_v1().str();
 }
 
-Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
+Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root, Durability durability) {
   std::string images = repo.dir("images");
   make_dirs(images, 0700);
   std::string target = images + "/" + cache_name(root);
@@ -107,7 +141,7 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
     }
     return c;
   }
-  if (image) return checkout_image(images, target, *image, repo.blocks());
+  if (image) return checkout_image(images, target, *image, repo, durability);
 
   unixfs::NodeStat st = dag.stat(root);
   if (st.kind != unixfs::NodeKind::kDirectory) {
@@ -116,14 +150,13 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
   std::string staging =
       images + "/.staging-" + std::to_string(::getpid()) + "-" + std::to_string(random_u64());
   make_dirs(staging, 0700);
+  CacheOf files = make_cache(images, repo, durability);
+  unixfs::ExportStats stats;
   try {
-    FileCache files(images + "/files", &repo.blocks());
     unixfs::ExportOptions opts;
     opts.guess_executables = true;
-    opts.linker = &files;
-    auto stats = unixfs::export_tree(dag, root, staging + "/tree", cache_name(root), opts);
-    files.finish();
-    log_checkout(root, stats.files, stats.files_linked, files.stats());
+    opts.linker = files.cache.get();
+    stats = unixfs::export_tree(dag, root, staging + "/tree", cache_name(root), opts);
     // The staged tree's own mode came from the DAG; the cache entry is renamed into place whole.
     if (::rename((staging + "/tree").c_str(), target.c_str()) != 0) {
       if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename checkout into " + target);
@@ -134,7 +167,9 @@ Checkout checkout(Repo& repo, unixfs::Dag& dag, const Cid& root) {
     throw;
   }
   remove_dir(staging);
-  return describe(target, true);
+  Checkout c = describe(target, true);
+  finish_or_defer(c, files, root, stats.files, stats.files_linked, durability);
+  return c;
 }
 
 }  // namespace cidrun::image

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -31,6 +32,10 @@ struct LaunchOptions {
   // The program is exec'd through the sealed exec stub (self_protect.h) and the state is saved
   // only once the init has become it.
   bool exec_through_stub = false;
+  // run only: called once the container's program runs (its init has exec'd), on this thread;
+  // it must return at once (start a thread for anything slow): signals and the terminal are
+  // relayed only after it.
+  std::function<void()> on_started;
 };
 
 // `create`: the container's init is left waiting for `start`. Returns its pid.

@@ -654,6 +654,7 @@ int run_container(const LaunchOptions& opts) {
     l.sock.close();
     store.save(l.state);
     l.state_lock.reset();
+    if (opts.on_started) opts.on_started();
     run_hooks_warn(opts.spec.hooks.poststart, hs, "poststart");
     code = wait_forwarding(l.pid, sigfd.get(), l.pty_master.get(), tty || opts.interactive);
   } catch (...) {

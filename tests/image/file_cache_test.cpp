@@ -374,6 +374,32 @@ TEST_F(FileCacheTest, TheLeavesOfABigFileBecomeReferencesToTheCachedFile) {
   EXPECT_EQ(gone.files_kept, 0u);
 }
 
+// `run` defers the wait for the disk until its container runs: the checkout is complete and
+// readable at once, and its blocks become references only when the caller runs the step.
+TEST_F(FileCacheTest, ADeferredFinishMakesTheReferencesWhenRun) {
+  const fs::path src = dir_ / "big";
+  fs::create_directories(src);
+  write(src / "data.bin", std::string(600000, 'z'), 0644);
+  root_ = add_tree(src);
+  unixfs::Dag dag(repo_->blocks());
+  Checkout c = checkout(*repo_, dag, root_, Durability::kDeferred);
+  ASSERT_TRUE(c.finish);
+  size_t refs = 0;
+  repo_->blocks().for_each_ref_target([&](const std::string&) { ++refs; });
+  EXPECT_EQ(refs, 0u);
+  EXPECT_EQ(slurp(fs::path(c.dir) / "data.bin"), std::string(600000, 'z'));
+  repo_.reset();  // the step owns what it needs
+  c.finish();
+  repo_ = Repo::open((dir_ / "repo").string());
+  // 600000 identical bytes: two identical full leaves (one block) and a shorter last one.
+  repo_->blocks().for_each_ref_target([&](const std::string&) { ++refs; });
+  EXPECT_EQ(refs, 2u);
+  EXPECT_TRUE(verify_repo(*repo_, false, [](const std::string&) {}).ok());
+  // A second checkout of a root that is already checked out has nothing to finish.
+  unixfs::Dag dag2(repo_->blocks());
+  EXPECT_FALSE(checkout(*repo_, dag2, root_, Durability::kDeferred).finish);
+}
+
 // A block inode claimed once, whose checkouts and cache entry are gone, may be claimed again by
 // another key: nothing of the earlier file's metadata (here an xattr) carries over.
 TEST_F(FileCacheTest, AReclaimedBlockKeepsNothingOfItsEarlierFile) {
