@@ -18,8 +18,9 @@ if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: run as root (it installs packages
 # tests cross-read; tinyproxy and microsocks, the real HTTP and SOCKS5 proxies the proxy tests
 # pull through, and stunnel4, whose TLS in front of tinyproxy makes a real HTTPS proxy, all
 # started by the tests themselves on loopback ports; skopeo, the converter the image tests
-# compare with, beside umoci, the reference unpacker; attr and libcap2-bin, whose setfattr and
-# setcap give test roots xattrs and file capabilities); clang 14 and libFuzzer, which build the
+# compare with, beside umoci, the reference unpacker; attr, libcap2-bin and acl, whose setfattr,
+# setcap and setfacl give test roots xattrs, file capabilities and ACLs; debootstrap, which makes
+# the Debian root the image tests pack into layers); clang 14 and libFuzzer, which build the
 # fuzz targets (tests/fuzz) that the fuzz.* tests run.
 packages=(build-essential cmake ninja-build pkg-config ccache git make
   clang-format clang-tidy clang-14 libfuzzer-14-dev
@@ -29,7 +30,7 @@ packages=(build-essential cmake ninja-build pkg-config ccache git make
   busybox-static runc crun podman containerd umoci iproute2 util-linux bsdutils procps curl tar gzip pigz zstd diffutils
   containernetworking-plugins iptables nftables slirp4netns
   python3 file tinyproxy microsocks stunnel4
-  skopeo attr libcap2-bin)
+  skopeo attr libcap2-bin acl debootstrap)
 # Node.js and npm run the interop tests against the JS IPFS implementation. A machine may already
 # have a newer Node.js with its own npm (Debian's npm package conflicts with it): install them
 # from Debian only when the commands are missing.
