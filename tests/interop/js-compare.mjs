@@ -4,14 +4,17 @@
 // 1. Generated trees (gen-trees.mjs), each in its flag variants: `CIDRUN add -r -n <flags> PATH`
 //    against the JS oracle (lib/oracle.mjs); every printed path and CID must match.
 // 2. Many non-empty subdirectories around the HAMT threshold, where plain JS is known to differ
-//    from kubo (unixfs-facts 7.1): the expected decision is computed by kubo's rule
-//    (lib/kubo-rule.mjs); cidrun's root must equal the bottom-up oracle ('complete'), and its root
-//    block (via `CIDRUN block get`) must be a HAMT shard.
-// 3. mode/mtime (UnixFS 1.5), where JS differs from kubo (unixfs-facts 5, 7.2, 7.3): every
-//    node cidrun writes is read back with `CIDRUN block get`, decoded with @ipld/dag-pb, and its
-//    Data must be exactly the bytes kubo writes (lib/unixfs-pb.mjs): mode = st_mode & 07777 even
-//    for 0644/0755, none for perms 0 and for symlinks; mtime seconds always, nanos only if > 0;
-//    a file's metadata only on its root node; raw leaves off; explicit raw leaves + metadata = error.
+//    from kubo (ipfs-unixfs-importer's dir-flat.ts counts a subdirectory not yet flushed as 0
+//    bytes): the expected decision is computed by kubo's rule (lib/kubo-rule.mjs); cidrun's root
+//    must equal the bottom-up oracle ('complete'), and its root block (via `CIDRUN block get`)
+//    must be a HAMT shard.
+// 3. mode/mtime (UnixFS 1.5), where JS differs from kubo (kubo refuses raw leaves with them;
+//    ipfs-unixfs omits the default modes 0644/0755; its importer wraps a one-chunk file's encoded
+//    leaf block as data): every node cidrun writes is read back with `CIDRUN block get`, decoded
+//    with @ipld/dag-pb, and its Data must be exactly the bytes kubo writes (lib/unixfs-pb.mjs):
+//    mode = st_mode & 07777 even for 0644/0755, none for perms 0 and for symlinks; mtime seconds
+//    always, nanos only if > 0; a file's metadata only on its root node; raw leaves off; explicit
+//    raw leaves + metadata = error.
 // Without `block get` in CIDRUN, the block checks print SKIP lines (TODO until that command exists).
 // One PASS/FAIL/SKIP line per check, then "N passed, M failed, K skipped"; exit 1 on any failure.
 import fs from 'node:fs'
@@ -94,7 +97,8 @@ function flatfsNote (name) {
 
 function getBlock (repo, cid) {
   if (!haveBlockGet()) {
-    // fallback until `block get` exists: the store is kubo's flatfs layout (DESIGN.md):
+    // fallback until `block get` exists: the store is kubo's flatfs layout
+    // (docs/ARCHITECTURE.md, "On disk"):
     // blocks/<next-to-last 2 chars>/<base32 multihash, upper case, no prefix>.data
     const c = CID.parse(cid)
     const key = base32.encode(c.multihash.bytes).slice(1).toUpperCase()
@@ -153,7 +157,7 @@ async function compareSubdirRule () {
     if (expected !== 'hamt') { fail(name, `harness: expected this tree to shard by kubo's rule, rule says ${expected} (estimate ${est})`); continue }
     const complete = await oracleAdd(paths, { ...settings, dirSizing: 'complete' })
     const plain = await oracleAdd(paths, { ...settings, dirSizing: 'js' })
-    if (complete.roots[0] === plain.roots[0]) { fail(name, 'harness: plain JS and the bottom-up oracle agree here, so this tree does not exercise unixfs-facts 7.1'); continue }
+    if (complete.roots[0] === plain.roots[0]) { fail(name, 'harness: plain JS and the bottom-up oracle agree here, so this tree does not exercise how the two count unflushed subdirectories'); continue }
     const r = runCidrun(['add', '-r', '-n', ...flags, p])
     const root = r.lines.at(-1)?.cid
     if (r.err) { fail(name, r.err); continue }
@@ -292,7 +296,7 @@ async function compareMeta () {
     const name = `${name0} refuses [${flags.join(' ')}]`
     const r = runCidrun(['add', '-r', '-n', ...flags, root])
     if (r.error) fail(name, `could not run: ${r.error.message}`)
-    else if (r.status === 0) fail(name, `exit 0, kubo refuses raw leaves with mode/mtime (unixfs-facts 5); printed ${r.lines.at(-1)?.cid}`)
+    else if (r.status === 0) fail(name, `exit 0, kubo refuses raw leaves with mode/mtime; printed ${r.lines.at(-1)?.cid}`)
     else pass(name, ` (exit ${r.status}: ${(r.stderr ?? '').trim().split('\n').pop()})`)
   }
   for (const flags of variants) {

@@ -2,8 +2,9 @@
 // js-oracle-vs-kubo.mjs [--fast] [--only ID-substring]...
 // Checks the JS oracle (lib/oracle.mjs, what js-oracle.mjs prints) against the kubo vectors it is
 // meant to agree with: all of them except the ones with mode/mtime flags (ipfs-unixfs writes
-// different metadata than kubo, unixfs-facts 7.2/7.3) and buzhash (no JS chunker); those, and
-// vectors whose input needs a Go toolchain that is absent, are SKIPped with the reason.
+// different metadata than kubo: default modes omitted, a one-chunk file's leaf block wrapped) and
+// buzhash (no JS chunker); those, and vectors whose input needs a Go toolchain that is absent,
+// are SKIPped with the reason.
 // Each vector runs as `js-oracle -r --hidden -n <args> PATH` in both directory modes where they
 // can differ ("js" and "complete"). Last line "N passed, M failed, K skipped"; exit 1 on failure.
 import fs from 'node:fs'
@@ -33,7 +34,7 @@ try {
     if (only.length && !only.some(f => v.id.includes(f))) continue
     const { paths, settings } = parseAddArgs(['-r', '--hidden', '-n', ...v.args, 'PATH'])
     let reason = missingRequirement(v)
-    if (!reason && settings.metadata) reason = 'mode/mtime flags: JS writes different metadata than kubo (unixfs-facts 7.2/7.3)'
+    if (!reason && settings.metadata) reason = 'mode/mtime flags: JS writes different metadata than kubo (default modes omitted, one-chunk leaves wrapped)'
     if (!reason && settings.chunker.kind === 'buzhash') reason = 'buzhash: no JS implementation'
     if (!reason && fast && v.slow) reason = 'slow (--fast)'
     if (reason) { skipped++; console.log(`SKIP ${v.id}: ${reason}`); continue }

@@ -12,9 +12,9 @@
 // If any exist, the whole tree cannot be compared: cidrun must refuse it (exit != 0), and every
 // top-level subtree without such entries is compared instead. Dotfiles are skipped by both (no -H).
 //
-// HAMT (unixfs-facts 7.1): the oracle builds directories bottom-up ('complete'), i.e. with kubo's
-// rule, and lists every directory where plain ipfs-unixfs-importer (unflushed subdirectories
-// count 0 bytes) would decide differently. Where that list is empty, plain JS gives the same CIDs
+// HAMT: the oracle builds directories bottom-up ('complete'), i.e. with kubo's rule, and lists
+// every directory where plain ipfs-unixfs-importer (unflushed subdirectories count 0 bytes)
+// would decide differently. Where that list is empty, plain JS gives the same CIDs
 // by construction (--plain-js runs it as well, to see it: about 3x slower).
 import fs from 'node:fs'
 import path from 'node:path'

@@ -1,5 +1,5 @@
 // kubo's basic-directory -> HAMT decision, computed here from the directory's final entries
-// (unixfs-facts.md section 4; boxo io/directory.go): shard when estimate > threshold, where
+// (boxo ipld/unixfs/io/directory.go): shard when estimate > threshold, where
 //   links : sum over entries of len(name) + len(CID bytes)                (legacy / --cid-version 1)
 //   block : exact size of the basic directory block: Data field + per link
 //           1 + varint(len) + [1 + varint(len(CID)) + CID, 1 + varint(len(name)) + name, 1 + varint(Tsize)]

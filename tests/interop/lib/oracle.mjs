@@ -9,7 +9,7 @@
 // Two ways to build directories:
 //   dirSizing 'js'       : the importer's own tree builder over the whole tree. This is plain JS
 //                          behaviour: it decides HAMT sharding while adding, and a subdirectory
-//                          that is not flushed yet counts 0 bytes (unixfs-facts 7.1), so a
+//                          that is not flushed yet counts 0 bytes (dir-flat.ts), so a
 //                          directory with many non-empty subdirectories can stay flat where kubo
 //                          shards it.
 //   dirSizing 'complete' : bottom-up, one importer run per directory whose subdirectories are
@@ -84,9 +84,9 @@ async function * readFile (abs) {
 /** ipfs-unixfs-importer options equivalent to kubo's parameters */
 export function importerOptions (s) {
   if (s.metadata) {
-    throw new OracleError('mode/mtime flags are not modelled: ipfs-unixfs differs from kubo there (unixfs-facts 7.2, 7.3)')
+    throw new OracleError('mode/mtime flags are not modelled: ipfs-unixfs differs from kubo there (default modes omitted, one-chunk leaves wrapped)')
   }
-  if (s.chunker.kind === 'buzhash') throw new OracleError('buzhash: ipfs-unixfs-importer has no buzhash chunker (unixfs-facts 3)')
+  if (s.chunker.kind === 'buzhash') throw new OracleError('buzhash: ipfs-unixfs-importer has no buzhash chunker (fixedSize and rabin only)')
   const chunker = s.chunker.kind === 'size'
     ? fixedSize({ chunkSize: s.chunker.size })
     : rabin({ minChunkSize: s.chunker.min, avgChunkSize: s.chunker.avg, maxChunkSize: s.chunker.max })

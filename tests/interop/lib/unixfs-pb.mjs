@@ -1,4 +1,4 @@
-// The UnixFS Data message (unixfs-facts.md section 2) written by hand, as kubo (boxo, gogo
+// The UnixFS Data message (the UnixFS spec's Data message) written by hand, as kubo (boxo, gogo
 // protobuf, proto2) writes it: fields in number order, only the ones that are set; mtime is
 // {Seconds int64 varint = 1, FractionalNanoseconds fixed32 = 2}. Used to state exactly which bytes
 // kubo writes for a node with given mode/mtime, independent of ipfs-unixfs (which omits 0644/0755).
