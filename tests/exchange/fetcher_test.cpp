@@ -10,10 +10,10 @@
 #include <thread>
 #include <unordered_set>
 
-#include "exchange/fake_http.h"
 #include "exchange/fixtures.h"
 #include "exchange/source_set.h"
 #include "ipld/dagpb.h"
+#include "net/fake_http.h"
 #include "store/reachable.h"
 #include "util/varint.h"
 

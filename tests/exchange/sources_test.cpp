@@ -7,12 +7,12 @@
 #include <thread>
 
 #include "exchange/car_stream.h"
-#include "exchange/fake_http.h"
 #include "exchange/fetch_progress.h"
 #include "exchange/fetcher.h"
 #include "exchange/fetching_store.h"
 #include "exchange/fixtures.h"
 #include "exchange/sources.h"
+#include "net/fake_http.h"
 #include "store/flatfs.h"
 #include "store/repo.h"
 #include "util/fd.h"

@@ -1,4 +1,4 @@
-// The HTTP/1.1 client against servers that answer well and badly (tests/exchange/fake_http.h
+// The HTTP/1.1 client against servers that answer well and badly (tests/net/fake_http.h
 // hands each test the raw socket), and https against an in-process OpenSSL server whose
 // self-signed certificate is made at test time.
 #include "net/http_client.h"
@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "exchange/fake_http.h"
+#include "net/fake_http.h"
 #include "net/microsocks.h"
 #include "net/stunnel.h"
 #include "net/tinyproxy.h"
