@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine for cidrun, builds it, then runs `make run` or `make test`.
-#   sudo bash scripts/bootstrap.sh run    # the demo: a busybox root added and run from its CID
-#   sudo bash scripts/bootstrap.sh test   # every test (unit, integration, interop)
+# Sets up a fresh Debian 12 machine for cidrun, then runs `make run`, `make test` or `make build`
+# (each builds what it needs). As root (`sudo bash ...` where sudo is installed):
+#   bash scripts/bootstrap.sh run    # the demo: a busybox root added and run from its CID
+#   bash scripts/bootstrap.sh test   # every test (unit, integration, interop, fuzz, style)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-run}
@@ -83,5 +84,5 @@ if [ "$target" = test ] && [ -f tests/interop/package.json ]; then
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-make build
+# Each target builds what it needs: `run` the binary alone, `test` and `build` everything.
 exec make "$target"
