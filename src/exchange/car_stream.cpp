@@ -43,8 +43,13 @@ size_t CarStreamParser::parse(ByteView in) {
                   " bytes exceeds the block size limit");
     }
     if (rest.size() - p < *len) {
-      // A partial section: make room for all of it once, not chunk by chunk.
-      buf_.reserve(buf_.size() + p + *len);
+      // A partial section: make room for all of it once, not chunk by chunk. It starts at
+      // rest's offset in buf_ when in is buf_'s tail, at 0 when in is the caller's bytes (buf_
+      // is empty then and gets the partial section copied in). Adding buf_.size() instead
+      // asked for a byte more with each byte fed, and so a new buffer and a copy of the
+      // section so far each time: quadratic in a stream that arrives in small pieces.
+      size_t start = buf_.empty() ? 0 : buf_.size() - rest.size();
+      buf_.reserve(start + p + *len);
       return used;
     }
     ByteView body = rest.subspan(p, *len);

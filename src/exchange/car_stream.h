@@ -31,6 +31,9 @@ class CarStreamParser {
   // Throws Error when the stream stopped inside the header or a section (a truncated CAR).
   void finish() const;
   bool saw_header() const { return header_done_; }
+  // What the buffer of a partial section holds room for: it grows once per section, not once
+  // per feed (a stream arriving in tiny pieces must not cost a copy of the section per piece).
+  size_t buffer_capacity() const { return buf_.capacity(); }
 
  private:
   // Parses whole sections from in; returns the bytes consumed.
