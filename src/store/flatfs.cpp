@@ -211,9 +211,10 @@ std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
   // program's to keep, so its range is checked on every read (the hash costs far less than the
   // read from disk).
   if (ref && !cid.matches(out)) {
+    auto r = read_ref(rel);
     throw Error("block " + cid.str() +
                 ": the file its reference names no longer holds its bytes (" +
-                (read_ref(rel) ? read_ref(rel)->path : std::string("?")) + ")");
+                (r ? r->path : std::string("?")) + ")");
   }
   return out;
 }
@@ -380,31 +381,8 @@ bool FlatfsStore::put_ref(const Cid& cid, const std::string& path, uint64_t offs
   return true;
 }
 
-void FlatfsStore::for_each_ref_target(const std::function<void(const std::string& path)>& fn) {
-  std::unique_ptr<DIR, int (*)(DIR*)> top(::opendir(dir_.c_str()), ::closedir);
-  if (!top) throw_errno("open block store " + dir_);
-  std::vector<std::string> shards;
-  while (dirent* e = ::readdir(top.get())) {
-    std::string n = e->d_name;
-    if (n.size() == 2 && base32_index(n[0]) >= 0 && base32_index(n[1]) >= 0) shards.push_back(n);
-  }
-  for (const auto& s : shards) {
-    std::string sd = dir_ + "/" + s;
-    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(sd.c_str()), ::closedir);
-    if (!d) continue;
-    while (dirent* e = ::readdir(d.get())) {
-      // Block files are the many; only symlinks (or names of unknown type) are looked at.
-      if (e->d_type != DT_LNK && e->d_type != DT_UNKNOWN) continue;
-      std::string_view n = e->d_name;
-      if (n.empty() || n[0] == '.') continue;
-      auto ref = read_ref(s + "/" + std::string(n));
-      if (!ref) continue;
-      fn(ref->path[0] == '/' ? ref->path : dir_ + "/" + ref->path);
-    }
-  }
-}
-
-void FlatfsStore::for_each(const std::function<void(ByteView multihash)>& fn) {
+void FlatfsStore::for_each_entry(
+    const std::function<void(const std::string& shard, const dirent& entry)>& fn) const {
   std::unique_ptr<DIR, int (*)(DIR*)> top(::opendir(dir_.c_str()), ::closedir);
   if (!top) throw_errno("open block store " + dir_);
   std::vector<std::string> shards;
@@ -417,21 +395,35 @@ void FlatfsStore::for_each(const std::function<void(ByteView multihash)>& fn) {
     std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(sd.c_str()), ::closedir);
     if (!d) continue;  // removed concurrently
     while (dirent* e = ::readdir(d.get())) {
-      std::string_view n = e->d_name;
-      if (n.empty() || n[0] == '.' || n.size() <= kSuffix.size() ||
-          n.substr(n.size() - kSuffix.size()) != kSuffix) {
-        continue;
-      }
-      n.remove_suffix(kSuffix.size());
-      Bytes mh;
-      try {
-        mh = multibase::decode_base32(n);
-      } catch (const Error&) {
-        continue;  // not a block file
-      }
-      fn(mh);
+      if (e->d_name[0] == '\0' || e->d_name[0] == '.') continue;  // ".", "..", temporaries
+      fn(s, *e);
     }
   }
+}
+
+void FlatfsStore::for_each_ref_target(const std::function<void(const std::string& path)>& fn) {
+  for_each_entry([&](const std::string& shard, const dirent& e) {
+    // Block files are the many; only symlinks (or names of unknown type) are looked at.
+    if (e.d_type != DT_LNK && e.d_type != DT_UNKNOWN) return;
+    auto ref = read_ref(shard + "/" + e.d_name);
+    if (!ref) return;
+    fn(ref->path[0] == '/' ? ref->path : dir_ + "/" + ref->path);
+  });
+}
+
+void FlatfsStore::for_each(const std::function<void(ByteView multihash)>& fn) {
+  for_each_entry([&](const std::string&, const dirent& e) {
+    std::string_view n = e.d_name;
+    if (n.size() <= kSuffix.size() || n.substr(n.size() - kSuffix.size()) != kSuffix) return;
+    n.remove_suffix(kSuffix.size());
+    Bytes mh;
+    try {
+      mh = multibase::decode_base32(n);
+    } catch (const Error&) {
+      return;  // not a block file
+    }
+    fn(mh);
+  });
 }
 
 void FlatfsStore::sync() {

@@ -15,6 +15,8 @@
 // bytes. kubo reads such a block as missing.
 #pragma once
 
+#include <dirent.h>
+
 #include <array>
 #include <atomic>
 #include <string>
@@ -64,6 +66,10 @@ class FlatfsStore : public BlockStore {
   std::optional<BlockFile> open_entry(const std::string& rel, bool* ref = nullptr) const;
   std::optional<Ref> read_ref(const std::string& rel) const;
   std::optional<BlockFile> open_ref(const Ref& ref) const;
+  // Calls fn for every name in every shard directory but those starting with "." (temporary
+  // files).
+  void for_each_entry(
+      const std::function<void(const std::string& shard, const dirent& entry)>& fn) const;
   // Present: a block file, or a reference whose range exists.
   bool present(const std::string& rel) const;
 
