@@ -1,6 +1,7 @@
 #include "exchange/fetching_store.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,8 @@
 
 namespace cidrun::exchange {
 namespace {
+
+constexpr uint8_t kDagPbDataTag = 0x0a;  // PBNode field 1 (Data), length-delimited
 
 std::vector<std::string> split_commas(std::string_view s) {
   std::vector<std::string> out;
@@ -143,9 +146,25 @@ void FetchingStore::prefetch_loop() {
 
 std::optional<BlockFile> FetchingStore::open_block_file(const Cid& cid) {
   if (sources_->empty() || cid.is_identity()) return local_.open_block_file(cid);
-  // A node goes through get() even when present, so that its missing children are read ahead
-  // as they would be for any reader; a missing block is fetched, verified and stored by it.
-  if (cid.codec() == kCodecDagPb || !local_.has(cid)) get(cid);
+  // A dag-pb node with links goes through get() even when present: one that a read-ahead worker
+  // fetched has not had its own children read ahead yet, and get() does that. A missing block
+  // is fetched, verified and stored by it. A present node without links (every leaf of a CIDv0
+  // file) has nothing to read ahead and is handed out as it is: reading it whole first made a
+  // 512 MiB CIDv0 `get` about 1.25x slower. dag-pb writes Links (field 2) before Data (field 1), so
+  // the first byte tells which it has.
+  if (cid.codec() == kCodecDagPb) {
+    if (auto file = local_.open_block_file(cid)) {
+      uint8_t first = 0;
+      if (file->size == 0 ||
+          (::pread(file->fd.get(), &first, 1, static_cast<off_t>(file->offset)) == 1 &&
+           first == kDagPbDataTag)) {
+        return file;
+      }
+    }
+    get(cid);
+  } else if (!local_.has(cid)) {
+    get(cid);
+  }
   return local_.open_block_file(cid);
 }
 

@@ -155,7 +155,8 @@ class BlockFileCopier {
     }
     if (size > kMaxBlock) throw Error(cid.str() + ": block of " + std::to_string(size) + " bytes");
     FileNodeView v;
-    if (base != 0 || !read_leaf_around_data(fd.get(), size, cid, v)) {
+    bool whole = base != 0 || !read_leaf_around_data(fd.get(), size, cid, v);
+    if (whole) {
       buf_.resize(size);
       if (pread_full(fd.get(), buf_.data(), size, base) != size) throw Error(path + ": short read");
       v = parse_file_node(cid, buf_);
@@ -170,7 +171,13 @@ class BlockFileCopier {
                   std::to_string(total) + " bytes of data and blocksizes");
     }
     check(cid, total, expected);
-    if (v.data_len > 0) copy_range(fd.get(), base + v.data_offset, v.data_len, path);
+    if (v.data_len > 0 && whole) {
+      // Already in memory (small nodes, odd shapes): no second read.
+      write_full(out_, buf_.data() + v.data_offset, v.data_len, "file");
+      written_ += v.data_len;
+    } else if (v.data_len > 0) {
+      copy_range(fd.get(), base + v.data_offset, v.data_len, path);
+    }
     fd.reset();
     // buf_ is reused below: keep what we still need from this node.
     std::vector<Cid> links = std::move(v.links);
@@ -225,19 +232,27 @@ class BlockFileCopier {
 
   void copy_range(int in, uint64_t offset, uint64_t len, const std::string& path) {
     auto off = static_cast<loff_t>(offset);
+    // copy_file_range between files without reflinks splices page by page: when the source
+    // range and the output sit at different offsets within a page (every dag-pb leaf, whose
+    // data starts after a few header bytes), each page is assembled from two pieces, and
+    // through a buffer is faster (512 MiB of CIDv0 leaves here: 0.17 s against 0.24 s; raw
+    // leaves, which line up, are equal both ways).
+    bool aligned = ((offset ^ written_) & (kPage - 1)) == 0;
     while (len > 0) {
-      ssize_t n = use_cfr_ ? ::copy_file_range(in, &off, out_, nullptr, len, 0) : -1;
-      if (n < 0 && use_cfr_ &&
+      bool cfr = use_cfr_ && aligned;
+      ssize_t n = cfr ? ::copy_file_range(in, &off, out_, nullptr, len, 0) : -1;
+      if (n < 0 && cfr &&
           (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
         use_cfr_ = false;  // e.g. another filesystem on an old kernel: copy through memory
+        cfr = false;
       }
-      if (!use_cfr_) {
-        uint8_t tmp[1 << 16];
-        size_t want = static_cast<size_t>(std::min<uint64_t>(len, sizeof tmp));
-        ssize_t r = ::pread(in, tmp, want, off);
+      if (!cfr) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(len, kCopyBuf));
+        uint8_t* buf = copy_buffer(want);
+        ssize_t r = ::pread(in, buf, want, off);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) throw Error(path + ": block file ends early");
-        write_full(out_, tmp, static_cast<size_t>(r), "file");
+        write_full(out_, buf, static_cast<size_t>(r), "file");
         n = r;
         off += r;
       } else if (n < 0) {
@@ -249,6 +264,17 @@ class BlockFileCopier {
       len -= static_cast<uint64_t>(n);
       written_ += static_cast<uint64_t>(n);
     }
+  }
+
+  // Copies into and out of user memory are faster from a 64-byte aligned buffer, which malloc's
+  // big blocks are not (they start 16 bytes into a page): 512 MiB of CIDv0 leaves through a
+  // 256 KiB buffer, 0.164 s against 0.178 s (median of 5, interleaved).
+  uint8_t* copy_buffer(size_t len) {
+    constexpr size_t kAlign = 64;
+    if (copy_buf_.size() < len + kAlign) copy_buf_.resize(len + kAlign);
+    void* p = copy_buf_.data();
+    size_t space = copy_buf_.size();
+    return static_cast<uint8_t*>(std::align(kAlign, len, p, space));
   }
 
   static size_t pread_full(int fd, uint8_t* buf, size_t len, uint64_t offset) {
@@ -264,10 +290,13 @@ class BlockFileCopier {
   }
 
   static constexpr uint64_t kMaxBlock = 8u << 20;
+  static constexpr uint64_t kPage = 4096;
+  static constexpr size_t kCopyBuf = 256u << 10;  // one default-sized chunk per read
   BlockStore& store_;
   int out_;
   std::vector<LeafExtent>* leaves_;  // null: not asked for
   Bytes buf_;
+  Bytes copy_buf_;
   bool use_cfr_ = true;
   uint64_t written_ = 0;
 };

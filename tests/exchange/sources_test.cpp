@@ -12,6 +12,7 @@
 #include "exchange/fetching_store.h"
 #include "exchange/fixtures.h"
 #include "exchange/sources.h"
+#include "ipld/dagpb.h"
 #include "net/fake_http.h"
 #include "store/flatfs.h"
 #include "store/repo.h"
@@ -182,6 +183,40 @@ TEST(exchangeFetchingStore, ReadsAheadChildrenOfFetchedNodesInParallel) {
   reader.stream([&](ByteView piece) { n += piece.size(); });
   EXPECT_EQ(n, reader.size());
   EXPECT_GT(most.load(), 1);  // leaves were requested while the reader was still on earlier ones
+}
+
+// open_block_file (the `get` fast path) with a source configured: a present leaf is handed out
+// without asking anyone; a missing node is fetched and its children are read ahead.
+TEST(exchangeFetchingStore, OpenBlockFileReadsAheadForNodesAndNotForLeaves) {
+  Fixture fx;  // CIDv0: big.bin is a dag-pb root over dag-pb leaves
+  std::atomic<int> asked{0};
+  testing::FakeHttp gw([&](const testing::HttpHead& h, int fd) {
+    ++asked;
+    auto b = fx.store.get(testing::cid_in(h.target));
+    if (!b) return testing::send_response(fd, 404, "text/plain", "");
+    testing::send_response(fd, 200, "application/vnd.ipld.raw", as_string(*b));
+  });
+  FlatfsStore local(fx.dir.path + "/local", true);
+  unixfs::Dag fdag(fx.store);
+  Cid big = fdag.resolve(fx.root, "big.bin");
+  dagpb::Node node = dagpb::decode(*fx.store.get(big));
+  ASSERT_GT(node.links.size(), 2u);
+  const Cid& leaf = node.links[0].hash;
+  const Cid& last = node.links.back().hash;
+  local.put(leaf, *fx.store.get(leaf));
+  FetchingStore store(local, SourceSet::open({gw.url()}));
+
+  auto f = store.open_block_file(leaf);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->size, fx.store.get(leaf)->size());
+  EXPECT_EQ(asked.load(), 0);
+
+  ASSERT_TRUE(store.open_block_file(big));
+  for (int i = 0; i < 500 && !local.has(last); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(local.has(last));  // fetched ahead, before anyone asked for it
+  EXPECT_GT(asked.load(), 0);
 }
 
 TEST(exchangeFetchingStore, WithoutSourcesItIsTheLocalStore) {

@@ -164,6 +164,33 @@ TEST_F(FlatfsExporterTest, BigLeavesAreCopiedAroundTheirDataAndChecked) {
   EXPECT_NE(get_error(dir({{"f", file_of({{liar, big.size()}})}})), "");
 }
 
+// Leaves whose data sits at every offset within a page, relative to where it lands in the
+// output: dag-pb leaves (data after a header, copied through a buffer) and raw leaves (copied by
+// copy_file_range when they line up), some bigger than the copy buffer, in one file.
+TEST_F(FlatfsExporterTest, LeavesAtAnyAlignmentAreCopiedByteForByte) {
+  std::string want;
+  std::vector<std::pair<Cid, uint64_t>> children;
+  uint32_t x = 12345;
+  auto bytes = [&](size_t n) {
+    std::string s(n, '\0');
+    for (auto& c : s) {
+      x = x * 1103515245 + 12345;
+      c = static_cast<char>(x >> 24);
+    }
+    return s;
+  };
+  for (size_t n : {4096u, 5000u, 300000u, 4097u, 8192u, 270000u, 4100u}) {
+    std::string a = bytes(n);
+    children.emplace_back(file(a), n);
+    want += a;
+    std::string b = bytes(n + 3);
+    children.emplace_back(raw(b), b.size());
+    want += b;
+  }
+  get(dir({{"f", file_of(children)}}));
+  EXPECT_TRUE(read_text_file(dir_ + "/out/f") == want);
+}
+
 // Issue 15: a leaf whose UnixFS message holds Data twice. protobuf (and so `cat`, kubo and every
 // other reader) takes the last; `get` once copied the first through its fast path, so a
 // container could see other bytes than `cat` for one CID.
