@@ -9,7 +9,6 @@
 
 #include "gateway/request.h"
 #include "store/blockstore.h"
-#include "store/flatfs.h"
 
 namespace cidrun::gateway {
 
@@ -17,10 +16,15 @@ namespace cidrun::gateway {
 struct CarSink {
   // Two pieces sent as one write (the second may be empty).
   std::function<bool(ByteView, ByteView)> write;
-  // The first piece, then len bytes of the open file fd from its start (sendfile: the bytes
-  // never enter this process). Unset: big blocks are read into a buffer and go through write.
-  std::function<bool(ByteView, int fd, size_t len)> write_file;
+  // The first piece, then the block's byte range of its file (sendfile: the bytes never enter
+  // this process). Unset: big blocks are read into a buffer and go through write.
+  std::function<bool(ByteView, const BlockFile&)> write_file;
 };
+
+// The block as a file of the store's own, to send from: nullopt for identity blocks, stores
+// that do not keep blocks in files, and references (another file's bytes, which only get()
+// checks again).
+std::optional<BlockFile> own_block_file(BlockStore& store, const Cid& cid);
 
 // Thrown when the writer reported a closed connection: nothing more can be sent.
 class ClientGone : public Error {
@@ -31,10 +35,10 @@ class ClientGone : public Error {
 // Writes the CARv1 header (roots = [root]) and every block. dups: every occurrence of a block
 // in the walk is sent (dups=y) instead of the first only. Throws NotFound when a block is
 // missing mid-stream (the caller must then abort the response so the client sees a truncated
-// CAR), ClientGone when the sink failed. files: the flatfs store under store, when there is one:
-// blocks found there are read from their files without going through the store's allocations.
-void stream_car(BlockStore& store, FlatfsStore* files, const Cid& root,
-                const std::vector<Cid>& path_blocks, const Cid& target, exchange::DagScope scope,
+// CAR), ClientGone when the sink failed. Blocks the store keeps in files (own_block_file) are
+// read from them without going through the store's allocations.
+void stream_car(BlockStore& store, const Cid& root, const std::vector<Cid>& path_blocks,
+                const Cid& target, exchange::DagScope scope,
                 const std::optional<ByteRange>& entity_bytes, bool dups, const CarSink& sink);
 
 }  // namespace cidrun::gateway

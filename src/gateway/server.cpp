@@ -1,13 +1,10 @@
 #include "gateway/server.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <unordered_set>
 
-#include "exchange/fetching_store.h"
 #include "gateway/car_response.h"
 #include "gateway/request.h"
 #include "gateway/routing.h"
@@ -111,15 +108,6 @@ std::string disposition(const std::optional<std::string>& requested, const std::
   return out;
 }
 
-// The flatfs store under store, if any: its block files can go out with sendfile.
-FlatfsStore* flatfs_under(BlockStore& store) {
-  if (auto* f = dynamic_cast<FlatfsStore*>(&store)) return f;
-  if (auto* fetching = dynamic_cast<exchange::FetchingStore*>(&store)) {
-    return dynamic_cast<FlatfsStore*>(&fetching->local());
-  }
-  return nullptr;
-}
-
 // Whether the block can be served. has() is local only; get() may fetch (serve --from wraps the
 // store in a FetchingStore), except for only-if-cached requests, which must not wait for that.
 // The coding to answer with, from Accept-Encoding (RFC 9110 12.5.3): zstd when accepted (it
@@ -189,12 +177,10 @@ bool available(BlockStore& store, const Cid& cid, bool only_if_cached) {
 struct Server::Impl {
   BlockStore& store;
   RoutingService* routing = nullptr;
-  FlatfsStore* files;  // the block files under store, when it has them
   net::HttpServer http;
 
   Impl(BlockStore& s, net::HttpServerOptions o, bool quiet)
       : store(s),
-        files(flatfs_under(s)),
         http([this](auto& req, auto& res) { route(req, res); }, with_logging(std::move(o), quiet)) {
   }
 
@@ -266,23 +252,16 @@ struct Server::Impl {
         return res.send("");
       }
       // The block: its file (sent with sendfile), or its bytes.
-      std::optional<UniqueFd> fd =
-          files && !tr.cid.is_identity() ? files->open_block(tr.cid) : std::nullopt;
+      std::optional<BlockFile> file = own_block_file(store, tr.cid);
       std::optional<Bytes> bytes;
       uint64_t size = 0;
       if (tr.cid.is_identity()) {
         bytes = Bytes(tr.cid.digest().begin(), tr.cid.digest().end());
-      } else if (!fd) {
+      } else if (!file) {
         bytes = store.get(tr.cid);
         if (!bytes) return reject(res, missing, "block " + root + " not found");
       }
-      if (fd) {
-        struct stat st {};
-        if (::fstat(fd->get(), &st) != 0) throw_errno("stat block " + root);
-        size = static_cast<uint64_t>(st.st_size);
-      } else {
-        size = bytes->size();
-      }
+      size = file ? file->size : bytes->size();
       // Range (the spec's SHOULD for raw blocks): one range, honoured unless If-Range names
       // another entity; several ranges get the whole block.
       res.add_header("Accept-Ranges", "bytes");
@@ -316,7 +295,8 @@ struct Server::Impl {
           size >= kMinCodedBlock) {
         if (!bytes) {
           bytes = Bytes(size);
-          if (read_full(fd->get(), bytes->data(), size, "block " + root) != size) {
+          if (pread_full(file->fd.get(), bytes->data(), size, file->offset, "block " + root) !=
+              size) {
             throw Error("block " + root + " is shorter than its file said");
           }
         }
@@ -331,7 +311,9 @@ struct Server::Impl {
           return res.send(as_string(packed.data()));
         }
       }
-      if (fd) return res.send_file(fd->get(), static_cast<off_t>(offset), length);
+      if (file) {
+        return res.send_file(file->fd.get(), static_cast<off_t>(file->offset + offset), length);
+      }
       return res.send(as_string(*bytes).substr(offset, length));
     }
 
@@ -405,12 +387,11 @@ struct Server::Impl {
     try {
       if (coding == Compression::none) {
         auto write = [&](ByteView a, ByteView b) { return res.write_parts({a, b}); };
-        auto write_file = [&](ByteView prefix, int fd, size_t len) {
-          return res.write_file(fd, 0, len, prefix);
+        auto write_file = [&](ByteView prefix, const BlockFile& f) {
+          return res.write_file(f.fd.get(), static_cast<off_t>(f.offset), f.size, prefix);
         };
         CarSink sink{write, write_file};
-        stream_car(store, files, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes, tr.dups,
-                   sink);
+        stream_car(store, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes, tr.dups, sink);
       } else {
         // Coded: every byte goes through the compressor (no sendfile).
         ResponseSink out(res);
@@ -421,8 +402,7 @@ struct Server::Impl {
           return true;
         };
         CarSink sink{write, nullptr};
-        stream_car(store, files, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes, tr.dups,
-                   sink);
+        stream_car(store, tr.cid, path_blocks, target, tr.scope, tr.entity_bytes, tr.dups, sink);
         c->finish();
       }
       res.end();

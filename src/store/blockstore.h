@@ -19,6 +19,10 @@ struct BlockFile {
   UniqueFd fd;
   uint64_t offset = 0;
   uint64_t size = 0;
+  // The range lies in a file the store does not own (a reference into a checkout's file): its
+  // bytes were checked when the reference was made but may have changed since. Whoever hands
+  // them to others (the gateway) uses get(), which checks them again.
+  bool referenced = false;
 };
 
 class BlockStore {

@@ -91,21 +91,6 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
   return v;
 }
 
-// Reads [offset, offset + len) of fd, or less at the end of the file; returns the count read.
-size_t pread_all(int fd, uint8_t* buf, size_t len, uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read block");
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  return done;
-}
-
 }  // namespace
 
 std::optional<FlatfsStore::Ref> FlatfsStore::read_ref(const std::string& rel) const {
@@ -152,7 +137,9 @@ std::optional<BlockFile> FlatfsStore::open_entry(const std::string& rel, bool* r
   auto r = read_ref(rel);
   if (!r) return std::nullopt;
   if (ref) *ref = true;
-  return open_ref(*r);
+  auto f = open_ref(*r);
+  if (f) f->referenced = true;
+  return f;
 }
 
 bool FlatfsStore::present(const std::string& rel) const {
@@ -182,16 +169,6 @@ std::optional<uint64_t> FlatfsStore::size(const Cid& cid) {
   return r->size;
 }
 
-std::optional<UniqueFd> FlatfsStore::open_block(const Cid& cid) {
-  if (cid.is_identity()) return std::nullopt;
-  // A reference is a range of another file: callers that send a whole file get nullopt and read
-  // the bytes with get().
-  bool ref = false;
-  auto f = open_entry(rel_path(cid), &ref);
-  if (!f || ref) return std::nullopt;
-  return std::move(f->fd);
-}
-
 std::optional<BlockFile> FlatfsStore::open_block_file(const Cid& cid) {
   if (cid.is_identity()) return std::nullopt;
   return open_entry(rel_path(cid));
@@ -204,7 +181,7 @@ std::optional<Bytes> FlatfsStore::get(const Cid& cid) {
   auto f = open_entry(rel, &ref);
   if (!f) return std::nullopt;
   Bytes out(static_cast<size_t>(f->size));
-  size_t n = pread_all(f->fd.get(), out.data(), out.size(), f->offset);
+  size_t n = pread_full(f->fd.get(), out.data(), out.size(), f->offset, "block " + cid.str());
   if (ref && n != out.size()) return std::nullopt;  // the file shrank under the reference
   out.resize(n);
   // A block file was verified when it was written; the file a reference names is another

@@ -36,7 +36,6 @@ class FlatfsStore : public BlockStore {
   std::optional<Bytes> get(const Cid& cid) override;
   std::optional<uint64_t> size(const Cid& cid) override;
   // The block's file, open for reading (zero-copy sends: sendfile); nullopt when absent.
-  std::optional<UniqueFd> open_block(const Cid& cid);
   std::optional<BlockFile> open_block_file(const Cid& cid) override;
   void put_parts(const Cid& cid, std::span<const ByteView> parts) override;
   bool remove(const Cid& cid) override;

@@ -158,7 +158,8 @@ class BlockFileCopier {
     bool whole = base != 0 || !read_leaf_around_data(fd.get(), size, cid, v);
     if (whole) {
       buf_.resize(size);
-      if (pread_full(fd.get(), buf_.data(), size, base) != size) throw Error(path + ": short read");
+      if (pread_full(fd.get(), buf_.data(), size, base, path) != size)
+        throw Error(path + ": short read");
       v = parse_file_node(cid, buf_);
     }
     uint64_t total = v.data_len;
@@ -275,18 +276,6 @@ class BlockFileCopier {
     void* p = copy_buf_.data();
     size_t space = copy_buf_.size();
     return static_cast<uint8_t*>(std::align(kAlign, len, p, space));
-  }
-
-  static size_t pread_full(int fd, uint8_t* buf, size_t len, uint64_t offset) {
-    size_t got = 0;
-    while (got < len) {
-      ssize_t n = ::pread(fd, buf + got, len - got, static_cast<off_t>(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw_errno("read block");
-      if (n == 0) break;
-      got += static_cast<size_t>(n);
-    }
-    return got;
   }
 
   static constexpr uint64_t kMaxBlock = 8u << 20;

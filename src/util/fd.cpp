@@ -33,6 +33,21 @@ size_t read_full(int fd, void* buf, size_t len, const std::string& what) {
   return got;
 }
 
+size_t pread_full(int fd, void* buf, size_t len, uint64_t offset, const std::string& what) {
+  size_t got = 0;
+  auto* p = static_cast<uint8_t*>(buf);
+  while (got < len) {
+    ssize_t n = ::pread(fd, p + got, len - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read " + what);
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
 void write_full(int fd, const void* buf, size_t len, const std::string& what) {
   const auto* p = static_cast<const uint8_t*>(buf);
   while (len > 0) {

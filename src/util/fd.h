@@ -36,6 +36,8 @@ class UniqueFd {
 
 // Reads until `len` bytes or EOF; returns the count read. Retries EINTR; throws on error.
 size_t read_full(int fd, void* buf, size_t len, const std::string& what);
+// The same at an offset (pread: the file position is left alone).
+size_t pread_full(int fd, void* buf, size_t len, uint64_t offset, const std::string& what);
 void write_full(int fd, const void* buf, size_t len, const std::string& what);
 
 Bytes read_file(const std::string& path);

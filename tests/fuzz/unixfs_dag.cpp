@@ -260,7 +260,7 @@ void serve_car(MemoryStore& store, const Cid& root, FuzzedDataProvider& in) {
     return out.size() < 4 * kMaxRead;  // a client that leaves after a while
   }};
   try {
-    gateway::stream_car(store, nullptr, root, {}, root, scope, range, dups, sink);
+    gateway::stream_car(store, root, {}, root, scope, range, dups, sink);
   } catch (const Error&) {
     return;  // missing block, bad node, or the client "left": the response is cut
   }

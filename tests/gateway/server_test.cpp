@@ -448,6 +448,35 @@ TEST(gatewaySpec, FlatfsBlocksAreSentFromTheirFiles) {
   EXPECT_EQ(tail.size(), 3u);
 }
 
+// A block kept as a reference (a byte range of a checkout's file) is served from that range, and
+// checked again on the way out: once the file changes under it, no wrong byte is sent.
+TEST(gatewaySpec, ReferencedBlocksAreServedFromTheirRangeAndChecked) {
+  testing::TempDir d;
+  FlatfsStore flat(d.path + "/blocks", true);
+  std::string block = testing::random_bytes(300000, 7);
+  Cid cid = Cid::of(1, kCodecRaw, as_bytes(block));
+  flat.put(cid, as_bytes(block));
+  std::string file = d.path + "/checkout-file";
+  testing::write_text(file, "12345" + block + "tail");
+  ASSERT_TRUE(flat.put_ref(cid, file, 5, block.size()));
+  RunningServer s(flat);
+  std::string url = s.url() + "/ipfs/" + cid.str();
+  EXPECT_EQ(as_string(get(url + "?format=raw").body), block);
+  auto part = get(url + "?format=raw", {"Range: bytes=10-19"});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(as_string(part.body), block.substr(10, 10));
+  EXPECT_EQ(car_blocks(get(url + "?format=car")), std::vector<Cid>{cid});
+
+  std::string changed = block;
+  changed[1000] ^= 1;
+  testing::write_text(file, "12345" + changed + "tail");
+  auto raw = get(url + "?format=raw");
+  EXPECT_NE(raw.status, 200);
+  EXPECT_EQ(std::string(as_string(raw.body)).find(changed.substr(0, 1000)), std::string::npos);
+  auto car = get(url + "?format=car");
+  EXPECT_EQ(std::string(as_string(car.body)).find(changed.substr(0, 1000)), std::string::npos);
+}
+
 // Over TLS, big blocks cannot go out with sendfile: they are read and encrypted instead, and
 // the CAR is byte for byte the one the plain server sends (which uses sendfile for them).
 TEST(gatewaySpec, FlatfsCarOverTlsIsTheSameAsPlain) {

@@ -271,8 +271,8 @@ TEST_F(RefTest, AReferenceReadsAsTheBlockAndFreesItsFile) {
   ASSERT_TRUE(f);
   EXPECT_EQ(f->offset, 5u);
   EXPECT_EQ(f->size, block_.size());
-  // Whole-file senders (sendfile from offset 0) are told to use get().
-  EXPECT_FALSE(store().open_block(cid_));
+  // Whoever hands the bytes to others is told they are another file's, to be checked by get().
+  EXPECT_TRUE(f->referenced);
   std::vector<std::string> targets;
   store().for_each_ref_target([&](const std::string& p) { targets.push_back(p); });
   ASSERT_EQ(targets.size(), 1u);
