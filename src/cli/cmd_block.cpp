@@ -45,7 +45,7 @@ Bytes read_input(const std::string& path) {
 }
 
 int block_get(const BlockFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   Cid cid = Cid::parse(f.cid);
   auto data = repo->blocks().get(cid);
   if (!data) throw NotFound("block " + cid.str() + " is not in the local store");
@@ -95,7 +95,7 @@ int block_put(const BlockFlags& f, const Globals& g) {
 }
 
 int block_stat(const BlockFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   Cid cid = Cid::parse(f.cid);
   auto size = repo->blocks().size(cid);
   if (!size) throw NotFound("block " + cid.str() + " is not in the local store");
@@ -104,7 +104,7 @@ int block_stat(const BlockFlags& f, const Globals& g) {
 }
 
 int block_rm(const BlockFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   // Removing blocks is gc's kind of change: no writer may be between put and pin meanwhile.
   RepoLock lock(*repo, RepoLock::Mode::kExclusive);
   int status = 0;

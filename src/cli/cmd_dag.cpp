@@ -33,7 +33,7 @@ struct DagFlags {
 };
 
 int dag_export(const DagFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   auto [root, path] = unixfs::Dag::split_path(f.root);
   Cid cid = root;
   if (!path.empty()) {

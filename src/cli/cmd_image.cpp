@@ -201,7 +201,7 @@ int image_ls(const ImageFlags& f, const Globals& g) {
 }
 
 int image_rm(const ImageFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   int status = 0;
   for (const auto& n : f.names) {
     bool removed = false;

@@ -45,7 +45,7 @@ int pin_add(const PinFlags& f, const Globals& g) {
 }
 
 int pin_rm(const PinFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   for (const auto& p : f.paths) {
     Cid cid = resolve_arg(repo->blocks(), p);
     unpin_checked(*repo, cid);
@@ -58,7 +58,7 @@ int pin_ls(const PinFlags& f, const Globals& g) {
   if (f.type != "all" && f.type != "recursive" && f.type != "direct" && f.type != "indirect") {
     throw Error("--type must be all, recursive, direct or indirect");
   }
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   // Name order, and one type per CID with kubo's precedence: recursive, direct, indirect.
   std::map<std::string, std::string> keys;
   for (const auto& [cid, t] : repo->pins()) {

@@ -25,7 +25,7 @@ struct RepoFlags {
 };
 
 int repo_stat(const RepoFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   uint64_t blocks = 0;
   uint64_t bytes = 0;
   repo->blocks().for_each([&](ByteView mh) {
@@ -51,7 +51,7 @@ int repo_stat(const RepoFlags& f, const Globals& g) {
 }
 
 int repo_verify(const RepoFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   auto r = verify_repo(*repo, f.repair, [](const std::string& line) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
@@ -71,7 +71,7 @@ int repo_verify(const RepoFlags& f, const Globals& g) {
 }
 
 int repo_gc(const RepoFlags& f, const Globals& g) {
-  auto repo = Repo::open(repo_path(g), false);
+  auto repo = Repo::open(repo_path(g), Repo::OpenMode::kMustExist);
   // Checkouts first: an image whose root is no longer pinned or leased goes with its blocks.
   auto ir = image::collect_images(*repo);
   auto r = collect_garbage(*repo, [&](const Cid& cid) {

@@ -50,7 +50,7 @@ constexpr uint64_t kSmallCar = 4u << 10;
 // for its whole subtree in one CAR stream (kCar).
 struct Item {
   Cid cid;
-  bool car = false;
+  bool car = false;  // ask for the whole subtree as one CAR (else the block alone)
   // Whether the CIDs below may still be asked for as CARs: not below a CAR that failed or came
   // back incomplete (the block-by-block walk finishes those), and not while resuming.
   bool car_ok = true;
@@ -96,13 +96,13 @@ class Fetcher::Walk {
         f_.store_.put(root_, b);
         count(root_, b.size(), true);
         if (progress()) progress()->set_total(estimated_total(root_, b));
-        enqueue(plan(Item{root_}, b, true));
+        enqueue(plan(Item{.cid = root_}, b, true));
       } catch (const NotFound&) {
-        enqueue({Item{root_, true, true, true}});
+        enqueue({Item{.cid = root_, .car = true, .again = true}});
       }
     } else {
       // Present root: a resumed pull walks what is here and fetches what is not, block by block.
-      enqueue({Item{root_, false, !have_root, true}});
+      enqueue({Item{.cid = root_, .car_ok = !have_root, .again = true}});
     }
     std::vector<std::thread> threads;
     threads.reserve(f_.opts_.parallel);
@@ -155,7 +155,8 @@ class Fetcher::Walk {
     std::vector<Item> out;
     bool car_ok = item.car_ok && fetched && f_.opts_.use_car;
     if (!car_ok || cid.codec() != kCodecDagPb) {
-      for (auto& c : block_links(cid, block)) out.push_back(Item{std::move(c), false, car_ok});
+      for (auto& c : block_links(cid, block))
+        out.push_back(Item{.cid = std::move(c), .car_ok = car_ok});
       return out;
     }
     dagpb::Node node;
@@ -176,10 +177,10 @@ class Fetcher::Walk {
       // round trip less.
       for (auto& l : node.links) {
         if (l.hash.is_identity() || held_before(l.hash)) {
-          out.push_back(Item{std::move(l.hash), false, false});
+          out.push_back(Item{.cid = std::move(l.hash), .car_ok = false});
         } else {
           bool small = l.hash.codec() == kCodecDagPb && l.tsize && *l.tsize <= kSmallCar;
-          out.push_back(Item{std::move(l.hash), small, true});
+          out.push_back(Item{.cid = std::move(l.hash), .car = small});
         }
       }
       return out;
@@ -188,12 +189,12 @@ class Fetcher::Walk {
     for (const auto& l : node.links) total += l.tsize.value_or(0);
     if (total <= car_max_ || total / node.links.size() < kSplitMinLink) {
       // The node's block comes again at the head of its CAR: a few bytes for one request.
-      out.push_back(Item{cid, true, true, true});
+      out.push_back(Item{.cid = cid, .car = true, .again = true});
       return out;
     }
     for (auto& l : node.links) {
       bool small_subtree = l.hash.codec() == kCodecDagPb && l.tsize && *l.tsize <= car_max_;
-      out.push_back(Item{std::move(l.hash), small_subtree, true});
+      out.push_back(Item{.cid = std::move(l.hash), .car = small_subtree});
     }
     return out;
   }
@@ -219,7 +220,7 @@ class Fetcher::Walk {
   // scratch: the worker's block buffer, reused from block to block (SourceSet::get_into).
   std::vector<Item> block_item(const Item& item, Bytes& scratch) {
     const Cid& cid = item.cid;
-    if (cid.is_identity()) return plan(Item{cid, false, false}, cid.digest(), false);
+    if (cid.is_identity()) return plan(Item{.cid = cid, .car_ok = false}, cid.digest(), false);
     std::optional<Bytes> data;
     if (cid.codec() == kCodecRaw) {
       // A raw leaf has no links: knowing it is present is enough (no read).
@@ -313,8 +314,8 @@ class Fetcher::Walk {
     }
     std::vector<Item> rest;
     rest.reserve(wanted.size() + extra.size());
-    for (auto& [k, c] : wanted) rest.push_back(Item{c, false, false, true});
-    for (auto& c : extra) rest.push_back(Item{std::move(c), false, false, true});
+    for (auto& [k, c] : wanted) rest.push_back(Item{.cid = c, .car_ok = false, .again = true});
+    for (auto& c : extra) rest.push_back(Item{.cid = std::move(c), .car_ok = false, .again = true});
     return rest;
   }
 

@@ -56,7 +56,8 @@ std::optional<std::string> name_of_file(const std::string& file) {
 
 Repo::Repo(std::string path) : path_(std::move(path)) {}
 
-std::unique_ptr<Repo> Repo::open(const std::string& path, bool create) {
+std::unique_ptr<Repo> Repo::open(const std::string& path, OpenMode mode) {
+  bool create = mode == OpenMode::kCreate;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT || !create) throw_errno("repository " + path);

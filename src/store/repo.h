@@ -20,8 +20,11 @@ enum class PinType { kRecursive, kDirect };
 
 class Repo {
  public:
-  // Opens the repo at path; creates it when create is true and it does not exist.
-  static std::unique_ptr<Repo> open(const std::string& path, bool create = true);
+  enum class OpenMode {
+    kCreate,     // make the repository (and its directories) when it is not there
+    kMustExist,  // read-only commands: a missing repository is an error, nothing is made
+  };
+  static std::unique_ptr<Repo> open(const std::string& path, OpenMode mode = OpenMode::kCreate);
 
   const std::string& path() const { return path_; }
   FlatfsStore& blocks() { return *blocks_; }
