@@ -88,6 +88,7 @@ class BitswapNode {
   void on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>& frame);
   // Hashes one received block and hands it to its waiters; false when none is pending.
   bool take_pending();
+  void wake_hashers_locked(size_t blocks);
   void drop(p2p::Connection& conn, const std::string& why);
   void send_message(Peer& p, p2p::Connection& conn, const Bytes& msg);
   void serve_loop();
@@ -98,7 +99,6 @@ class BitswapNode {
   BitswapOptions opts_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;                             // waiters
   std::unordered_multimap<std::string, Waiter*> waiting_;  // by multihash
   std::deque<Pending> pending_;                            // received, not yet identified
   size_t pending_bytes_ = 0;

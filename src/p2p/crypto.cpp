@@ -174,7 +174,7 @@ void ChaChaContext::seal(const Key32& key, uint64_t nonce, ByteView ad, ByteView
 }
 
 void ChaChaContext::seal_parts(const Key32& key, uint64_t nonce, std::span<const ByteView> parts,
-                               Bytes& out) {
+                               uint8_t* out) {
   auto* ctx = static_cast<EVP_CIPHER_CTX*>(ctx_);
   uint8_t iv[12];
   make_nonce(nonce, iv);
@@ -182,9 +182,7 @@ void ChaChaContext::seal_parts(const Key32& key, uint64_t nonce, std::span<const
     fail("EVP_EncryptInit_ex");
   size_t total = 0;
   for (ByteView p : parts) total += p.size();
-  size_t at = out.size();
-  out.resize(at + total + kTag);
-  uint8_t* dst = out.data() + at;
+  uint8_t* dst = out;
   int len = 0;
   for (ByteView p : parts) {
     if (p.empty()) continue;
@@ -193,7 +191,7 @@ void ChaChaContext::seal_parts(const Key32& key, uint64_t nonce, std::span<const
     dst += len;
   }
   if (EVP_EncryptFinal_ex(ctx, dst, &len) != 1) fail("EVP_EncryptFinal_ex");
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTag, out.data() + at + total) != 1)
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTag, out + total) != 1)
     fail("EVP_CTRL_AEAD_GET_TAG");
 }
 

@@ -55,8 +55,9 @@ class ChaChaContext {
   ChaChaContext(ChaChaContext&& o) noexcept;
   ChaChaContext& operator=(ChaChaContext&& o) noexcept;
   void seal(const Key32& key, uint64_t nonce, ByteView ad, ByteView plaintext, Bytes& out);
-  // seal() of the pieces' concatenation, without gathering them first.
-  void seal_parts(const Key32& key, uint64_t nonce, std::span<const ByteView> parts, Bytes& out);
+  // seal() of the pieces' concatenation, without gathering them first, written to out (their
+  // total size plus the 16-byte tag).
+  void seal_parts(const Key32& key, uint64_t nonce, std::span<const ByteView> parts, uint8_t* out);
   // Decrypts ciphertext||tag into out (resized to the plaintext); false on a bad tag.
   bool open(const Key32& key, uint64_t nonce, ByteView ad, ByteView ciphertext, uint8_t* out);
 

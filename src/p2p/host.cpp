@@ -431,29 +431,21 @@ void Connection::arm_write_locked(bool want) {
 }
 
 void Connection::flush_locked() {
-  while (tx_pos_ < tx_.size()) {
-    ssize_t n =
-        ::send(fd_.get(), tx_.data() + tx_pos_, tx_.size() - tx_pos_, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (tx_.size() > 0) {
+    ByteView pending = tx_.view();
+    ssize_t n = ::send(fd_.get(), pending.data(), pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      tx_pos_ += static_cast<size_t>(n);
+      tx_.consume(static_cast<size_t>(n));
       stats_.bytes_out += static_cast<uint64_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     write_closed_ = true;  // the peer is gone; the reader will see it too
-    tx_.clear();
-    tx_pos_ = 0;
+    tx_.consume(tx_.size());
     return;
   }
-  if (tx_pos_ == tx_.size()) {
-    tx_.clear();
-    tx_pos_ = 0;
-  } else if (tx_pos_ > (1u << 20) && tx_pos_ * 2 > tx_.size()) {
-    tx_.erase(tx_.begin(), tx_.begin() + static_cast<long>(tx_pos_));
-    tx_pos_ = 0;
-  }
-  arm_write_locked(tx_pos_ < tx_.size());
+  arm_write_locked(tx_.size() > 0);
 }
 
 void Connection::send_frame(const yamux::Header& h, ByteView payload, Block block,
@@ -483,16 +475,18 @@ void Connection::send_frame(const yamux::Header& h, ByteView payload, Block bloc
     if (take > 0) parts[n++] = payload.subspan(off, take);
     off += take;
     size_t len = (first ? head.size() : 0) + take + kNoiseTag;
-    tx_.push_back(static_cast<uint8_t>(len >> 8));
-    tx_.push_back(static_cast<uint8_t>(len));
-    send_cipher_.encrypt_parts(std::span<const ByteView>(parts, n), tx_);
+    uint8_t* frame = tx_.reserve(2 + len);
+    frame[0] = static_cast<uint8_t>(len >> 8);
+    frame[1] = static_cast<uint8_t>(len);
+    send_cipher_.encrypt_parts(std::span<const ByteView>(parts, n), frame + 2);
+    tx_.commit(2 + len);
     first = false;
     if (off == payload.size()) break;
   }
   flush_locked();
   if (block == Block::kNo) return;
   Clock::time_point limit = std::min(deadline, Clock::now() + host_.opts_.write_timeout);
-  while (!write_closed_ && tx_.size() - tx_pos_ > host_.opts_.send_high_water) {
+  while (!write_closed_ && tx_.size() > host_.opts_.send_high_water) {
     if (write_cv_.wait_until(w, limit) == std::cv_status::timeout && Clock::now() >= limit) {
       w.unlock();
       if (limit < deadline) close("the peer read nothing for too long");

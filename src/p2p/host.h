@@ -184,14 +184,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   mutable std::mutex write_mu_;  // send queue and the socket's write side
   std::condition_variable write_cv_;
-  Bytes tx_;
-  size_t tx_pos_ = 0;
   bool write_armed_ = false;
   bool write_closed_ = false;
   ConnectionStats stats_;
 
-  // Reactor-only parse state: bytes read and not yet decrypted, decrypted and not yet parsed.
-  // Plain buffers of their own: a vector zero-fills what it grows by, for every read.
+  // Reactor-only parse state: bytes read and not yet decrypted, decrypted and not yet parsed;
+  // and the send queue. Plain buffers of their own: a vector zero-fills what it grows by, for
+  // every read and every sealed frame (a tenth of a bitswap server's time).
   class Buffer {
    public:
     // Room for n more bytes at the end (moving what is left to the front, or growing).
@@ -207,6 +206,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t cap_ = 0, begin_ = 0, end_ = 0;
   };
   Buffer raw_, plain_;
+  Buffer tx_;  // sealed frames not yet sent (under write_mu_)
   uint32_t data_stream_ = 0;
   uint32_t data_left_ = 0;
   uint16_t data_flags_ = 0;

@@ -29,8 +29,9 @@ class NoiseCipher {
   bool has_key() const { return has_key_; }
   // Appends ciphertext||tag of plaintext (or the plaintext itself before a key exists).
   void encrypt(ByteView ad, ByteView plaintext, Bytes& out);
-  // Transport use: appends the sealed concatenation of parts (a key must exist).
-  void encrypt_parts(std::span<const ByteView> parts, Bytes& out) {
+  // Transport use: writes the sealed concatenation of parts to out (their total size plus
+  // kNoiseTag bytes; a key must exist).
+  void encrypt_parts(std::span<const ByteView> parts, uint8_t* out) {
     ctx_.seal_parts(key_, nonce_++, parts, out);
   }
   // Throws Error when the tag does not verify.
