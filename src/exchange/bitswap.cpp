@@ -50,6 +50,13 @@ struct BitswapNode::Peer {
   // Client side: when the peer last sent blocks or presences (under mu_). A peer busy sending
   // what we asked before is not stalled, however long our queue at it is.
   Clock::time_point last_heard{};
+  // Client side, want_ahead: CIDs to want once the window has room (soon_keys: those still to
+  // send; a get() that asks first takes its CID out), the wants sent ahead and not yet
+  // answered, and where the peer was dialled.
+  std::deque<Cid> soon;
+  std::unordered_set<std::string> soon_keys;
+  size_t ahead_out = 0;
+  std::optional<p2p::Multiaddr> addr;
 };
 
 // One inbound bitswap stream: length-prefixed messages, each assembled in a buffer of its exact
@@ -173,8 +180,19 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
   w.key = key_of(cid);
   w.peer = conn->peer().bytes();
   w.data = &scratch;
+  bool wanted_ahead = false;  // by want_ahead, to this peer: no want of our own yet
   {
     std::lock_guard l(mu_);
+    if (auto it = parked_.find(w.key); it != parked_.end()) {
+      // Came already (verified when it was identified): nothing to ask.
+      scratch = std::move(it->second);
+      parked_bytes_ -= scratch.size();
+      parked_.erase(it);
+      return ByteView(scratch);
+    }
+    auto ahead = ahead_.find(w.key);
+    wanted_ahead = ahead != ahead_.end() && ahead->second == w.peer;
+    peer->soon_keys.erase(w.key);  // asked for now: not again from the queue
     peer->asked.insert(w.key);
     waiting_.emplace(w.key, &w);
   }
@@ -193,15 +211,18 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
     std::lock_guard l(mu_);
     unregister_locked();
   };
-  try {
-    Bytes msg = bitswap::encode(
-        {{.cid = cid, .priority = 1, .type = bitswap::WantType::kBlock, .send_dont_have = true}},
-        false, {}, {}, bitswap::Framing::kLengthPrefixed);
-    send_message(*peer, *conn, msg);
-  } catch (const Error& e) {
-    unregister();
-    throw SourceError(where + ": " + e.what());
-  }
+  auto send_want = [&] {
+    try {
+      Bytes msg = bitswap::encode(
+          {{.cid = cid, .priority = 1, .type = bitswap::WantType::kBlock, .send_dont_have = true}},
+          false, {}, {}, bitswap::Framing::kLengthPrefixed);
+      send_message(*peer, *conn, msg);
+    } catch (const Error& e) {
+      unregister();
+      throw SourceError(where + ": " + e.what());
+    }
+  };
+  if (!wanted_ahead) send_want();
   // A want fails when the peer has sent nothing for block_timeout (a slow link shared by many
   // wants makes each wait long while blocks keep coming), and in any case after
   // kMaxWaitTimeouts times that (a peer that answers others but never this one).
@@ -215,7 +236,15 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
       break;
     if (!pending_.empty()) {
       l.unlock();
-      take_pending();  // ours or another's: identified here, on a thread that waits anyway
+      take_pending(true);  // ours or another's: identified here, on a thread that waits anyway
+      l.lock();
+      continue;
+    }
+    if (wanted_ahead && now >= std::max(sent, peer->last_heard) + kAheadGrace) {
+      // Wanted ahead, and the peer has gone quiet without it: ask for it ourselves.
+      wanted_ahead = false;
+      l.unlock();
+      send_want();
       l.lock();
       continue;
     }
@@ -257,6 +286,26 @@ std::optional<ByteView> BitswapNode::get(const p2p::Multiaddr& addr, const Cid& 
                     std::to_string(opts_.block_timeout.count() * kMaxWaitTimeouts / 1000) + " s)");
 }
 
+void BitswapNode::want_ahead(const p2p::Multiaddr& addr, std::span<const Cid> cids) {
+  auto conn = host_.connect(addr, Clock::now() + std::chrono::seconds(10));
+  auto peer = peer_state(conn->peer());
+  std::vector<bitswap::Want> wants;
+  {
+    std::lock_guard l(mu_);
+    peer->addr = addr;
+    for (const Cid& c : cids) {
+      if (peer->soon.size() >= kMaxSoon) break;
+      if (c.is_identity()) continue;
+      std::string k = key_of(c);
+      if (parked_.count(k) || waiting_.count(k) || ahead_.count(k)) continue;
+      if (!peer->soon_keys.insert(k).second) continue;
+      peer->soon.push_back(c);
+    }
+    wants = fill_window_locked(*peer);
+  }
+  if (!wants.empty()) send_ahead(peer, wants);
+}
+
 void BitswapNode::cancel(const p2p::PeerId& peer, const Cid& cid) {
   {
     std::lock_guard l(mu_);
@@ -288,6 +337,12 @@ void BitswapNode::drop(p2p::Connection& conn, const std::string& why) {
       it->second->wants.clear();
       it->second->wanted.clear();
     }
+    std::erase_if(ahead_, [&](const auto& a) { return a.second == conn.peer().bytes(); });
+    if (it != peers_.end()) {
+      it->second->soon.clear();
+      it->second->soon_keys.clear();
+      it->second->ahead_out = 0;
+    }
   }
   conn.close(why);
 }
@@ -311,7 +366,11 @@ void BitswapNode::on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>
       if (auto pit = peers_.find(from); pit != peers_.end()) pit->second->last_heard = Clock::now();
       for (const auto& p : m.presences) {
         if (p.type != bitswap::Presence::kDontHave) continue;
-        auto [beg, end] = waiting_.equal_range(key_of(p.cid));
+        std::string k = key_of(p.cid);
+        if (auto a = ahead_.find(k); a != ahead_.end() && a->second == from) {
+          ahead_answered_locked(k);
+        }
+        auto [beg, end] = waiting_.equal_range(k);
         for (auto it = beg; it != end; ++it) {
           Waiter& w = *it->second;
           if (w.peer == from && w.state == Waiter::State::kWaiting) {
@@ -328,7 +387,7 @@ void BitswapNode::on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>
       wake_hashers_locked(m.blocks.size());
     }
     if (inline_hash) {
-      while (take_pending()) {
+      while (take_pending(false)) {
       }
     }
   }
@@ -375,7 +434,7 @@ void BitswapNode::wake_hashers_locked(size_t blocks) {
   }
 }
 
-bool BitswapNode::take_pending() {
+bool BitswapNode::take_pending(bool may_send) {
   Pending item;
   {
     std::lock_guard l(mu_);
@@ -386,6 +445,8 @@ bool BitswapNode::take_pending() {
   }
   std::string lie;
   std::string k;
+  std::shared_ptr<Peer> top_up;
+  std::vector<bitswap::Want> refill;
   try {
     k = key_of(bitswap::block_cid(item.block));
   } catch (const Error& e) {
@@ -412,6 +473,15 @@ bool BitswapNode::take_pending() {
         w.cv.notify_one();
         any = true;
       }
+      bool was_ahead = ahead_.count(k) > 0;
+      if (was_ahead) ahead_answered_locked(k);
+      if (was_ahead && !any && !parked_.count(k) &&
+          parked_bytes_ + item.block.data.size() <= kMaxParkedBytes) {
+        // Wanted ahead and not asked for yet: kept for its get(). Past the bound the newest
+        // are dropped (the oldest are the ones a walk in order asks for first).
+        parked_bytes_ += item.block.data.size();
+        parked_.emplace(k, Bytes(item.block.data.begin(), item.block.data.end()));
+      }
       auto pit = peers_.find(item.peer);
       if (!any && (pit == peers_.end() || !pit->second->asked.count(k))) {
         // Nobody asked this peer for it: wrong bytes for a want, or junk.
@@ -419,13 +489,68 @@ bool BitswapNode::take_pending() {
       } else {
         ++stats_.blocks_received;
         stats_.bytes_received += item.block.data.size();
+        if (was_ahead && may_send && pit != peers_.end()) {
+          top_up = pit->second;
+          refill = fill_window_locked(*top_up);
+        }
       }
     }
   }
   if (!lie.empty()) {
     if (auto c = item.conn.lock()) drop(*c, lie);
+  } else if (!refill.empty()) {
+    send_ahead(top_up, refill);
   }
   return true;
+}
+
+std::vector<bitswap::Want> BitswapNode::fill_window_locked(Peer& p) {
+  std::vector<bitswap::Want> out;
+  // Topped up only once half the window is answered: fewer, bigger messages.
+  if (p.soon.empty() || p.ahead_out > kAheadWindow / 2) return out;
+  while (p.ahead_out < kAheadWindow && !p.soon.empty()) {
+    Cid c = std::move(p.soon.front());
+    p.soon.pop_front();
+    std::string k = key_of(c);
+    if (!p.soon_keys.erase(k)) continue;  // a get() asked for it meanwhile
+    if (parked_.count(k) || waiting_.count(k) || !ahead_.emplace(k, p.id.bytes()).second) continue;
+    p.asked.insert(k);
+    ++p.ahead_out;
+    out.push_back({.cid = std::move(c),
+                   .priority = 1,
+                   .type = bitswap::WantType::kBlock,
+                   .send_dont_have = true});
+  }
+  return out;
+}
+
+void BitswapNode::ahead_answered_locked(const std::string& key) {
+  auto a = ahead_.find(key);
+  if (a == ahead_.end()) return;
+  if (auto pit = peers_.find(a->second); pit != peers_.end() && pit->second->ahead_out > 0) {
+    --pit->second->ahead_out;
+  }
+  ahead_.erase(a);
+}
+
+void BitswapNode::send_ahead(const std::shared_ptr<Peer>& p,
+                             const std::vector<bitswap::Want>& wants) {
+  std::optional<p2p::Multiaddr> addr;
+  {
+    std::lock_guard l(mu_);
+    addr = p->addr;
+  }
+  try {
+    if (!addr) throw Error("no address");
+    auto conn = host_.connect(*addr, Clock::now() + std::chrono::seconds(10));
+    send_message(*p, *conn,
+                 bitswap::encode(wants, false, {}, {}, bitswap::Framing::kLengthPrefixed));
+  } catch (const Error& e) {
+    // Their get() calls ask for themselves once the peer has been quiet for kAheadGrace.
+    log::debug("bitswap: wanting ahead from " + p->id.str() + ": " + e.what());
+    std::lock_guard l(mu_);
+    for (const auto& w : wants) ahead_answered_locked(key_of(w.cid));
+  }
 }
 
 void BitswapNode::serve_loop() {

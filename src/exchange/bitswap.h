@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -67,6 +68,15 @@ class BitswapNode {
   // Ends the waits of get() calls for cid from peer (they return nullopt) and tells the peer.
   void cancel(const p2p::PeerId& peer, const Cid& cid);
 
+  // Asks peer for cids in one message, ahead of the get() calls that will want them (a pull
+  // that just fetched a directory wants its entries next): one message instead of one per
+  // block, and the blocks are on their way when get() asks. A block that arrives before its
+  // get() is parked for it (at most kMaxParkedBytes; one that does not fit is dropped and its
+  // get() asks again). A get() for a CID wanted ahead sends no want of its own unless the peer
+  // has been silent for kAheadGrace (a peer that ignored part of a long wantlist). CIDs
+  // already wanted or parked are skipped, and at most kMaxAhead are outstanding.
+  void want_ahead(const p2p::Multiaddr& peer, std::span<const Cid> cids);
+
   BitswapStats stats() const;
   p2p::Host& host() { return host_; }
 
@@ -84,10 +94,23 @@ class BitswapNode {
     std::weak_ptr<p2p::Connection> conn;
   };
   static constexpr size_t kMaxPendingBytes = 64u << 20;
+  static constexpr size_t kMaxParkedBytes = 64u << 20;
+  // Wants sent ahead and not yet answered, per peer (a sliding window, topped up when half of it
+  // is answered), and the CIDs queued behind it.
+  static constexpr size_t kAheadWindow = 1024;
+  static constexpr size_t kMaxSoon = 1u << 16;
+  static constexpr auto kAheadGrace = std::chrono::milliseconds(500);
   static constexpr int kMaxWaitTimeouts = 8;
   void on_message(p2p::Connection& conn, const std::shared_ptr<Bytes>& frame);
   // Hashes one received block and hands it to its waiters; false when none is pending.
-  bool take_pending();
+  // may_send: the caller may block sending (not the reactor), and so tops up want_ahead's
+  // window when it has room.
+  bool take_pending(bool may_send);
+  // Moves CIDs from p's want_ahead queue into its window; returns the wants to send.
+  std::vector<bitswap::Want> fill_window_locked(Peer& p);
+  void send_ahead(const std::shared_ptr<Peer>& p, const std::vector<bitswap::Want>& wants);
+  // A want sent ahead was answered (block or DONT_HAVE): frees its room in the window.
+  void ahead_answered_locked(const std::string& key);
   void wake_hashers_locked(size_t blocks);
   void drop(p2p::Connection& conn, const std::string& why);
   void send_message(Peer& p, p2p::Connection& conn, const Bytes& msg);
@@ -103,6 +126,11 @@ class BitswapNode {
   std::deque<Pending> pending_;                            // received, not yet identified
   size_t pending_bytes_ = 0;
   std::map<Bytes, std::shared_ptr<Peer>> peers_;
+  // Client: CIDs wanted ahead (by multihash) and the peer asked; blocks that came before their
+  // get(), the oldest first in parked_order_ (which may name blocks taken since).
+  std::unordered_map<std::string, Bytes> ahead_;
+  std::unordered_map<std::string, Bytes> parked_;
+  size_t parked_bytes_ = 0;
   BitswapStats stats_;
   // How often each block was sent lately (server): each peer's wants are answered least-sent
   // first, so that peers pulling the same DAG at once get different blocks from us and can

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "multiformats/cid.h"
@@ -57,6 +58,10 @@ class BlockSource {
   // (nullopt), and the source tells its peer it no longer wants it, where it can (bitswap). For
   // a caller that got the block elsewhere first.
   virtual void cancel(const Cid& /*cid*/) {}
+  // A hint: these blocks will be asked for soon (the missing children of a node just fetched).
+  // A source that can ask for many in one message (bitswap's wantlist) may start now, so that
+  // the get_into calls that follow find them on their way or arrived. Nothing depends on it.
+  virtual void want_soon(std::span<const Cid> /*cids*/) {}
   // Whether get_car streams a whole subtree in one request (gateway, kubo dag/export, CAR file).
   virtual bool can_stream_car() const { return false; }
   // Whether its answers come compressed (HTTP content coding): then one long CAR stream packs

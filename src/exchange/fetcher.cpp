@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "ipld/dagpb.h"
+#include "ipld/unixfs_pb.h"
 #include "store/reachable.h"
 #include "util/log.h"
 #include "util/thread_pool.h"
@@ -45,6 +46,12 @@ constexpr uint64_t kSplitMinLink = 64u << 10;
 // Below a node that is partly here, a missing subtree no bigger than this comes as one CAR
 // rather than its root alone and then its links (see plan()).
 constexpr uint64_t kSmallCar = 4u << 10;
+// A directory's entries are announced to the sources before they are asked for one by one
+// (BlockSource::want_soon): those of at most kWantSoonEntry bytes by their links, and no more
+// than kWantSoonBytes per directory, so that a directory of big files is not pulled in whole
+// ahead of the walk.
+constexpr uint64_t kWantSoonEntry = 1u << 20;
+constexpr uint64_t kWantSoonBytes = 8u << 20;
 
 // What the walk does with a CID: make its block present and look at its links (kBlock), or ask
 // for its whole subtree in one CAR stream (kCar).
@@ -65,6 +72,9 @@ Fetcher::Fetcher(BlockStore& store, SourceSet& sources, FetchOptions opts)
     : store_(store), sources_(sources), opts_(opts) {
   if (opts_.parallel == 0) opts_.parallel = 1;
   if (opts_.car_streams == 0) opts_.car_streams = 1;
+  // No source streams CARs (bitswap peers): planning CAR requests would only cost a failed
+  // attempt and a second walk of each subtree.
+  if (!sources_.can_stream_car()) opts_.use_car = false;
 }
 
 Bytes Fetcher::fetch_block(const Cid& cid) {
@@ -157,6 +167,7 @@ class Fetcher::Walk {
     if (!car_ok || cid.codec() != kCodecDagPb) {
       for (auto& c : block_links(cid, block))
         out.push_back(Item{.cid = std::move(c), .car_ok = car_ok});
+      if (!car_ok) want_entries_soon(cid, block);
       return out;
     }
     dagpb::Node node;
@@ -215,6 +226,30 @@ class Fetcher::Walk {
   void arriving(const Cid& cid) {
     std::lock_guard l(count_mu_);
     arrived_.insert(key_of(cid));
+  }
+
+  // The small missing entries of a directory, announced to the sources (kWantSoonEntry).
+  void want_entries_soon(const Cid& cid, ByteView block) {
+    if (cid.codec() != kCodecDagPb) return;
+    dagpb::Node node;
+    try {
+      node = dagpb::decode(block);
+      if (node.links.empty() || !node.data) return;
+      auto type = unixfs_pb::decode(*node.data).type;
+      if (type != unixfs_pb::Type::kDirectory && type != unixfs_pb::Type::kHamtShard) return;
+    } catch (const Error&) {
+      return;  // the walk reports malformed nodes itself
+    }
+    std::vector<Cid> soon;
+    uint64_t bytes = 0;
+    for (const auto& l : node.links) {
+      if (l.hash.is_identity() || !l.tsize || *l.tsize > kWantSoonEntry) continue;
+      if (bytes + *l.tsize > kWantSoonBytes) break;
+      if (f_.store_.has(l.hash)) continue;
+      bytes += *l.tsize;
+      soon.push_back(l.hash);
+    }
+    if (!soon.empty()) f_.sources_.want_soon(soon);
   }
 
   // scratch: the worker's block buffer, reused from block to block (SourceSet::get_into).

@@ -29,6 +29,13 @@ class BitswapSource : public BlockSource {
     return BitswapNode::client().get(addr_, cid, scratch);
   }
   void cancel(const Cid& cid) override { BitswapNode::client().cancel(*addr_.peer, cid); }
+  void want_soon(std::span<const Cid> cids) override {
+    try {
+      BitswapNode::client().want_ahead(addr_, cids);
+    } catch (const Error& e) {
+      log::debug("bitswap: " + url_ + ": " + e.what());  // a hint: get_into will ask again
+    }
+  }
 
  private:
   std::string url_;
@@ -69,6 +76,9 @@ class RoutingSource : public BlockSource {
   }
   void cancel(const Cid& cid) override {
     if (auto set = current()) set->cancel(cid);
+  }
+  void want_soon(std::span<const Cid> cids) override {
+    if (auto set = current()) set->want_soon(cids);
   }
   std::optional<ByteView> get_into(const Cid& cid, Bytes& scratch) override {
     auto set = current();

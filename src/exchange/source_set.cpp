@@ -112,6 +112,15 @@ void SourceSet::cancel(const Cid& cid) {
   for (auto& e : entries_) e.source->cancel(cid);
 }
 
+bool SourceSet::can_stream_car() const {
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [](const Entry& e) { return e.source->can_stream_car(); });
+}
+
+void SourceSet::want_soon(std::span<const Cid> cids) {
+  if (entries_.size() == 1) entries_[0].source->want_soon(cids);
+}
+
 size_t SourceSet::pick_again(const std::shared_ptr<Request>& r) {
   auto now = Clock::now();
   size_t best = static_cast<size_t>(-1);

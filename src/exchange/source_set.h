@@ -50,8 +50,14 @@ class SourceSet {
   // are logged and the sources backed off). Blocks delivered before a failure stay delivered.
   bool stream_car(const Cid& root, DagScope scope, const CarBlockHandler& on_block);
 
+  // Whether any source streams CARs (BlockSource::can_stream_car).
+  bool can_stream_car() const;
   // Tells every source to stop waiting for cid (BlockSource::cancel).
   void cancel(const Cid& cid);
+  // BlockSource::want_soon, passed on when there is one source: with several, which of them
+  // will be asked is the scheduler's choice at get time, and asking all would fetch each block
+  // several times.
+  void want_soon(std::span<const Cid> cids);
 
   // Reports a failure found by the caller (e.g. a CAR that lacked blocks or added strangers).
   void penalize(const std::string& url, const std::string& why, bool lied);

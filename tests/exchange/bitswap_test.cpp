@@ -175,6 +175,67 @@ TEST_F(Bitswap, ParallelWantsFromManyThreads) {
   EXPECT_EQ(ok, static_cast<int>(fx_.blocks.size()));
 }
 
+// want_ahead: the whole DAG wanted in one message, then fetched block by block as a walk would:
+// every block right, none sent twice, nothing left waiting.
+TEST_F(Bitswap, WantsAheadAreHandedToTheirGetOnce) {
+  client_.want_ahead(addr_, fx_.blocks);
+  Bytes scratch;
+  for (const Cid& c : fx_.blocks) {
+    auto got = client_.get(addr_, c, scratch);
+    ASSERT_TRUE(got) << c.str();
+    Bytes want = fx_.block(c);
+    EXPECT_TRUE(std::equal(got->begin(), got->end(), want.begin(), want.end()));
+  }
+  for (int i = 0; i < 200 && server_.stats().blocks_sent < fx_.blocks.size(); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(server_.stats().blocks_sent, fx_.blocks.size());
+  EXPECT_EQ(client_.stats().waiting, 0u);
+  // Wanting what is parked or already asked for again sends nothing new.
+  client_.want_ahead(addr_, fx_.blocks);
+  for (const Cid& c : fx_.blocks) ASSERT_TRUE(client_.get(addr_, c, scratch));
+  EXPECT_EQ(client_.stats().peers_dropped, 0u);
+}
+
+// A peer that ignores a long wantlist (as a peer with a small wantlist bound may) and answers
+// single wants: each get() asks for itself once the peer has been quiet for a moment.
+TEST_F(Bitswap, AheadWantsAPeerIgnoresAreAskedForAgain) {
+  HostilePeer choosy([&](const bitswap::Message& m) -> std::optional<Bytes> {
+    if (m.wants.size() != 1) return std::nullopt;
+    Bytes blk;
+    Bytes data = fx_.block(m.wants[0].cid);
+    pb::put_bytes(blk, 1, bitswap::cid_prefix(m.wants[0].cid));
+    pb::put_bytes(blk, 2, data);
+    Bytes msg;
+    pb::put_bytes(msg, 3, blk);
+    Bytes framed;
+    p2p::put_frame(framed, msg);
+    return framed;
+  });
+  std::vector<Cid> few(fx_.blocks.begin(), fx_.blocks.begin() + 3);
+  client_.want_ahead(choosy.addr(), few);
+  Bytes scratch;
+  auto start = Clock::now();
+  for (const Cid& c : few) {
+    auto got = client_.get(choosy.addr(), c, scratch);
+    ASSERT_TRUE(got) << c.str();
+    EXPECT_EQ(Bytes(got->begin(), got->end()), fx_.block(c));
+  }
+  EXPECT_LT(Clock::now() - start, 2s);  // within the grace, well before block_timeout each
+  EXPECT_EQ(client_.stats().waiting, 0u);
+}
+
+TEST_F(Bitswap, AheadWantForAMissingBlockEndsInDontHave) {
+  Cid absent = Cid::of(1, kCodecRaw, as_bytes("nobody has this either"));
+  client_.want_ahead(addr_, std::vector<Cid>{absent});
+  Bytes scratch;
+  auto start = Clock::now();
+  EXPECT_FALSE(client_.get(addr_, absent, scratch));
+  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_EQ(client_.stats().waiting, 0u);
+}
+
 TEST_F(Bitswap, MissingBlockIsDontHave) {
   Bytes scratch;
   auto start = Clock::now();
