@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/command.h"
+#include "runtime/cgroups.h"
 #include "runtime/container.h"
 #include "runtime/self_protect.h"
 #include "runtime/spec.h"
@@ -36,6 +37,9 @@ const Registrar reg("create", [](Command& app, Globals& g) {
     lo.bundle = std::filesystem::absolute(f->bundle).lexically_normal().string();
     if (lo.bundle.size() > 1 && lo.bundle.back() == '/') lo.bundle.pop_back();
     lo.spec = runtime::load_bundle_spec(lo.bundle);
+    if (g.systemd_cgroup) {
+      lo.spec.cgroups_path = runtime::systemd_cgroup_path(lo.spec.cgroups_path, lo.id);
+    }
     lo.state_root = g.state_root;
     lo.pid_file = f->pid_file.empty() ? "" : std::filesystem::absolute(f->pid_file).string();
     lo.console_socket = f->console_socket;

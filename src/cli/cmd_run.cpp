@@ -19,6 +19,7 @@
 #include "cli/run_bundle.h"
 #include "image/image.h"
 #include "ipld/dagpb.h"
+#include "runtime/cgroups.h"
 #include "runtime/container.h"
 #include "runtime/default_spec.h"
 #include "runtime/run_options.h"
@@ -173,6 +174,9 @@ void run(RunFlags& f, const Command& sub, Globals& g) {
   std::unique_ptr<ContainerNetwork> net =
       ContainerNetwork::attach(net_plan, g.state_root, lo.id, config);
   if (net) lo.spec = runtime::parse_spec(config, where);
+  if (g.systemd_cgroup) {
+    lo.spec.cgroups_path = runtime::systemd_cgroup_path(lo.spec.cgroups_path, lo.id);
+  }
   if (f.detach) {
     run_detached(lo, net, f.rm);
     std::printf("%s\n", lo.id.c_str());

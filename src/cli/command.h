@@ -40,7 +40,7 @@ struct Globals {
   std::string log_file;                           // --log
   std::string log_format = "text";                // --log-format text|json
   bool debug = false;                             // --debug
-  bool systemd_cgroup = false;                    // --systemd-cgroup (accepted; no systemd here)
+  bool systemd_cgroup = false;                    // --systemd-cgroup: slice:prefix:name paths
   int exit_code = 0;                              // set by the command's callback
 };
 

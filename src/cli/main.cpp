@@ -149,7 +149,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", g.log_format, "Log format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--debug", g.debug, "Verbose logging");
-  app.add_flag("--systemd-cgroup", g.systemd_cgroup, "Accepted for runc compatibility");
+  app.add_flag("--systemd-cgroup", g.systemd_cgroup,
+               "cgroupsPath is systemd's slice:prefix:name (runc's spelling); the container goes "
+               "where systemd puts that unit, written directly (no D-Bus)");
   // Runs after all options are parsed and before the command's callback.
   app.parse_complete_callback([&g, argc, argv] {
     if (g.debug) log::set_level(log::Level::kDebug);

@@ -202,6 +202,66 @@ std::string hugepage_size(const nlohmann::json& entry) {
 
 }  // namespace cgroupfs
 
+namespace {
+
+// systemd's slice naming: "a-b-c.slice" lives in /a.slice/a-b.slice/a-b-c.slice, "-.slice" is
+// the root.
+std::string expand_slice(const std::string& slice, const std::string& whole) {
+  constexpr std::string_view kSuffix = ".slice";
+  auto bad = [&](const std::string& why) {
+    return Error("cgroup: --systemd-cgroup: slice \"" + slice + "\" in cgroupsPath \"" + whole +
+                 "\" " + why);
+  };
+  if (slice.size() <= kSuffix.size() ||
+      slice.compare(slice.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
+    throw bad("does not end in .slice");
+  }
+  if (slice == "-.slice") return "";
+  std::string name = slice.substr(0, slice.size() - kSuffix.size());
+  if (name.find('/') != std::string::npos) throw bad("holds a /");
+  std::string path;
+  std::string prefix;
+  size_t at = 0;
+  for (;;) {
+    size_t dash = name.find('-', at);
+    std::string part = name.substr(at, dash == std::string::npos ? dash : dash - at);
+    if (part.empty()) throw bad("has an empty part between dashes");
+    prefix += (prefix.empty() ? "" : "-") + part;
+    path += "/" + prefix + std::string(kSuffix);
+    if (dash == std::string::npos) break;
+    at = dash + 1;
+  }
+  return path;
+}
+
+}  // namespace
+
+std::string systemd_cgroup_path(const std::string& cgroups_path, const std::string& container_id) {
+  std::string spec = cgroups_path.empty() ? "system.slice:cidrun:" + container_id : cgroups_path;
+  size_t a = spec.find(':');
+  size_t b = a == std::string::npos ? a : spec.find(':', a + 1);
+  if (b == std::string::npos || spec.find(':', b + 1) != std::string::npos) {
+    throw Error("cgroup: --systemd-cgroup: cgroupsPath \"" + cgroups_path +
+                "\" is not slice:prefix:name");
+  }
+  std::string slice = spec.substr(0, a);
+  std::string prefix = spec.substr(a + 1, b - a - 1);
+  std::string name = spec.substr(b + 1);
+  if (name.empty() || name.find('/') != std::string::npos ||
+      prefix.find('/') != std::string::npos) {
+    throw Error("cgroup: --systemd-cgroup: cgroupsPath \"" + cgroups_path +
+                "\" needs a name, and no / in its prefix or name");
+  }
+  constexpr std::string_view kSlice = ".slice";
+  if (name.size() > kSlice.size() &&
+      name.compare(name.size() - kSlice.size(), kSlice.size(), kSlice) == 0) {
+    return expand_slice(name, cgroups_path);  // the container is a slice of its own
+  }
+  std::string parent = expand_slice(slice.empty() ? "system.slice" : slice, cgroups_path);
+  std::string unit = (prefix.empty() ? "" : prefix + "-") + name + ".scope";
+  return parent + "/" + unit;
+}
+
 void attach_self(const std::vector<int>& fds) {
   for (int fd : fds) {
     ssize_t n;

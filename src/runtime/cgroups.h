@@ -35,6 +35,14 @@ enum class CgroupVersion { kNone, kV1, kV2 };
 // unified mount is ignored, like runc does.
 CgroupVersion detect_cgroup_version(const CgroupHost& host = {});
 
+// runc's --systemd-cgroup: cgroupsPath is "slice:prefix:name" and the container goes where
+// systemd puts that unit: the slice expanded into its parents ("a-b.slice" is
+// /a.slice/a-b.slice; an empty slice is system.slice), then "prefix-name.scope" (or the slice
+// `name` itself when it ends in .slice). An empty cgroupsPath is system.slice:cidrun:<id>.
+// Returns the absolute cgroupfs path; throws Error for any other shape. cidrun writes the
+// cgroup itself: it does not ask systemd (over D-Bus) to make a transient unit of it.
+std::string systemd_cgroup_path(const std::string& cgroups_path, const std::string& container_id);
+
 class CgroupManager {
  public:
   virtual ~CgroupManager() = default;

@@ -69,3 +69,28 @@ TEST(RuntimeResources, UpdateChangesTheLimitsOfARunningContainer) {
   r = sh(cidrun() + " update --memory 1 up1");
   EXPECT_EQ(r.err, "cidrun: error: container \"up1\" does not exist\n");
 }
+
+// --systemd-cgroup (containerd's SystemdCgroup = true): cgroupsPath is slice:prefix:name and the
+// container's cgroup is the one systemd gives that unit; any other shape is refused at once.
+TEST(RuntimeResources, SystemdCgroupPathIsWhereSystemdPutsTheUnit) {
+  std::string slice = "cidruntest" + std::to_string(::getpid()) + ".slice";
+  std::string b = make_bundle("sdcg", {"cat", "/proc/self/cgroup"}, [&](json& c) {
+    c["linux"]["cgroupsPath"] = slice + ":cidrun-test:sd1";
+    auto& ns = c["linux"]["namespaces"];
+    ns.erase(
+        std::remove_if(ns.begin(), ns.end(), [](const json& n) { return n["type"] == "cgroup"; }),
+        ns.end());  // the host's view of the path
+  });
+  Result r = sh(cidrun() + " --systemd-cgroup run -b " + b + " sd1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(":/" + slice + "/cidrun-test-sd1.scope\n"), std::string::npos) << r.out;
+
+  std::string bad = make_bundle("sdcg-bad", {"true"},
+                                [](json& c) { c["linux"]["cgroupsPath"] = "/not/systemd"; });
+  Result refused = sh(cidrun() + " --systemd-cgroup run -b " + bad + " sd2");
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.err.find("slice:prefix:name"), std::string::npos) << refused.err;
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  EXPECT_EQ(sh(cidrun() + " state sd2").code, 1) << "a refused container left state";
+  sh("rmdir /sys/fs/cgroup/*/" + slice + " /sys/fs/cgroup/" + slice + " 2>/dev/null");
+}

@@ -59,6 +59,23 @@ TEST(CgroupPaths, ResolveAndRefuseEscapes) {
   EXPECT_EQ(cgroupfs::own_cgroup(self, "pids"), "/");
 }
 
+// --systemd-cgroup: where systemd puts slice:prefix:name (runc's and crun's conversion).
+TEST(CgroupPaths, SystemdSliceScopeAndName) {
+  EXPECT_EQ(systemd_cgroup_path("system.slice:docker:abc", "x"), "/system.slice/docker-abc.scope");
+  EXPECT_EQ(systemd_cgroup_path("kubepods-besteffort-pod12.slice:cri-containerd:c1", "x"),
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/"
+            "cri-containerd-c1.scope");
+  EXPECT_EQ(systemd_cgroup_path(":cidrun:c2", "x"), "/system.slice/cidrun-c2.scope");
+  EXPECT_EQ(systemd_cgroup_path("-.slice::c3", "x"), "/c3.scope");
+  EXPECT_EQ(systemd_cgroup_path("", "id9"), "/system.slice/cidrun-id9.scope");
+  EXPECT_EQ(systemd_cgroup_path("system.slice:p:my-app.slice", "x"), "/my.slice/my-app.slice");
+  for (const char* bad : {"/plain/path", "a:b", "a:b:c:d", "notaslice:p:n", "a--b.slice:p:n",
+                          "-a.slice:p:n", "a-.slice:p:n", "system.slice:p:", "system.slice:p:a/b",
+                          "system.slice:p/q:n", "a/b.slice:p:n"}) {
+    EXPECT_THROW(systemd_cgroup_path(bad, "x"), Error) << bad;
+  }
+}
+
 TEST(CgroupPaths, SharesToWeightAsRuncAndCrun) {
   EXPECT_EQ(cpu_shares_to_weight(0), 0u);
   EXPECT_EQ(cpu_shares_to_weight(2), 1u);
