@@ -132,6 +132,12 @@ class Bitswap : public ::testing::Test {
         client_(client_host_, nullptr, {.block_timeout = 2s, .server_threads = 1}) {
     addr_ = server_host_.listen(p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
   }
+  // The hosts' reactors deliver messages to the nodes: stopped first, as `serve` stops its host
+  // before its node goes (ThreadSanitizer saw a node destroyed under a delivery).
+  ~Bitswap() override {
+    client_host_.stop();
+    server_host_.stop();
+  }
 
   testing::Fixture fx_{1};
   p2p::Host server_host_;
