@@ -212,6 +212,17 @@ struct Server::Impl {
     }
   }
 
+  // What both response formats need of one request.
+  struct Exchange {
+    const net::HttpRequest& req;
+    net::HttpResponse& res;
+    const TrustlessRequest& tr;
+    Compression coding;
+    bool only_if_cached;
+    int missing;       // the status for an absent block: 412 for only-if-cached, else 404
+    std::string root;  // tr.cid as text
+  };
+
   void handle(const net::HttpRequest& req, net::HttpResponse& res) {
     // Path gateway spec: a service worker may not take a whole content root.
     if (req.header("service-worker").value_or("") == "script") {
@@ -221,107 +232,126 @@ struct Server::Impl {
     auto parsed = parse_request(req.path, query, req.header("accept").value_or(""));
     if (auto* r = std::get_if<Rejection>(&parsed)) return reject(res, r->status, r->message);
     const TrustlessRequest& tr = std::get<TrustlessRequest>(parsed);
-    Compression coding = pick_coding(req.header("accept-encoding").value_or(""));
     bool only_if_cached =
         req.header("cache-control").value_or("").find("only-if-cached") != std::string::npos;
-    int missing = only_if_cached ? 412 : 404;
-    std::string root = tr.cid.str();
-    // The path as sent (still percent-encoded: a decoded path may hold bytes a header cannot).
-    std::string url_path = req.target.substr(0, req.target.find('?'));
-    std::string if_none_match = req.header("if-none-match").value_or("");
-    // Where this exact response lives when Accept chose it: the same URL with format= added, so
-    // that caches keep block, CAR and other responses apart.
-    auto content_location = [&](const char* format) {
-      return url_path + "?" + (req.query.empty() ? "" : req.query + "&") + "format=" + format;
-    };
-
+    Exchange x{.req = req,
+               .res = res,
+               .tr = tr,
+               .coding = pick_coding(req.header("accept-encoding").value_or("")),
+               .only_if_cached = only_if_cached,
+               .missing = only_if_cached ? 412 : 404,
+               .root = tr.cid.str()};
     if (!available(store, tr.cid, only_if_cached)) {
-      return reject(res, missing, "block " + root + " not found");
+      return reject(res, x.missing, "block " + x.root + " not found");
     }
+    if (tr.format == Format::kRaw) return serve_raw(x);
+    serve_car(x);
+  }
 
-    if (tr.format == Format::kRaw) {
-      std::string etag = "\"" + root + ".raw\"";
-      res.add_header("Etag", etag);
-      res.add_header("X-Ipfs-Path", url_path);
-      res.add_header("X-Ipfs-Roots", root);
-      res.add_header("Vary", "Accept, Accept-Encoding");
-      res.add_header("Cache-Control", kImmutable);
-      if (!tr.format_from_query) res.add_header("Content-Location", content_location("raw"));
-      if (!if_none_match.empty() && etag_matches(if_none_match, etag)) {
-        res.set_status(304);
-        return res.send("");
-      }
-      // The block: its file (sent with sendfile), or its bytes.
-      std::optional<BlockFile> file = own_block_file(store, tr.cid);
-      std::optional<Bytes> bytes;
-      uint64_t size = 0;
-      if (tr.cid.is_identity()) {
-        bytes = Bytes(tr.cid.digest().begin(), tr.cid.digest().end());
-      } else if (!file) {
-        bytes = store.get(tr.cid);
-        if (!bytes) return reject(res, missing, "block " + root + " not found");
-      }
-      size = file ? file->size : bytes->size();
-      // Range (the spec's SHOULD for raw blocks): one range, honoured unless If-Range names
-      // another entity; several ranges get the whole block.
-      res.add_header("Accept-Ranges", "bytes");
-      HttpRange range;
-      auto range_header = req.header("range");
-      auto if_range = req.header("if-range");
-      if (range_header && (!if_range || *if_range == etag)) {
-        range = parse_http_range(*range_header, size);
-      }
-      if (range.kind == HttpRange::Kind::kUnsatisfiable) {
-        res.set_status(416);
-        res.add_header("Content-Range", "bytes */" + std::to_string(size));
-        return res.send("");
-      }
-      res.add_header("Content-Type", "application/vnd.ipld.raw");
-      res.add_header("Content-Disposition",
-                     disposition(req.query_param("filename"), root + ".bin"));
-      uint64_t offset = 0;
-      uint64_t length = size;
-      if (range.kind == HttpRange::Kind::kPart) {
-        res.set_status(206);
-        res.add_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
-                                            std::to_string(range.last) + "/" +
-                                            std::to_string(size));
-        offset = range.first;
-        length = range.last - range.first + 1;
-      }
-      // The whole block, coded when the client takes a coding and that saves something worth
-      // its cost (a range is of the plain bytes: sent as they are).
-      if (coding != Compression::none && range.kind == HttpRange::Kind::kWhole &&
-          size >= kMinCodedBlock) {
-        if (!bytes) {
-          bytes = Bytes(size);
-          if (pread_full(file->fd.get(), bytes->data(), size, file->offset, "block " + root) !=
-              size) {
-            throw Error("block " + root + " is shorter than its file said");
-          }
-        }
-        MemorySink packed;
-        {
-          auto c = compressor(packed, coding);
-          c->write(*bytes);
-          c->finish();
-        }
-        if (packed.data().size() * 8 < size * 7) {
-          res.add_header("Content-Encoding", compression_name(coding));
-          return res.send(as_string(packed.data()));
-        }
-      }
-      if (file) {
-        return res.send_file(file->fd.get(), static_cast<off_t>(file->offset + offset), length);
-      }
-      return res.send(as_string(*bytes).substr(offset, length));
+  // The headers every answer about immutable content carries (both formats, the 304 too), then
+  // the If-None-Match check: true when a 304 was sent and nothing more is to be said.
+  static bool immutable_headers_or_304(const Exchange& x, const std::string& etag,
+                                       const std::string& roots, const char* format) {
+    // The path as sent (still percent-encoded: a decoded path may hold bytes a header cannot).
+    std::string url_path = x.req.target.substr(0, x.req.target.find('?'));
+    x.res.add_header("Etag", etag);
+    x.res.add_header("X-Ipfs-Path", url_path);
+    x.res.add_header("X-Ipfs-Roots", roots);
+    x.res.add_header("Vary", "Accept, Accept-Encoding");
+    x.res.add_header("Cache-Control", kImmutable);
+    if (!x.tr.format_from_query) {
+      // Where this exact response lives when Accept chose it: the same URL with format= added,
+      // so that caches keep block, CAR and other responses apart.
+      x.res.add_header(
+          "Content-Location",
+          url_path + "?" + (x.req.query.empty() ? "" : x.req.query + "&") + "format=" + format);
     }
+    std::string if_none_match = x.req.header("if-none-match").value_or("");
+    if (if_none_match.empty() || !etag_matches(if_none_match, etag)) return false;
+    x.res.set_status(304);
+    x.res.send("");
+    return true;
+  }
 
-    // CAR: resolve the path first, so that a bad path is a 404 rather than a broken stream.
-    // Each segment is resolved on its own to name every logical root (X-Ipfs-Roots).
-    RecordingStore rec(store, only_if_cached);
+  // application/vnd.ipld.raw: the block, whole, as one range, or coded.
+  void serve_raw(const Exchange& x) {
+    net::HttpResponse& res = x.res;
+    const Cid& cid = x.tr.cid;
+    std::string etag = "\"" + x.root + ".raw\"";
+    if (immutable_headers_or_304(x, etag, x.root, "raw")) return;
+    // The block: its file (sent with sendfile), or its bytes.
+    std::optional<BlockFile> file = own_block_file(store, cid);
+    std::optional<Bytes> bytes;
+    if (cid.is_identity()) {
+      bytes = Bytes(cid.digest().begin(), cid.digest().end());
+    } else if (!file) {
+      bytes = store.get(cid);
+      if (!bytes) return reject(res, x.missing, "block " + x.root + " not found");
+    }
+    uint64_t size = file ? file->size : bytes->size();
+    // Range (the spec's SHOULD for raw blocks): one range, honoured unless If-Range names
+    // another entity; several ranges get the whole block.
+    res.add_header("Accept-Ranges", "bytes");
+    HttpRange range;
+    auto range_header = x.req.header("range");
+    auto if_range = x.req.header("if-range");
+    if (range_header && (!if_range || *if_range == etag)) {
+      range = parse_http_range(*range_header, size);
+    }
+    if (range.kind == HttpRange::Kind::kUnsatisfiable) {
+      res.set_status(416);
+      res.add_header("Content-Range", "bytes */" + std::to_string(size));
+      return res.send("");
+    }
+    res.add_header("Content-Type", "application/vnd.ipld.raw");
+    res.add_header("Content-Disposition",
+                   disposition(x.req.query_param("filename"), x.root + ".bin"));
+    uint64_t offset = 0;
+    uint64_t length = size;
+    if (range.kind == HttpRange::Kind::kPart) {
+      res.set_status(206);
+      res.add_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                          std::to_string(range.last) + "/" + std::to_string(size));
+      offset = range.first;
+      length = range.last - range.first + 1;
+    }
+    // The whole block, coded when the client takes a coding and that saves something worth
+    // its cost (a range is of the plain bytes: sent as they are).
+    if (x.coding != Compression::none && range.kind == HttpRange::Kind::kWhole &&
+        size >= kMinCodedBlock) {
+      if (!bytes) {
+        bytes = Bytes(size);
+        if (pread_full(file->fd.get(), bytes->data(), size, file->offset, "block " + x.root) !=
+            size) {
+          throw Error("block " + x.root + " is shorter than its file said");
+        }
+      }
+      MemorySink packed;
+      {
+        auto c = compressor(packed, x.coding);
+        c->write(*bytes);
+        c->finish();
+      }
+      if (packed.data().size() * 8 < size * 7) {
+        res.add_header("Content-Encoding", compression_name(x.coding));
+        return res.send(as_string(packed.data()));
+      }
+    }
+    if (file) {
+      return res.send_file(file->fd.get(), static_cast<off_t>(file->offset + offset), length);
+    }
+    res.send(as_string(*bytes).substr(offset, length));
+  }
+
+  // application/vnd.ipld.car: the path's blocks, then the target's in the asked scope.
+  void serve_car(const Exchange& x) {
+    net::HttpResponse& res = x.res;
+    const TrustlessRequest& tr = x.tr;
+    // Resolve the path first, so that a bad path is a 404 rather than a broken stream. Each
+    // segment is resolved on its own to name every logical root (X-Ipfs-Roots).
+    RecordingStore rec(store, x.only_if_cached);
     Cid target = tr.cid;
-    std::string roots = root;
+    std::string roots = x.root;
     std::vector<Cid> path_blocks;
     if (!tr.path.empty()) {
       try {
@@ -336,13 +366,13 @@ struct Server::Impl {
           roots += "," + target.str();
         }
       } catch (const NotFound& e) {
-        return reject(res, missing, e.what());
+        return reject(res, x.missing, e.what());
       } catch (const Error& e) {
         return reject(res, 404, std::string("cannot resolve path: ") + e.what());
       }
       path_blocks = rec.read();
-      if (!available(store, target, only_if_cached)) {
-        return reject(res, missing, "block " + target.str() + " not found");
+      if (!available(store, target, x.only_if_cached)) {
+        return reject(res, x.missing, "block " + target.str() + " not found");
       }
     }
     // A range that starts past the end of a file is known to select nothing before any byte is
@@ -368,24 +398,18 @@ struct Server::Impl {
                (tr.entity_bytes->to ? std::to_string(*tr.entity_bytes->to) : "*");
     }
     std::string etag =
-        "\"" + root + ".car." + to_hex(ByteView(sha256(as_bytes(shape)).data(), 6)) + "\"";
-    res.add_header("Etag", etag);
-    res.add_header("X-Ipfs-Path", url_path);
-    res.add_header("X-Ipfs-Roots", roots);
-    res.add_header("Vary", "Accept, Accept-Encoding");
-    res.add_header("Cache-Control", kImmutable);
-    if (!tr.format_from_query) res.add_header("Content-Location", content_location("car"));
-    if (!if_none_match.empty() && etag_matches(if_none_match, etag)) {
-      res.set_status(304);
-      return res.send("");
-    }
+        "\"" + x.root + ".car." + to_hex(ByteView(sha256(as_bytes(shape)).data(), 6)) + "\"";
+    if (immutable_headers_or_304(x, etag, roots, "car")) return;
     res.add_header("Content-Type", car_type(tr.dups));
-    res.add_header("Content-Disposition", disposition(req.query_param("filename"), root + ".car"));
-    if (coding != Compression::none) res.add_header("Content-Encoding", compression_name(coding));
+    res.add_header("Content-Disposition",
+                   disposition(x.req.query_param("filename"), x.root + ".car"));
+    if (x.coding != Compression::none) {
+      res.add_header("Content-Encoding", compression_name(x.coding));
+    }
     res.begin_stream();
     if (res.is_head()) return res.end();
     try {
-      if (coding == Compression::none) {
+      if (x.coding == Compression::none) {
         auto write = [&](ByteView a, ByteView b) { return res.write_parts({a, b}); };
         auto write_file = [&](ByteView prefix, const BlockFile& f) {
           return res.write_file(f.fd.get(), static_cast<off_t>(f.offset), f.size, prefix);
@@ -395,7 +419,7 @@ struct Server::Impl {
       } else {
         // Coded: every byte goes through the compressor (no sendfile).
         ResponseSink out(res);
-        auto c = compressor(out, coding);
+        auto c = compressor(out, x.coding);
         auto write = [&](ByteView a, ByteView b) {
           c->write(a);
           c->write(b);
