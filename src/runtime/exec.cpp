@@ -21,8 +21,6 @@
 
 namespace cidrun::runtime {
 
-int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin);
-
 namespace {
 
 using nlohmann::json;

@@ -511,10 +511,6 @@ int exit_status(int status) {
 
 }  // namespace
 
-// Relays a terminal and forwards signals until `pid` exits; returns its exit status. Shared with
-// exec (foreground), so it is not in the anonymous namespace.
-int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin);
-
 int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin) {
   std::optional<RawMode> raw;
   if (pty_master >= 0) {

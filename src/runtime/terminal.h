@@ -3,6 +3,7 @@
 // --console-socket protocol (the master fd sent over SCM_RIGHTS).
 #pragma once
 
+#include <sys/types.h>
 #include <termios.h>
 
 #include <string>
@@ -40,5 +41,10 @@ class RawMode {
   termios saved_{};
   bool active_ = false;
 };
+
+// Relays the terminal (pty_master, or -1 for none; stdin too when forward_stdin) and forwards the
+// signals read from sigfd to pid until pid exits; returns its exit status (128+N when killed by
+// signal N). `run` and a foreground `exec` both wait this way.
+int wait_forwarding(pid_t pid, int sigfd, int pty_master, bool forward_stdin);
 
 }  // namespace cidrun::runtime
