@@ -1,9 +1,7 @@
 #include "image/unpack.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -20,15 +18,6 @@
 
 namespace cidrun::image {
 namespace {
-
-// The same confinement as the exporter: no "..", no absolute paths, no symlinks, no magic links.
-int open_beneath(int dirfd, const std::string& path, uint64_t flags, uint64_t mode = 0) {
-  open_how how{};
-  how.flags = flags | O_NOFOLLOW | O_CLOEXEC;
-  how.mode = mode;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
-}
 
 timespec mtime_of(const Attr& a) {
   timespec ts{};

@@ -2,10 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,22 +32,6 @@ class ExportNotFound : public NotFound {
  public:
   using NotFound::NotFound;
 };
-
-// openat2 confined to dirfd: no "..", no absolute paths, no symlinks anywhere, no /proc magic
-// links. Names are single components already; this is the second lock on the door. Falls back
-// to O_NOFOLLOW only on kernels without openat2 (before 5.6).
-int open_beneath(int dirfd, const std::string& name, uint64_t flags, uint64_t mode = 0) {
-  open_how how{};
-  how.flags = flags | O_NOFOLLOW | O_CLOEXEC;
-  how.mode = mode;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
-  if (fd < 0 && errno == ENOSYS) {
-    fd = ::openat(dirfd, name.c_str(), static_cast<int>(flags | O_NOFOLLOW | O_CLOEXEC),
-                  static_cast<mode_t>(mode));
-  }
-  return static_cast<int>(fd);
-}
 
 timespec to_timespec(const unixfs_pb::UnixTime& t) {
   timespec ts{};

@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -127,6 +129,20 @@ std::vector<std::string> dir_entries(int dirfd, const std::string& what) {
     if (n != "." && n != "..") names.emplace_back(n);
   }
   return names;
+}
+
+int open_beneath(int dirfd, const std::string& path, uint64_t flags, uint64_t mode) {
+  open_how how{};
+  how.flags = flags | O_NOFOLLOW | O_CLOEXEC;
+  how.mode = mode;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS && path.find('/') == std::string::npos && path != "." &&
+      path != "..") {
+    fd = ::openat(dirfd, path.c_str(), static_cast<int>(flags | O_NOFOLLOW | O_CLOEXEC),
+                  static_cast<mode_t>(mode));
+  }
+  return static_cast<int>(fd);
 }
 
 }  // namespace cidrun

@@ -1,6 +1,7 @@
 // An owning file descriptor, and the few whole-file helpers every layer needs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,5 +55,13 @@ std::vector<std::string> dir_entries(int dirfd, const std::string& what);
 
 // mkdir -p; existing directories are fine.
 void make_dirs(const std::string& path, int mode = 0755);
+
+// openat2 confined to dirfd: no "..", no absolute paths, no symlinks anywhere in path, no /proc
+// magic links (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), with O_NOFOLLOW
+// and O_CLOEXEC added to flags. Returns the fd, or -1 with errno. On a kernel without openat2
+// (before 5.6) a single component falls back to openat with O_NOFOLLOW, which confines it as
+// well (not "." or ".."); a path of several components then fails with ENOSYS rather than be
+// opened unconfined.
+int open_beneath(int dirfd, const std::string& path, uint64_t flags, uint64_t mode = 0);
 
 }  // namespace cidrun
