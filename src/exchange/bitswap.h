@@ -68,13 +68,14 @@ class BitswapNode {
   // Ends the waits of get() calls for cid from peer (they return nullopt) and tells the peer.
   void cancel(const p2p::PeerId& peer, const Cid& cid);
 
-  // Asks peer for cids in one message, ahead of the get() calls that will want them (a pull
-  // that just fetched a directory wants its entries next): one message instead of one per
-  // block, and the blocks are on their way when get() asks. A block that arrives before its
-  // get() is parked for it (at most kMaxParkedBytes; one that does not fit is dropped and its
-  // get() asks again). A get() for a CID wanted ahead sends no want of its own unless the peer
-  // has been silent for kAheadGrace (a peer that ignored part of a long wantlist). CIDs
-  // already wanted or parked are skipped, and at most kMaxAhead are outstanding.
+  // Asks peer for cids ahead of the get() calls that will want them (a pull that just fetched
+  // a directory wants its entries next): a few big wantlists instead of one message per block,
+  // and the blocks are on their way when get() asks. At most kAheadWindow such wants are out
+  // per peer; the rest wait in a queue (up to kMaxSoon) and go as answers free the window. A
+  // block that arrives before its get() is parked for it (at most kMaxParkedBytes; one that
+  // does not fit is dropped and its get() asks again). A get() for a CID wanted ahead sends no
+  // want of its own unless the peer has been silent for kAheadGrace (a peer that ignored part
+  // of a long wantlist). CIDs already wanted, queued or parked are skipped.
   void want_ahead(const p2p::Multiaddr& peer, std::span<const Cid> cids);
 
   BitswapStats stats() const;
