@@ -20,11 +20,16 @@ void UniqueFd::reset(int fd) {
   fd_ = fd;
 }
 
-size_t read_full(int fd, void* buf, size_t len, const std::string& what) {
+namespace {
+
+// Calls read_some(dst, n, done) until len bytes are read or it returns 0 (end of file); EINTR
+// is retried, any other error thrown. Returns the count read.
+template <class ReadSome>
+size_t read_until_full(void* buf, size_t len, const std::string& what, ReadSome read_some) {
   size_t got = 0;
   auto* p = static_cast<uint8_t*>(buf);
   while (got < len) {
-    ssize_t n = ::read(fd, p + got, len - got);
+    ssize_t n = read_some(p + got, len - got, got);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("read " + what);
@@ -35,19 +40,17 @@ size_t read_full(int fd, void* buf, size_t len, const std::string& what) {
   return got;
 }
 
+}  // namespace
+
+size_t read_full(int fd, void* buf, size_t len, const std::string& what) {
+  return read_until_full(buf, len, what,
+                         [fd](uint8_t* dst, size_t n, size_t) { return ::read(fd, dst, n); });
+}
+
 size_t pread_full(int fd, void* buf, size_t len, uint64_t offset, const std::string& what) {
-  size_t got = 0;
-  auto* p = static_cast<uint8_t*>(buf);
-  while (got < len) {
-    ssize_t n = ::pread(fd, p + got, len - got, static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read " + what);
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  return got;
+  return read_until_full(buf, len, what, [fd, offset](uint8_t* dst, size_t n, size_t done) {
+    return ::pread(fd, dst, n, static_cast<off_t>(offset + done));
+  });
 }
 
 void write_full(int fd, const void* buf, size_t len, const std::string& what) {
