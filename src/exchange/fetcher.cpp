@@ -164,10 +164,11 @@ class Fetcher::Walk {
     const Cid& cid = item.cid;
     std::vector<Item> out;
     bool car_ok = item.car_ok && fetched && f_.opts_.use_car;
-    if (!car_ok || cid.codec() != kCodecDagPb) {
-      for (auto& c : block_links(cid, block))
-        out.push_back(Item{.cid = std::move(c), .car_ok = car_ok});
-      if (!car_ok) want_entries_soon(cid, block);
+    if (cid.codec() != kCodecDagPb) return out;  // links only in dag-pb, as block_links reads them
+    if (!car_ok) {
+      dagpb::Node node = decode_dagpb_block(cid, block);
+      want_entries_soon(node);
+      for (auto& l : node.links) out.push_back(Item{.cid = std::move(l.hash), .car_ok = false});
       return out;
     }
     dagpb::Node node;
@@ -229,12 +230,9 @@ class Fetcher::Walk {
   }
 
   // The small missing entries of a directory, announced to the sources (kWantSoonEntry).
-  void want_entries_soon(const Cid& cid, ByteView block) {
-    if (cid.codec() != kCodecDagPb) return;
-    dagpb::Node node;
+  void want_entries_soon(const dagpb::Node& node) {
+    if (node.links.empty() || !node.data) return;
     try {
-      node = dagpb::decode(block);
-      if (node.links.empty() || !node.data) return;
       auto type = unixfs_pb::decode(*node.data).type;
       if (type != unixfs_pb::Type::kDirectory && type != unixfs_pb::Type::kHamtShard) return;
     } catch (const Error&) {

@@ -8,15 +8,18 @@
 
 namespace cidrun {
 
-std::vector<Cid> block_links(const Cid& cid, ByteView block) {
-  std::vector<Cid> out;
-  if (cid.codec() != kCodecDagPb) return out;
-  dagpb::Node node;
+dagpb::Node decode_dagpb_block(const Cid& cid, ByteView block) {
   try {
-    node = dagpb::decode(block);
+    return dagpb::decode(block);
   } catch (const Error& e) {
     throw Error("block " + cid.str() + " is not valid dag-pb: " + e.what());
   }
+}
+
+std::vector<Cid> block_links(const Cid& cid, ByteView block) {
+  std::vector<Cid> out;
+  if (cid.codec() != kCodecDagPb) return out;
+  dagpb::Node node = decode_dagpb_block(cid, block);
   out.reserve(node.links.size());
   for (auto& l : node.links) out.push_back(std::move(l.hash));
   return out;

@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "ipld/dagpb.h"
 #include "store/blockstore.h"
 
 namespace cidrun {
@@ -17,6 +18,8 @@ using KeySet = std::unordered_set<Bytes, BytesHash>;
 // The CIDs a block links to: dag-pb links; raw blocks (and codecs we do not traverse) have none.
 // Throws Error naming the CID when a dag-pb block does not decode.
 std::vector<Cid> block_links(const Cid& cid, ByteView block);
+// The dag-pb node block_links reads its links from, with the same error for a bad one.
+dagpb::Node decode_dagpb_block(const Cid& cid, ByteView block);
 
 // The CID kubo prints for a bare store key: CIDv1, raw codec, the stored multihash. Throws Error
 // on a malformed multihash.
