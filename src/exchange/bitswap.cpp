@@ -473,8 +473,7 @@ bool BitswapNode::take_pending(bool may_send) {
         w.cv.notify_one();
         any = true;
       }
-      bool was_ahead = ahead_.count(k) > 0;
-      if (was_ahead) ahead_answered_locked(k);
+      bool was_ahead = ahead_answered_locked(k);
       if (was_ahead && !any && !parked_.count(k) &&
           parked_bytes_ + item.block.data.size() <= kMaxParkedBytes) {
         // Wanted ahead and not asked for yet: kept for its get(). Past the bound the newest
@@ -524,13 +523,14 @@ std::vector<bitswap::Want> BitswapNode::fill_window_locked(Peer& p) {
   return out;
 }
 
-void BitswapNode::ahead_answered_locked(const std::string& key) {
+bool BitswapNode::ahead_answered_locked(const std::string& key) {
   auto a = ahead_.find(key);
-  if (a == ahead_.end()) return;
+  if (a == ahead_.end()) return false;
   if (auto pit = peers_.find(a->second); pit != peers_.end() && pit->second->ahead_out > 0) {
     --pit->second->ahead_out;
   }
   ahead_.erase(a);
+  return true;
 }
 
 void BitswapNode::send_ahead(const std::shared_ptr<Peer>& p,

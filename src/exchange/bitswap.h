@@ -110,8 +110,9 @@ class BitswapNode {
   // Moves CIDs from p's want_ahead queue into its window; returns the wants to send.
   std::vector<bitswap::Want> fill_window_locked(Peer& p);
   void send_ahead(const std::shared_ptr<Peer>& p, const std::vector<bitswap::Want>& wants);
-  // A want sent ahead was answered (block or DONT_HAVE): frees its room in the window.
-  void ahead_answered_locked(const std::string& key);
+  // A want sent ahead was answered (block or DONT_HAVE): frees its room in the window. False
+  // when key was not wanted ahead.
+  bool ahead_answered_locked(const std::string& key);
   void wake_hashers_locked(size_t blocks);
   void drop(p2p::Connection& conn, const std::string& why);
   void send_message(Peer& p, p2p::Connection& conn, const Bytes& msg);
