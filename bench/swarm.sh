@@ -8,7 +8,8 @@
 #   seed only: the three pulling at once from the seed only (egress ~3x the root).
 # Figures: the seed's egress as a multiple of the root's size (goal <= 1.2x), and the last node's
 # time as a multiple of the single pull's (goal <= 1.3x). Not a test: it prints figures.
-#   bench/swarm.sh [BUILD_DIR]     env: SIZE_MB (100), SEED_RATE (20mbit), NODE_RATE (100mbit)
+#   bench/swarm.sh [BUILD_DIR]     env: SIZE_MB (100), SEED_RATE (20mbit), NODE_RATE (100mbit),
+#                                  PHASES ("single swarm seedonly")
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -89,17 +90,27 @@ phase() {
   stop_link "$seed_link_pid" "$name-seed"
 }
 
-phase single 1 seed
-t_single=$last e_single=$egress
-phase swarm 3 swarm
-t_swarm=$last e_swarm=$egress
-phase seedonly 3 seed
-t_seed=$last e_seed=$egress
+# PHASES leaves phases out (their figures print as 0), e.g. PHASES="single swarm" while tuning.
+phases=" ${PHASES:-single swarm seedonly} "
+t_single=0 e_single=0 t_swarm=0 e_swarm=0 t_seed=0 e_seed=0
+if [[ $phases == *" single "* ]]; then
+  phase single 1 seed
+  t_single=$last e_single=$egress
+fi
+if [[ $phases == *" swarm "* ]]; then
+  phase swarm 3 swarm
+  t_swarm=$last e_swarm=$egress
+fi
+if [[ $phases == *" seedonly "* ]]; then
+  phase seedonly 3 seed
+  t_seed=$last e_seed=$egress
+fi
 python3 - "$root_bytes" "$seed_rate" "$node_rate" "$t_single" "$e_single" "$t_swarm" "$e_swarm" \
   "$t_seed" "$e_seed" <<'PY'
 import sys
 size = int(sys.argv[1]); seed_rate, node_rate = sys.argv[2:4]
 ts, es, tw, ew, tq, eq = map(float, sys.argv[4:10])
+ts = ts or float("nan")  # a phase left out (PHASES)
 print(f"bench/swarm: a {size / 1e6:.0f} MB root, seed link {seed_rate}, node links {node_rate}, loopback")
 print(f"  single pull from the seed:        {ts:7.1f}s   seed egress {es / size:5.2f}x the root")
 print(f"  3 nodes, seed + each other:       {tw:7.1f}s   seed egress {ew / size:5.2f}x   last node / single = {tw / ts:4.2f}x  (goals: <= 1.2x, <= 1.3x)")
