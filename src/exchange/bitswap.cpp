@@ -563,18 +563,34 @@ void BitswapNode::serve_loop() {
       p = std::move(work_.front());
       work_.pop_front();
     }
-    answer(p);
+    // A peer whose link is still busy with what we sent went to the back of the queue: when it
+    // is the only work, poll its link now and then rather than spin.
+    if (!answer(p)) std::this_thread::sleep_for(kBacklogPoll);
   }
 }
 
 // One response message for one peer, then the peer goes to the back of the queue if it wants
-// more: peers are served in turn, each message bounded by max_response.
-void BitswapNode::answer(const std::shared_ptr<Peer>& p) {
+// more: peers are served in turn, each message bounded by max_response. A peer whose link has not
+// yet taken what we sent (more than half a message still unsent) waits at the back: blocks are
+// chosen, least sent first, only as its link drains, with the cancels and wants that arrived
+// meanwhile. Filling a slow link's queue ahead would commit seconds of it to blocks that other
+// peers may deliver first (a seed sending each block once, not once per peer, needs this). And a
+// worker never blocks writing to a peer that stopped reading (half a message plus a whole one
+// stays below the host's send_high_water), so one such peer cannot hold up the others.
+bool BitswapNode::answer(const std::shared_ptr<Peer>& p) {
   std::vector<bitswap::Want> batch;
-  std::shared_ptr<p2p::Connection> conn;
+  std::shared_ptr<p2p::Connection> conn = [&] {
+    std::lock_guard l(mu_);
+    return p->conn.lock();
+  }();
+  if (conn && !conn->closed() && conn->unsent_bytes() > opts_.max_response / 2) {
+    std::lock_guard l(mu_);
+    if (stopping_) return true;
+    work_.push_back(p);  // still queued; this worker comes back for it after kBacklogPoll
+    return false;
+  }
   {
     std::lock_guard l(mu_);
-    conn = p->conn.lock();
     // The wants of this peer that we sent least often lately go first (a stable order: among
     // equals, the peer's own order).
     if (p->wants.size() > 1 && !sent_count_.empty()) {
@@ -666,6 +682,7 @@ void BitswapNode::answer(const std::shared_ptr<Peer>& p) {
     }
   }
   if (again) work_cv_.notify_one();
+  return true;
 }
 
 }  // namespace cidrun::exchange

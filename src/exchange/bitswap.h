@@ -11,8 +11,11 @@
 // Server: each peer's wants go into its own bounded wantlist (cancels remove, a full wantlist
 // replaces); worker threads answer the peers in turn from the block store, in messages of about
 // max_response bytes, on one stream per peer, blocks sent least often first (so that peers
-// pulling the same DAG from us at once get different blocks, and can trade them). A peer whose
-// wantlist outgrows max_peer_wants, or whose message is malformed or oversized, is dropped.
+// pulling the same DAG from us at once get different blocks, and can trade them). A peer is
+// answered again only once its link has taken most of the last answer (Connection::
+// unsent_bytes): a slow link is never filled seconds ahead with blocks chosen before the peer's
+// cancels arrived, and a peer that stops reading never holds a worker. A peer whose wantlist
+// outgrows max_peer_wants, or whose message is malformed or oversized, is dropped.
 #pragma once
 
 #include <chrono>
@@ -117,7 +120,9 @@ class BitswapNode {
   void drop(p2p::Connection& conn, const std::string& why);
   void send_message(Peer& p, p2p::Connection& conn, const Bytes& msg);
   void serve_loop();
-  void answer(const std::shared_ptr<Peer>& p);
+  // False when the peer's link was still busy and it went back to the queue unanswered.
+  bool answer(const std::shared_ptr<Peer>& p);
+  static constexpr auto kBacklogPoll = std::chrono::milliseconds(2);
 
   p2p::Host& host_;
   BlockStore* store_;

@@ -2,11 +2,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -394,6 +396,15 @@ bool Connection::closed() const {
 ConnectionStats Connection::stats() const {
   std::lock_guard l(write_mu_);
   return stats_;
+}
+
+size_t Connection::unsent_bytes() const {
+  std::lock_guard w(write_mu_);
+  int queued = 0;
+  // SIOCOUTQNSD: bytes in the send queue not yet sent (SIOCOUTQ would count sent, unacknowledged
+  // ones too). On error (a closed socket) only the queue here counts.
+  if (write_closed_ || ::ioctl(fd_.get(), SIOCOUTQNSD, &queued) != 0) queued = 0;
+  return tx_.size() + static_cast<size_t>(std::max(queued, 0));
 }
 
 bool Connection::on_reactor() const {

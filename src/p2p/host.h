@@ -136,6 +136,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Ends the connection (any thread): every stream is reset.
   void close(const std::string& why);
   ConnectionStats stats() const;
+  // Bytes written to the connection that have not left this host yet: the sealed frames queued
+  // here plus those the socket holds unsent. A sender that tops up a slow peer only while this is
+  // small commits little to that peer's link, so what it sends next is chosen with fresh news
+  // (cancels, other peers' wants) instead of seconds of queue chosen long before.
+  size_t unsent_bytes() const;
 
  private:
   friend class Host;

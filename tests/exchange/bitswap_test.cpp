@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -332,6 +333,66 @@ TEST_F(Bitswap, SlowPeerThatKeepsSendingIsWaitedFor) {
   EXPECT_EQ(ok, 6);
   EXPECT_GE(Clock::now() - start, 3s);
   EXPECT_EQ(client_.stats().waiting, 0u);
+}
+
+// A peer that wants far more than its link takes and then stops reading (its reactor is stuck):
+// the server's one worker leaves it waiting while its link still holds what was sent, and goes on
+// answering another peer. Before, the worker blocked writing to the stuck peer, and every other
+// peer waited for it.
+TEST(BitswapServer, APeerThatStopsReadingDoesNotHoldUpTheOthers) {
+  MemoryStore store;
+  std::vector<Cid> cids;
+  // 48 MiB: far more than the two hosts' socket buffers and send queue hold.
+  for (unsigned i = 0; i < 48; ++i) {
+    std::string data = testing::random_bytes(1u << 20, 100 + i);
+    cids.push_back(Cid::of(1, kCodecRaw, as_bytes(data)));
+    store.put(cids.back(), as_bytes(data));
+  }
+  p2p::Host server_host(p2p::Ed25519Key::generate());
+  BitswapNode server(server_host, &store, {.server_threads = 1});
+  auto addr = server_host.listen(p2p::Multiaddr::parse("/ip4/127.0.0.1/tcp/0"));
+
+  // The stuck peer: its handler holds its reactor from the first bytes of the first answer.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  struct Stuck : p2p::StreamHandler {
+    explicit Stuck(std::shared_future<void> r) : released(std::move(r)) {}
+    size_t on_data(p2p::Stream&, ByteView) override {
+      released.wait_for(30s);
+      return 0;
+    }
+    std::shared_future<void> released;
+  };
+  p2p::Host stuck_host(p2p::Ed25519Key::generate());
+  stuck_host.handle(std::string(bitswap::kProtocol120),
+                    [&](p2p::Stream&) { return std::make_unique<Stuck>(released); });
+  {
+    auto conn = stuck_host.connect(addr, Clock::now() + 5s);
+    std::vector<bitswap::Want> wants;
+    wants.reserve(cids.size());
+    for (const Cid& c : cids) wants.push_back({.cid = c});
+    auto s = conn->open_stream(bitswap::kProtocol120, Clock::now() + 5s);
+    s->write(bitswap::encode(wants, false, {}, {}, bitswap::Framing::kLengthPrefixed),
+             Clock::now() + 5s);
+  }
+  for (int i = 0; i < 500 && server.stats().blocks_sent == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_GT(server.stats().blocks_sent, 0u) << "the server never answered the stuck peer";
+
+  p2p::Host client_host(p2p::Ed25519Key::generate());
+  BitswapNode client(client_host, nullptr, {.block_timeout = 5s, .server_threads = 1});
+  Bytes scratch;
+  for (size_t i : {size_t{0}, cids.size() - 1}) {
+    std::optional<ByteView> got;
+    EXPECT_NO_THROW(got = client.get(addr, cids[i], scratch)) << "block " << i;
+    EXPECT_TRUE(got && cids[i].matches(*got)) << "block " << i;
+  }
+  // The stuck peer was sent a few messages' worth (what its link held), not its 48 blocks.
+  EXPECT_LE(server.stats().blocks_sent, 2 + 3 * (BitswapOptions{}.max_response >> 20));
+  release.set_value();
+  client_host.stop();
+  stuck_host.stop();
+  server_host.stop();
 }
 
 size_t rss_kib() {
