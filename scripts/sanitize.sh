@@ -2,7 +2,7 @@
 # Builds and runs tests under the sanitizers, in a build directory of their own, and fails on any
 # sanitizer report, including one from a process the test started (a `cidrun` command).
 #   scripts/sanitize.sh build [-b BUILD_DIR] [-s LIST] [-j JOBS] TARGET...
-#   scripts/sanitize.sh run [-b BUILD_DIR] PROGRAM [ARG...]
+#   scripts/sanitize.sh run [-b BUILD_DIR] PROGRAM [--each] [ARG...]
 # build: configures BUILD_DIR if it has no CMakeCache.txt (clang 14, -DCIDRUN_SANITIZE=LIST,
 #   default address,undefined; ccache) and builds the targets. CI's ASan+UBSan runs reuse the
 #   fuzzing build (build/fuzz-build, which fuzz.build configures with the same sanitizers), so
@@ -12,6 +12,10 @@
 #   PROGRAM's exit status: a test that expects a command to fail would otherwise pass when the
 #   command died of a sanitizer report. Reports from inside a container (after pivot_root) cannot
 #   reach that directory; they go to the container's stderr.
+# run --each: PROGRAM is a GoogleTest program; each of its tests (those ARG's --gtest_filter
+#   selects) runs in a process of its own, as CTest runs the ordinary build's tests (the container
+#   tests expect it: one work directory and busybox root per process). A test fails on its exit
+#   status, and also on a report it printed (one from inside a container).
 # Every finding stops the process (the build has -fno-sanitize-recover=all; halt_on_error below).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,7 +69,27 @@ export UBSAN_OPTIONS="$common:log_path=$reports/ubsan"
 export LSAN_OPTIONS="$common:log_path=$reports/lsan:suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0"
 export TSAN_OPTIONS="$common:log_path=$reports/tsan:second_deadlock_stack=1"
 rc=0
-"$program" "$@" || rc=$?
+if [ "${1:-}" = --each ]; then
+  shift
+  mapfile -t tests < <("$program" --gtest_list_tests "$@" |
+    awk '/^[^ ]/ { suite = $1 } /^  / { print suite $1 }')
+  [ "${#tests[@]}" -gt 0 ] || { echo "sanitize.sh: no test of $program matches: $*" >&2; exit 2; }
+  failed=()
+  out=$reports/test-output
+  for t in "${tests[@]}"; do
+    if ! "$program" --gtest_filter="$t" >"$out" 2>&1 ||
+      grep -Eq 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error: ' "$out"; then
+      failed+=("$t")
+      cat "$out" >&2
+    fi
+  done
+  rm -f "$out"
+  echo "sanitize.sh: ${#tests[@]} tests of $(basename "$program"), each in its own process;" \
+    "${#failed[@]} failed${failed[*]:+: ${failed[*]}}"
+  [ "${#failed[@]}" -eq 0 ] || rc=1
+else
+  "$program" "$@" || rc=$?
+fi
 found=0
 # LeakSanitizer logs "Unable to get registers from thread N." when a thread exits while it stops
 # the world for its leak check. That line is a notice, not a finding: LSan goes on, skips the
