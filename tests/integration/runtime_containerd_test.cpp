@@ -112,8 +112,12 @@ TEST(RuntimeContainerd, OutOfMemoryIsAnEvent) {
     c.ctr("containers rm probe");
     return slurp(events).find("/containers/create") != std::string::npos;
   })) << slurp(events);
+  // The shim watches the cgroup for OOM once `start` has returned (as containerd's runc shim
+  // does): a container that runs out of memory before then is killed with no event. The ASan
+  // cidrun's exit-time leak check delays that return enough to lose the race, so the container
+  // waits a moment first.
   Result r = sh(c.run_command() + " --rm --memory-limit 8388608 " + kImage +
-                " oom sh -c 'x=a; while :; do x=$x$x; done'");
+                " oom sh -c 'sleep 2; x=a; while :; do x=$x$x; done'");
   EXPECT_EQ(r.code, 137) << r.err;
   EXPECT_TRUE(wait_for_text(events, "/tasks/oom")) << slurp(events);
   ::kill(watcher, SIGTERM);
