@@ -1,6 +1,7 @@
 #include "ipld/unixfs_pb.h"
 
 #include "ipld/protobuf.h"
+#include "multiformats/cid.h"
 #include "util/error.h"
 
 namespace cidrun::unixfs_pb {
@@ -128,6 +129,24 @@ Data decode_without_data(ByteView bytes, std::optional<ByteView>& data) {
     throw Error("unixfs: HAMT fanout must be a power of two up to 1024");
   }
   return d;
+}
+
+uint64_t checked_file_size(const Cid& cid, uint64_t own_bytes,
+                           const std::vector<uint64_t>& blocksizes, size_t links,
+                           std::optional<uint64_t> filesize) {
+  if (blocksizes.size() != links) {
+    throw Error(cid.str() + ": file node has " + std::to_string(links) + " links but " +
+                std::to_string(blocksizes.size()) + " blocksizes");
+  }
+  uint64_t sum = own_bytes;
+  for (uint64_t bs : blocksizes) {
+    if (__builtin_add_overflow(sum, bs, &sum)) throw Error(cid.str() + ": blocksizes overflow");
+  }
+  if (filesize && *filesize != sum) {
+    throw Error(cid.str() + ": filesize " + std::to_string(*filesize) +
+                " does not match its data and blocksizes (" + std::to_string(sum) + ")");
+  }
+  return sum;
 }
 
 }  // namespace cidrun::unixfs_pb

@@ -8,6 +8,10 @@
 
 #include "util/bytes.h"
 
+namespace cidrun {
+class Cid;
+}
+
 namespace cidrun::unixfs_pb {
 
 enum class Type : uint8_t {
@@ -47,6 +51,14 @@ Data decode(ByteView bytes);
 // The same decoder, leaving Data::data unset: the Data field is returned in `data` as a view into
 // bytes (the last one when a message repeats it, as protobuf and decode() take it).
 Data decode_without_data(ByteView bytes, std::optional<ByteView>& data);
+
+// The bytes a file node holds by its own account: its own data (own_bytes) plus its children's
+// blocksizes. Checks what every reader must before trusting them (cat, get's copier, stat): one
+// blocksize per link, no overflow, and the sum equal to filesize when the node states one.
+// Throws Error naming cid otherwise.
+uint64_t checked_file_size(const Cid& cid, uint64_t own_bytes,
+                           const std::vector<uint64_t>& blocksizes, size_t links,
+                           std::optional<uint64_t> filesize);
 
 inline constexpr uint64_t kHashMurmur3 = 0x22;
 

@@ -76,10 +76,7 @@ std::optional<ByteView> file_fields(const Cid& cid, ByteView unixfs, FileNodeVie
   if (d.type != unixfs_pb::Type::kFile && d.type != unixfs_pb::Type::kRaw) {
     throw Error(cid.str() + ": a file links to a node that is not file data");
   }
-  if (d.blocksizes.size() != v.links.size()) {
-    throw Error(cid.str() + ": " + std::to_string(v.links.size()) + " links but " +
-                std::to_string(d.blocksizes.size()) + " blocksizes");
-  }
+  // The sizes are checked (unixfs_pb::checked_file_size) once the node's data length is known.
   v.filesize = d.filesize;
   v.blocksizes = std::move(d.blocksizes);
   return data;
@@ -144,15 +141,8 @@ class BlockFileCopier {
         throw Error(path + ": short read");
       v = parse_file_node(cid, buf_);
     }
-    uint64_t total = v.data_len;
-    for (uint64_t b : v.blocksizes) {
-      if (__builtin_add_overflow(total, b, &total))
-        throw Error(cid.str() + ": blocksizes overflow");
-    }
-    if (v.filesize && *v.filesize != total) {
-      throw Error(cid.str() + ": filesize " + std::to_string(*v.filesize) + " disagrees with its " +
-                  std::to_string(total) + " bytes of data and blocksizes");
-    }
+    uint64_t total =
+        unixfs_pb::checked_file_size(cid, v.data_len, v.blocksizes, v.links.size(), v.filesize);
     check(cid, total, expected);
     if (v.data_len > 0 && whole) {
       // Already in memory (small nodes, odd shapes): no second read.
@@ -473,8 +463,9 @@ std::optional<Cid> whole_file_leaf(Dag& dag, const Cid& file, uint64_t size) {
   } catch (const Error&) {
     return std::nullopt;  // the writer that follows reports it
   }
-  if (v.data_len != 0 || v.links.size() != 1 || v.links[0].codec() != kCodecRaw ||
-      v.links[0].is_identity() || v.blocksizes[0] != size || (v.filesize && *v.filesize != size)) {
+  if (v.data_len != 0 || v.links.size() != 1 || v.blocksizes.size() != 1 ||
+      v.links[0].codec() != kCodecRaw || v.links[0].is_identity() || v.blocksizes[0] != size ||
+      (v.filesize && *v.filesize != size)) {
     return std::nullopt;
   }
   return v.links[0];

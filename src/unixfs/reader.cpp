@@ -100,20 +100,8 @@ NodeStat Dag::stat(const Cid& cid) {
       uint64_t own = d.data.data ? d.data.data->size() : 0;
       s.size = d.data.filesize.value_or(own);
       if (cid.codec() == kCodecDagPb) {
-        if (d.data.blocksizes.size() != d.node.links.size()) {
-          throw Error(cid.str() + ": file node has " + std::to_string(d.node.links.size()) +
-                      " links but " + std::to_string(d.data.blocksizes.size()) + " blocksizes");
-        }
-        uint64_t sum = own;
-        for (uint64_t bs : d.data.blocksizes) {
-          if (bs > UINT64_MAX - sum) throw Error(cid.str() + ": blocksizes overflow");
-          sum += bs;
-        }
-        if (d.data.filesize && sum != *d.data.filesize) {
-          throw Error(cid.str() + ": filesize " + std::to_string(*d.data.filesize) +
-                      " does not match its blocks (" + std::to_string(sum) + ")");
-        }
-        s.size = sum;
+        s.size = unixfs_pb::checked_file_size(cid, own, d.data.blocksizes, d.node.links.size(),
+                                              d.data.filesize);
       }
       break;
     }
@@ -269,22 +257,10 @@ FileReader::FileReader(Dag& dag, const Cid& cid) : dag_(dag), cid_(cid) {
 
 namespace {
 
-// The bytes a file node says it holds: its own data plus its children's claimed sizes, which
-// must agree with its filesize when it states one.
+// The bytes a file node says it holds (unixfs_pb::checked_file_size).
 uint64_t claimed_size(const Cid& cid, const unixfs_pb::Data& data, size_t links) {
-  if (data.blocksizes.size() != links) {
-    throw Error(cid.str() + ": file node links and blocksizes disagree");
-  }
-  uint64_t sum = data.data ? data.data->size() : 0;
-  for (uint64_t bs : data.blocksizes) {
-    if (bs > UINT64_MAX - sum) throw Error(cid.str() + ": blocksizes overflow");
-    sum += bs;
-  }
-  if (data.filesize && *data.filesize != sum) {
-    throw Error(cid.str() + ": filesize " + std::to_string(*data.filesize) +
-                " does not match its blocks (" + std::to_string(sum) + ")");
-  }
-  return sum;
+  return unixfs_pb::checked_file_size(cid, data.data ? data.data->size() : 0, data.blocksizes,
+                                      links, data.filesize);
 }
 
 [[noreturn]] void size_lie(const Cid& cid, uint64_t holds, uint64_t claimed) {

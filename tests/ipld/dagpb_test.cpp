@@ -5,6 +5,7 @@
 #include <random>
 
 #include "ipld/unixfs_pb.h"
+#include "multiformats/cid.h"
 #include "util/error.h"
 
 namespace cidrun {
@@ -93,6 +94,27 @@ TEST(UnixfsPb, RejectsBadFanoutAndType) {
   EXPECT_THROW(unixfs_pb::decode(unixfs_pb::encode(d)), Error);
   EXPECT_THROW(unixfs_pb::decode(Bytes{0x08, 0x09}), Error);
   EXPECT_THROW(unixfs_pb::decode(Bytes{0x18, 0x00}), Error);  // no Type
+}
+
+// The one size check of file nodes (cat, get's copier and stat all use it).
+TEST(UnixfsPb, CheckedFileSizeAcceptsHonestNodesAndNamesTheLie) {
+  Cid c = Cid::of(0, kCodecDagPb, as_bytes("node"));
+  EXPECT_EQ(unixfs_pb::checked_file_size(c, 3, {10, 20}, 2, 33), 33u);
+  EXPECT_EQ(unixfs_pb::checked_file_size(c, 3, {10, 20}, 2, std::nullopt), 33u);
+  EXPECT_EQ(unixfs_pb::checked_file_size(c, 0, {}, 0, 0), 0u);
+  auto error = [&](uint64_t own, const std::vector<uint64_t>& sizes, size_t links,
+                   std::optional<uint64_t> filesize) {
+    try {
+      unixfs_pb::checked_file_size(c, own, sizes, links, filesize);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error(0, {10}, 2, std::nullopt), c.str() + ": file node has 2 links but 1 blocksizes");
+  EXPECT_EQ(error(1, {UINT64_MAX}, 1, std::nullopt), c.str() + ": blocksizes overflow");
+  EXPECT_EQ(error(3, {10, 20}, 2, 34),
+            c.str() + ": filesize 34 does not match its data and blocksizes (33)");
 }
 
 }  // namespace
