@@ -21,8 +21,10 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -205,16 +207,14 @@ std::pair<std::string, int> parse_listen(const std::string& listen) {
 
 // ---- HttpResponse -------------------------------------------------------------------------
 
-HttpResponse::HttpResponse(int fd, SSL* ssl, bool head_only, bool keep_alive, int minor_version,
-                           std::chrono::milliseconds write_timeout,
-                           const std::atomic<bool>* server_stopping)
-    : fd_(fd),
-      ssl_(ssl),
-      head_only_(head_only),
-      keep_alive_(keep_alive),
-      minor_version_(minor_version),
-      write_timeout_(write_timeout),
-      stopping_(server_stopping) {}
+HttpResponse::HttpResponse(const Channel& ch)
+    : fd_(ch.fd),
+      ssl_(ch.ssl),
+      head_only_(ch.head_only),
+      keep_alive_(ch.keep_alive),
+      minor_version_(ch.minor_version),
+      write_timeout_(ch.write_timeout),
+      stopping_(ch.server_stopping) {}
 
 void HttpResponse::add_header(std::string_view name, std::string_view value) {
   if (started()) throw Error("HTTP response: header after the head was sent");
@@ -475,7 +475,9 @@ struct HttpServer::Impl {
   std::condition_variable work_cv;
   std::condition_variable done_cv;
   std::unordered_set<Conn*> idle;  // owned by the reactor
-  std::unordered_set<Conn*> all;
+  // Every connection, owned here; the reactor and workers pass them around by pointer (the
+  // epoll data holds one), and destroy() ends one.
+  std::unordered_map<Conn*, std::unique_ptr<Conn>> all;
   std::deque<Conn*> queue;
   bool workers_exit = false;
 
@@ -501,12 +503,19 @@ struct HttpServer::Impl {
 
   // Closes a connection that nobody else holds.
   void destroy(Conn* c) {
+    std::unique_ptr<Conn> gone;
     {
       std::lock_guard lock(mu);
-      all.erase(c);
+      auto it = all.find(c);
+      if (it != all.end()) {
+        gone = std::move(it->second);
+        all.erase(it);
+      }
     }
     done_cv.notify_all();
-    delete c;  // UniqueFd closes the socket, which also drops it from the epoll set
+    // Closed here, outside the lock: UniqueFd closes the socket (which drops it from the epoll
+    // set) and ~Conn ends its TLS session.
+    gone.reset();
   }
 
   // Hands a quiet connection back to the reactor until it is readable or its deadline passes.
@@ -538,29 +547,38 @@ struct HttpServer::Impl {
     return send_all(c->fd.get(), data, timeout);
   }
 
-  // Reads what c has: the count, 0 at the client's end, -1 when nothing is there yet, -2 when
-  // the connection failed.
-  ssize_t receive(Conn* c, char* buf, size_t len) {
+  // What a read from a connection found.
+  enum class Received {
+    kData,        // n bytes
+    kEnd,         // the client closed its side
+    kNothingYet,  // nothing to read now
+    kFailed,      // the connection (or its TLS session) failed
+  };
+  // Reads what c has into buf; sets n for kData.
+  Received receive(Conn* c, char* buf, size_t len, size_t& n) {
     if (!c->ssl) {
       for (;;) {
-        ssize_t n = ::recv(c->fd.get(), buf, len, 0);
-        if (n >= 0) return n;
+        ssize_t r = ::recv(c->fd.get(), buf, len, 0);
+        if (r > 0) {
+          n = static_cast<size_t>(r);
+          return Received::kData;
+        }
+        if (r == 0) return Received::kEnd;
         if (errno == EINTR) continue;
-        return errno == EAGAIN ? -1 : -2;
+        return errno == EAGAIN ? Received::kNothingYet : Received::kFailed;
       }
     }
     for (;;) {
       ERR_clear_error();
-      size_t n = 0;
       int r = SSL_read_ex(c->ssl, buf, len, &n);
-      if (r == 1) return static_cast<ssize_t>(n);
+      if (r == 1) return n > 0 ? Received::kData : Received::kEnd;
       int e = SSL_get_error(c->ssl, r);
-      if (e == SSL_ERROR_WANT_READ) return -1;
+      if (e == SSL_ERROR_WANT_READ) return Received::kNothingYet;
       if (e == SSL_ERROR_WANT_WRITE && wait_writable(c->fd.get(), opts.write_timeout)) continue;
-      if (e == SSL_ERROR_ZERO_RETURN) return 0;
+      if (e == SSL_ERROR_ZERO_RETURN) return Received::kEnd;
       ERR_clear_error();
       SSL_set_quiet_shutdown(c->ssl, 1);
-      return -2;
+      return Received::kFailed;
     }
   }
 
@@ -662,22 +680,31 @@ struct HttpServer::Impl {
           }
         }
       }
-      ssize_t n = receive(c, buf, sizeof buf);
-      if (n > 0) {
-        if (!c->head_started) c->head_started = Clock::now();
-        c->in.append(buf, static_cast<size_t>(n));
-        continue;
+      size_t n = 0;
+      switch (receive(c, buf, sizeof buf, n)) {
+        case Received::kData:
+          if (!c->head_started) c->head_started = Clock::now();
+          c->in.append(buf, n);
+          continue;
+        case Received::kNothingYet:
+          return park(c);
+        case Received::kEnd:
+        case Received::kFailed:
+          return destroy(c);  // the client is gone
       }
-      if (n == -1) return park(c);
-      return destroy(c);  // EOF or error: the client is gone
     }
   }
 
   // One request, one response; false when the connection must close.
   bool respond(Conn* c, const HttpRequest& req) {
-    bool keep = req.keep_alive() && !stopping;
-    HttpResponse res(c->fd.get(), c->ssl, req.is_head(), keep, req.minor_version,
-                     opts.write_timeout, &stopping);
+    const HttpResponse::Channel channel{.fd = c->fd.get(),
+                                        .ssl = c->ssl,
+                                        .head_only = req.is_head(),
+                                        .keep_alive = req.keep_alive() && !stopping,
+                                        .minor_version = req.minor_version,
+                                        .write_timeout = opts.write_timeout,
+                                        .server_stopping = &stopping};
+    HttpResponse res(channel);
     try {
       handler(req, res);
       if (!res.started()) {
@@ -687,8 +714,7 @@ struct HttpServer::Impl {
       res.end();
     } catch (const std::exception& e) {
       if (!res.started()) {
-        HttpResponse err(c->fd.get(), c->ssl, req.is_head(), keep, req.minor_version,
-                         opts.write_timeout, &stopping);
+        HttpResponse err(channel);
         err.set_status(500);
         err.add_header("Content-Type", "text/plain; charset=utf-8");
         err.send(std::string(e.what()) + "\n");
@@ -735,12 +761,12 @@ struct HttpServer::Impl {
       }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      auto* c = new Conn(fd);
+      auto owned = std::make_unique<Conn>(fd);
+      Conn* c = owned.get();
       if (tls) {
         c->ssl = SSL_new(tls->get());
         if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
           log::warn("TLS: cannot start a session: " + ssl_errors());
-          delete c;
           continue;
         }
         // The handshake and the first request head share the head timeout.
@@ -749,18 +775,14 @@ struct HttpServer::Impl {
       std::unique_lock lock(mu);
       if (all.size() >= opts.max_connections) {
         lock.unlock();
-        if (tls) {
-          delete c;  // a plain-text 503 would mean nothing inside TLS
-          continue;
-        }
+        if (tls) continue;  // a plain-text 503 would mean nothing inside TLS
         static constexpr std::string_view busy =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
             "Connection: close\r\n\r\n";
         [[maybe_unused]] auto n = ::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
-        delete c;
         continue;
       }
-      all.insert(c);
+      all.emplace(c, std::move(owned));
       // A connection that says nothing gets the head timeout, not the (longer) idle one.
       c->deadline = Clock::now() + opts.head_timeout;
       idle.insert(c);
@@ -769,8 +791,7 @@ struct HttpServer::Impl {
       ev.data.ptr = c;
       if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
         idle.erase(c);
-        all.erase(c);
-        delete c;
+        all.erase(c);  // closes it
       }
     }
   }
@@ -848,7 +869,7 @@ struct HttpServer::Impl {
         if (!forced && now >= *stop_deadline) {
           // Requests still streaming after the grace period: cut them off.
           forced = true;
-          for (Conn* c : all) ::shutdown(c->fd.get(), SHUT_RDWR);
+          for (const auto& entry : all) ::shutdown(entry.first->fd.get(), SHUT_RDWR);
         }
       }
     }

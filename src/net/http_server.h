@@ -38,12 +38,18 @@ namespace cidrun::net {
 // never written (Content-Length is still what GET would send when the handler gives it).
 class HttpResponse {
  public:
-  // Made by the server for each request, around the connected socket (and its TLS session, when
-  // ssl is set). server_stopping: when set by the time the head goes out, the connection closes
-  // after this.
-  HttpResponse(int fd, SSL* ssl, bool head_only, bool keep_alive, int minor_version,
-               std::chrono::milliseconds write_timeout,
-               const std::atomic<bool>* server_stopping = nullptr);
+  // Where and how a response goes: made by the server for each request.
+  struct Channel {
+    int fd = -1;             // the connected socket
+    SSL* ssl = nullptr;      // its TLS session, when it has one
+    bool head_only = false;  // a HEAD request: the body is never written
+    bool keep_alive = true;  // the connection may carry another request after this one
+    int minor_version = 1;   // the request's HTTP/1.x
+    std::chrono::milliseconds write_timeout{60'000};  // as HttpServerOptions::write_timeout
+    // When set by the time the head goes out, the connection closes after this response.
+    const std::atomic<bool>* server_stopping = nullptr;
+  };
+  explicit HttpResponse(const Channel& ch);
   HttpResponse(const HttpResponse&) = delete;
   HttpResponse& operator=(const HttpResponse&) = delete;
 
