@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "net/tls.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -27,65 +28,6 @@ namespace {
 int ms_until(Clock::time_point deadline) {
   auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return static_cast<int>(std::clamp<long long>(left, 0, 1'000'000'000));
-}
-
-int fd_of(BIO* b) {
-  return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
-}
-
-// OpenSSL's own socket BIO writes with plain send(), which raises SIGPIPE when the peer is gone.
-// Ignoring SIGPIPE process-wide is not an option (containers exec'd from us would inherit it), so
-// TLS goes through this BIO, which sends with MSG_NOSIGNAL like the plain path.
-int bio_write(BIO* b, const char* data, int len) {
-  BIO_clear_retry_flags(b);
-  ssize_t n = ::send(fd_of(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-    BIO_set_retry_write(b);
-  }
-  return static_cast<int>(n);
-}
-
-int bio_read(BIO* b, char* data, int len) {
-  BIO_clear_retry_flags(b);
-  ssize_t n = ::recv(fd_of(b), data, static_cast<size_t>(len), 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-    BIO_set_retry_read(b);
-  }
-  return static_cast<int>(n);
-}
-
-long bio_ctrl(BIO* b, int cmd, long num, void* ptr) {
-  switch (cmd) {
-    case BIO_C_SET_FD:
-      BIO_set_data(b, reinterpret_cast<void*>(static_cast<intptr_t>(*static_cast<int*>(ptr))));
-      BIO_set_init(b, 1);
-      (void)num;
-      return 1;
-    case BIO_C_GET_FD: {
-      int fd = fd_of(b);
-      if (ptr) *static_cast<int*>(ptr) = fd;
-      return fd;
-    }
-    case BIO_CTRL_FLUSH:
-      return 1;
-    default:
-      return 0;
-  }
-}
-
-BIO* nosignal_socket_bio(int fd) {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
-                                 "cidrun socket");
-    BIO_meth_set_write(m, bio_write);
-    BIO_meth_set_read(m, bio_read);
-    BIO_meth_set_ctrl(m, bio_ctrl);
-    return m;
-  }();
-  BIO* b = BIO_new(method);
-  if (!b) throw Error("TLS: cannot create a BIO: " + ssl_errors());
-  BIO_ctrl(b, BIO_C_SET_FD, 0, &fd);
-  return b;
 }
 
 // TLS in TLS: the inner session's BIO moves its records through the outer session (SSL_read /

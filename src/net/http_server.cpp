@@ -311,10 +311,37 @@ bool HttpResponse::tls_send_file_range(int fd, off_t offset, size_t len) {
   return true;
 }
 
+namespace {
+
+// sendfile(2) without SIGPIPE. It has no MSG_NOSIGNAL, and ignoring SIGPIPE process-wide is not an
+// option (containers exec'd from us would inherit it). So SIGPIPE is blocked on this thread for
+// the call, and one the call raised (the client left mid-file: EPIPE) is taken off the thread's
+// pending signals before the old mask comes back. One that was pending before is left alone.
+ssize_t sendfile_nosignal(int out, int in, off_t* offset, size_t count) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  sigset_t pending;
+  bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  ssize_t n = ::sendfile(out, in, offset, count);
+  int err = errno;
+  if (n < 0 && err == EPIPE && !was_pending) {
+    timespec none{};
+    while (sigtimedwait(&pipe_only, nullptr, &none) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
+  return n;
+}
+
+}  // namespace
+
 bool HttpResponse::send_file_range(int fd, off_t offset, size_t len) {
   if (ssl_) return tls_send_file_range(fd, offset, len);
   while (len > 0) {
-    ssize_t n = ::sendfile(fd_, fd, &offset, std::min<size_t>(len, 1 << 30));
+    ssize_t n = sendfile_nosignal(fd_, fd, &offset, std::min<size_t>(len, 1 << 30));
     if (n > 0) {
       len -= static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
@@ -492,8 +519,6 @@ struct HttpServer::Impl {
     if (!epoll_fd.valid()) throw_errno("epoll_create1");
     wake_fd.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!wake_fd.valid()) throw_errno("eventfd");
-    // sendfile(2) has no MSG_NOSIGNAL: a client that disconnects mid-file would kill the process.
-    ::signal(SIGPIPE, SIG_IGN);
   }
 
   void wake() {
@@ -765,8 +790,15 @@ struct HttpServer::Impl {
       Conn* c = owned.get();
       if (tls) {
         c->ssl = SSL_new(tls->get());
-        if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+        if (!c->ssl) {
           log::warn("TLS: cannot start a session: " + ssl_errors());
+          continue;
+        }
+        try {
+          BIO* bio = nosignal_socket_bio(fd);
+          SSL_set_bio(c->ssl, bio, bio);  // the session owns the BIO now
+        } catch (const Error& e) {
+          log::warn(e.what());
           continue;
         }
         // The handshake and the first request head share the head timeout.

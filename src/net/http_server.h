@@ -8,7 +8,9 @@
 //
 // Protections: hard limits on the request head (414/431), a deadline for a whole request head
 // (slowloris), an idle keep-alive timeout, a write timeout for clients that stop reading, a cap on
-// open connections; SIGPIPE never fires (MSG_NOSIGNAL); stop() finishes requests in flight.
+// open connections; SIGPIPE never fires (MSG_NOSIGNAL, a TLS BIO that uses it, SIGPIPE blocked
+// around sendfile), and the process's SIGPIPE disposition is left as it is; stop() finishes
+// requests in flight.
 //
 // TLS (tls_cert and tls_key set): each connection's handshake runs on a worker like a request
 // head, parked in the reactor while it waits for the client and bounded by the head timeout.

@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,7 +29,64 @@ void check_readable(const std::string& what, const std::string& file) {
   if (::access(file.c_str(), R_OK) != 0) throw_errno(what + " " + file);
 }
 
+int fd_of(BIO* b) {
+  return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b)));
+}
+
+// Sends with MSG_NOSIGNAL (tls.h, nosignal_socket_bio, says why).
+int bio_write(BIO* b, const char* data, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(fd_of(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    BIO_set_retry_write(b);
+  }
+  return static_cast<int>(n);
+}
+
+int bio_read(BIO* b, char* data, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::recv(fd_of(b), data, static_cast<size_t>(len), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    BIO_set_retry_read(b);
+  }
+  return static_cast<int>(n);
+}
+
+long bio_ctrl(BIO* b, int cmd, long num, void* ptr) {
+  switch (cmd) {
+    case BIO_C_SET_FD:
+      BIO_set_data(b, reinterpret_cast<void*>(static_cast<intptr_t>(*static_cast<int*>(ptr))));
+      BIO_set_init(b, 1);
+      (void)num;
+      return 1;
+    case BIO_C_GET_FD: {
+      int fd = fd_of(b);
+      if (ptr) *static_cast<int*>(ptr) = fd;
+      return fd;
+    }
+    case BIO_CTRL_FLUSH:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
+
+BIO* nosignal_socket_bio(int fd) {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "cidrun socket");
+    BIO_meth_set_write(m, bio_write);
+    BIO_meth_set_read(m, bio_read);
+    BIO_meth_set_ctrl(m, bio_ctrl);
+    return m;
+  }();
+  BIO* b = BIO_new(method);
+  if (!b) throw Error("TLS: cannot create a BIO: " + ssl_errors());
+  BIO_ctrl(b, BIO_C_SET_FD, 0, &fd);
+  return b;
+}
 
 std::string ssl_errors() {
   std::string out;

@@ -11,6 +11,12 @@ namespace cidrun::net {
 // The queued OpenSSL errors as one line (and the queue emptied).
 std::string ssl_errors();
 
+// A socket BIO for a TLS session on fd (not owning it) that sends with MSG_NOSIGNAL. OpenSSL's
+// own socket BIO writes with plain send(), which raises SIGPIPE when the peer is gone, and
+// ignoring SIGPIPE process-wide is not an option: containers exec'd from us would inherit it.
+// Client and server sessions both use it. Throws Error when OpenSSL cannot make one.
+BIO* nosignal_socket_bio(int fd);
+
 // How https peers are checked. The system store (OpenSSL's default paths, which honour
 // SSL_CERT_FILE and SSL_CERT_DIR) is always trusted; ca_file adds PEM certificates to it.
 struct TlsOptions {

@@ -331,6 +331,53 @@ TEST(httpServer, ClientVanishingMidStreamStopsTheHandlerNotTheServer) {
   EXPECT_EQ(rd.next()->body, "small");
 }
 
+// A client that leaves in the middle of a sendfile(2) body: the write fails with EPIPE, not a
+// SIGPIPE that would kill the process (its disposition is left at the default: ignoring it
+// process-wide would reach the containers cidrun execs), and the server goes on.
+TEST(httpServer, ClientVanishingMidFileIsNoSigpipe) {
+  struct sigaction before {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &before), 0);
+  ASSERT_EQ(before.sa_handler, SIG_DFL) << "the test needs SIGPIPE's default action";
+  char tmpl[] = "/tmp/cidrun-http-XXXXXX";
+  UniqueFd file(::mkstemp(tmpl));
+  ::unlink(tmpl);
+  constexpr size_t kSize = 256u << 20;  // sparse: far more than the socket buffers hold
+  ASSERT_EQ(::ftruncate(file.get(), kSize), 0);
+  int ffd = file.get();
+  std::atomic<int> sent{0};
+  RunningServer s([&](const HttpRequest& req, HttpResponse& res) {
+    if (req.path != "/big") return res.send("small");
+    res.begin_stream(kSize);
+    for (size_t off = 0; off < kSize; off += 1u << 20) {
+      if (!res.write_file(ffd, static_cast<off_t>(off), 1u << 20)) return;
+      ++sent;
+    }
+  });
+  for (int round = 0; round < 3; ++round) {
+    auto fd = connect_to(s.port());
+    send_text(fd.get(), get("/big"));
+    char buf[65536];
+    size_t got = 0;
+    while (got < 200000) {
+      ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+      ASSERT_GT(n, 0);
+      got += static_cast<size_t>(n);
+    }
+    struct linger hard {
+      1, 0
+    };  // RST on close: the server's next write fails at once
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  }
+  auto fd = connect_to(s.port());
+  send_text(fd.get(), get("/x"));
+  Reader rd(fd.get());
+  EXPECT_EQ(rd.next()->body, "small");
+  struct sigaction after {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, SIG_DFL);
+  EXPECT_LT(sent.load(), 3 * 256);  // each body stopped early
+}
+
 TEST(httpServer, ManyConcurrentClientsWithFewWorkers) {
   HttpServerOptions o;
   o.threads = 4;
