@@ -182,6 +182,7 @@ TEST(LazyTree, ConcurrentCallersSeeTheSameTree) {
   LazyTree tree(dag, fx.root);
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       try {
