@@ -316,17 +316,17 @@ namespace {
 // sendfile(2) without SIGPIPE. It has no MSG_NOSIGNAL, and ignoring SIGPIPE process-wide is not an
 // option (containers exec'd from us would inherit it). So SIGPIPE is blocked on this thread for
 // the call, and one the call raised (the client left mid-file: EPIPE) is taken off the thread's
-// pending signals before the old mask comes back. One that was pending before is left alone.
+// pending signals before the old mask comes back. A thread that blocked SIGPIPE itself keeps
+// its mask and whatever is pending (nothing of it is ours to take).
 ssize_t sendfile_nosignal(int out, int in, off_t* offset, size_t count) {
   sigset_t pipe_only, old;
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-  sigset_t pending;
-  bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+  bool blocked_before = sigismember(&old, SIGPIPE) == 1;
   ssize_t n = ::sendfile(out, in, offset, count);
   int err = errno;
-  if (n < 0 && err == EPIPE && !was_pending) {
+  if (n < 0 && err == EPIPE && !blocked_before) {
     timespec none{};
     while (sigtimedwait(&pipe_only, nullptr, &none) < 0 && errno == EINTR) {
     }
